@@ -1,0 +1,1 @@
+//! pgscram-auth: being written.

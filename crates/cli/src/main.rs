@@ -1,0 +1,34 @@
+//! `pgscram`: thin main. Parses arguments, calls the library, maps errors to an exit code.
+
+use std::process::ExitCode;
+
+mod args;
+mod encrypt_password;
+mod secret_input;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("pgscram: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    match args::Command::parse(std::env::args_os().skip(1))? {
+        args::Command::Help => {
+            print!("{}", args::USAGE);
+            Ok(ExitCode::SUCCESS)
+        }
+        args::Command::Version => {
+            println!("pgscram {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        args::Command::EncryptPassword(options) => encrypt_password::run(&options),
+        args::Command::Serve => {
+            anyhow::bail!("`pgscram serve` is not built yet (issue #3); see README.md")
+        }
+    }
+}

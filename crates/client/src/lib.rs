@@ -1,0 +1,1 @@
+//! pgscram-client: being written.

@@ -1,0 +1,1 @@
+//! pgscram-embedded: being written.

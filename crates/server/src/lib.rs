@@ -1,0 +1,1 @@
+//! pgscram-server: being written.

@@ -1,0 +1,1 @@
+//! pgscram-wire: being written.
