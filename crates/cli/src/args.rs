@@ -40,7 +40,8 @@ pub struct EncryptOptions {
 pub enum Command {
     Help,
     Version,
-    Serve,
+    /// `serve` parses its own options (see `serve.rs`).
+    Serve(Vec<OsString>),
     EncryptPassword(EncryptOptions),
 }
 
@@ -56,7 +57,7 @@ impl Command {
         };
         match command.as_str() {
             "help" => Ok(Command::Help),
-            "serve" => Ok(Command::Serve),
+            "serve" => Ok(Command::Serve(parser.raw_args()?.collect())),
             "encrypt-password" => parse_encrypt(&mut parser).map(Command::EncryptPassword),
             other => bail!("unknown command \"{other}\" (try `pgscram help`)"),
         }

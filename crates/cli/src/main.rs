@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod args;
 mod encrypt_password;
 mod secret_input;
+mod serve;
 
 fn main() -> ExitCode {
     match run() {
@@ -27,8 +28,6 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         args::Command::EncryptPassword(options) => encrypt_password::run(&options),
-        args::Command::Serve => {
-            anyhow::bail!("`pgscram serve` is not built yet (issue #3); see README.md")
-        }
+        args::Command::Serve(args) => serve::run(args),
     }
 }
