@@ -1,1 +1,78 @@
-//! pgscram-embedded: being written.
+//! The embedded SQLite database behind `pgscram serve`: a durable role catalog that the
+//! authentication layer reads, and sessions that speak enough PostgreSQL for psql, JDBC
+//! and tokio-postgres to feel at home.
+//!
+//! ```text
+//!   auth layer ── Database::role / is_member ──▶ catalog connection ─┐
+//!                                                                     ├─ one SQLite file
+//!   server task ── Session::simple_query(sql) ─▶ session connection ─┘   (WAL, FULL sync)
+//!                  Session::prepare/bind/execute_portal/sync
+//!                  ◀── StatementOutcome { notices, ParameterStatus, rows | error }
+//! ```
+//!
+//! No networking and no async here: the server owns sockets and threads, and calls in.
+//! Every role change is one SQLite transaction (or a savepoint inside the client's
+//! transaction block). `VALID UNTIL` is compared with a time the caller passes in.
+//!
+//! # The SQL bridge, and what does not work
+//!
+//! Statements are tokenized with PostgreSQL's lexical rules (string literals, `E''`,
+//! dollar quoting, quoted identifiers, nested comments) and rewritten token by token,
+//! so nothing inside a literal is ever changed. Supported PostgreSQL spellings: `~ ~*
+//! !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style patterns), `LIKE`
+//! (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and `CAST`, `$n`
+//! parameters, `true`/`false`, `current_user`, `session_user`, `current_timestamp`,
+//! `now()`, `version()`, `current_database()`, `md5()`, `gen_random_uuid()`,
+//! `pg_catalog.` names, and PostgreSQL type names in `CREATE TABLE`. Result columns
+//! carry PostgreSQL type OIDs (declared types, casts, or the values), booleans print as
+//! `t`/`f`, bytea as `\x` hex, floats as PostgreSQL prints them.
+//!
+//! Known gaps (each fails with an error rather than a wrong answer where possible):
+//! - Regular expressions are Rust `regex`, not PostgreSQL's ARE: no backreferences or
+//!   lookaround; `ILIKE ... ESCAPE` and `SIMILAR TO` are not supported.
+//! - Identifiers are case-insensitive in SQLite even when quoted: `"A"` and `"a"` name the
+//!   same column.
+//! - Types: no arrays, intervals, `time`, network or geometric types, ranges, `regclass`.
+//!   `numeric` is SQLite's (integer or double, not arbitrary precision); `varchar(n)`
+//!   lengths are not enforced on insert; `serial`/identity columns must be the
+//!   `PRIMARY KEY`. A `'t'` literal stored in a boolean column stays text (write
+//!   `true`, or bind a parameter of type bool).
+//! - Timestamps are always shown in UTC (`+00`), whatever `TimeZone` says; `DateStyle`
+//!   output is ISO only.
+//! - Division by zero yields NULL (SQLite's rule), not 22012; NaN floats become NULL.
+//! - No schemas beyond `pg_catalog.`/`public.` prefixes, no object privileges
+//!   (`GRANT SELECT ON ...`), no `COPY`, `LISTEN`/`NOTIFY`, SQL-level `PREPARE`,
+//!   `SET ROLE`, per-role settings, functions, or triggers in PostgreSQL syntax.
+//! - Extended-protocol parameter types come from Parse, or from a `$n::type` cast;
+//!   otherwise they are described as text.
+//! - Role privileges follow PostgreSQL before 16 (see [`ddl`](crate) module docs):
+//!   CREATEROLE may manage every non-superuser role without an ADMIN grant.
+//! - Stricter than PostgreSQL: a password starting with `SCRAM-SHA-256$` that does not
+//!   parse as an RFC 5803 verifier is an error (22023), never hashed as a plaintext
+//!   password; catalog tables cannot be written with plain SQL even by superusers.
+#![forbid(unsafe_code)]
+
+mod catalog;
+mod database;
+mod ddl;
+mod error;
+mod hooks;
+mod lexer;
+mod password;
+mod session;
+mod settings;
+mod timestamp;
+mod translate;
+mod types;
+
+pub use catalog::{BOOTSTRAP_SUPERUSER_OID, RoleRecord};
+pub use database::Database;
+pub use error::{DbError, Notice, Severity, SqlError, SqlState, sqlstate};
+pub use password::MAX_SECRET_LEN;
+pub use session::{
+    CancelHandle, Column, Completion, Portal, PreparedStatement, QueryResult, Row, Session,
+    StatementOutcome, TransactionStatus,
+};
+pub use settings::{PasswordEncryption, SessionSettings};
+pub use timestamp::{Timestamp, TimestampError};
+pub use types::oid;

@@ -1,0 +1,584 @@
+//! The role catalog: two SQLite tables (`pgscram_roles`, `pgscram_auth_members`), the
+//! PostgreSQL-named views over them, and the reads and writes the DDL and the
+//! authentication layer need.
+//!
+//! Column declarations use the type names of [`crate::types`], so `pg_authid` describes
+//! itself with PostgreSQL's OIDs (`rolname` is `name`, `rolsuper` is `bool`, ...).
+//! Every write runs inside a transaction the caller opened (see `Session`), so a failed
+//! statement never leaves a half-written catalog.
+
+use std::fmt;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use zeroize::Zeroize;
+
+use crate::error::DbError;
+use crate::timestamp::Timestamp;
+
+/// The catalog layout this code writes; stored in `pgscram_meta`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// PostgreSQL's OID for the bootstrap superuser (`BOOTSTRAP_SUPERUSERID`).
+pub const BOOTSTRAP_SUPERUSER_OID: u32 = 10;
+
+/// The first OID handed to user-created roles (`FirstNormalObjectId`).
+pub const FIRST_NORMAL_OID: u32 = 16384;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS pgscram_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pgscram_roles (
+    oid OID INTEGER PRIMARY KEY,
+    rolname NAME TEXT NOT NULL UNIQUE,
+    rolsuper BOOLEAN NOT NULL DEFAULT 0,
+    rolinherit BOOLEAN NOT NULL DEFAULT 1,
+    rolcreaterole BOOLEAN NOT NULL DEFAULT 0,
+    rolcreatedb BOOLEAN NOT NULL DEFAULT 0,
+    rolcanlogin BOOLEAN NOT NULL DEFAULT 0,
+    rolreplication BOOLEAN NOT NULL DEFAULT 0,
+    rolbypassrls BOOLEAN NOT NULL DEFAULT 0,
+    rolconnlimit INTEGER NOT NULL DEFAULT -1,
+    rolpassword TEXT,
+    rolvaliduntil TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS pgscram_auth_members (
+    oid OID INTEGER PRIMARY KEY,
+    roleid OID INTEGER NOT NULL REFERENCES pgscram_roles(oid) ON DELETE CASCADE,
+    member OID INTEGER NOT NULL REFERENCES pgscram_roles(oid) ON DELETE CASCADE,
+    grantor OID INTEGER NOT NULL,
+    admin_option BOOLEAN NOT NULL DEFAULT 0,
+    inherit_option BOOLEAN NOT NULL DEFAULT 1,
+    set_option BOOLEAN NOT NULL DEFAULT 1,
+    UNIQUE (roleid, member)
+);
+CREATE VIEW IF NOT EXISTS pg_authid AS
+    SELECT oid, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
+           rolreplication, rolbypassrls, rolconnlimit, rolpassword, rolvaliduntil
+    FROM pgscram_roles;
+CREATE VIEW IF NOT EXISTS pg_roles AS
+    SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
+           rolreplication, rolconnlimit, '********' AS rolpassword, rolvaliduntil,
+           rolbypassrls, NULL AS rolconfig, oid
+    FROM pgscram_roles;
+CREATE VIEW IF NOT EXISTS pg_shadow AS
+    SELECT rolname AS usename, oid AS usesysid, rolcreatedb AS usecreatedb,
+           rolsuper AS usesuper, rolreplication AS userepl, rolbypassrls AS usebypassrls,
+           rolpassword AS passwd, rolvaliduntil AS valuntil, NULL AS useconfig
+    FROM pgscram_roles WHERE rolcanlogin;
+CREATE VIEW IF NOT EXISTS pg_user AS
+    SELECT rolname AS usename, oid AS usesysid, rolcreatedb AS usecreatedb,
+           rolsuper AS usesuper, rolreplication AS userepl, rolbypassrls AS usebypassrls,
+           '********' AS passwd, rolvaliduntil AS valuntil, NULL AS useconfig
+    FROM pgscram_roles WHERE rolcanlogin;
+CREATE VIEW IF NOT EXISTS pg_auth_members AS
+    SELECT oid, roleid, member, grantor, admin_option, inherit_option, set_option
+    FROM pgscram_auth_members;
+"#;
+
+/// Tables and views that belong to the catalog: user SQL may not create, drop or
+/// write them (enforced by the session's authorizer). (`sqlite_` names are SQLite's
+/// own and it guards them itself.)
+pub(crate) fn is_catalog_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("pgscram_") || lower.starts_with("pg_")
+}
+
+/// Views only superusers may read (they show password secrets).
+pub(crate) fn is_secret_view(name: &str) -> bool {
+    name.eq_ignore_ascii_case("pg_authid") || name.eq_ignore_ascii_case("pg_shadow")
+}
+
+/// Creates the catalog if the file has none; checks the version otherwise.
+pub(crate) fn init_schema(conn: &Connection) -> Result<(), DbError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM pgscram_meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO pgscram_meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
+                Ok(())
+            }
+            Some(v) => match v.parse::<i64>() {
+                Ok(SCHEMA_VERSION) => Ok(()),
+                Ok(other) => Err(DbError::UnknownSchemaVersion(other)),
+                Err(_) => Err(DbError::CorruptCatalog(
+                    "schema_version is not a number".into(),
+                )),
+            },
+        }
+    })();
+    match result {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// One row of `pg_authid`: everything the authentication layer needs about a role.
+///
+/// `password` holds the stored secret (a SCRAM verifier or md5 hash, which are
+/// password-equivalent for their mechanisms): it is zeroized on drop and never printed
+/// by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub oid: u32,
+    pub name: String,
+    pub superuser: bool,
+    pub inherit: bool,
+    pub createrole: bool,
+    pub createdb: bool,
+    pub can_login: bool,
+    pub replication: bool,
+    pub bypassrls: bool,
+    /// `CONNECTION LIMIT`; -1 means none.
+    pub conn_limit: i32,
+    pub password: Option<String>,
+    pub valid_until: Option<Timestamp>,
+}
+
+impl RoleRecord {
+    /// A role as `CREATE ROLE name` makes it: no login, no privileges, inherit.
+    pub(crate) fn new(name: &str) -> RoleRecord {
+        RoleRecord {
+            oid: 0,
+            name: name.to_owned(),
+            superuser: false,
+            inherit: true,
+            createrole: false,
+            createdb: false,
+            can_login: false,
+            replication: false,
+            bypassrls: false,
+            conn_limit: -1,
+            password: None,
+            valid_until: None,
+        }
+    }
+
+    /// PostgreSQL's test: a password whose `VALID UNTIL` lies before `now` is expired
+    /// (`User "u" has an expired password.`). No `VALID UNTIL` never expires.
+    pub fn password_expired(&self, now: Timestamp) -> bool {
+        self.valid_until.is_some_and(|v| v.is_before(now))
+    }
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RoleRecord> {
+        let valid_until: Option<String> = row.get(11)?;
+        let valid_until = match valid_until {
+            None => None,
+            Some(text) => Some(Timestamp::parse(&text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    11,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?),
+        };
+        Ok(RoleRecord {
+            oid: row.get(0)?,
+            name: row.get(1)?,
+            superuser: row.get(2)?,
+            inherit: row.get(3)?,
+            createrole: row.get(4)?,
+            createdb: row.get(5)?,
+            can_login: row.get(6)?,
+            replication: row.get(7)?,
+            bypassrls: row.get(8)?,
+            conn_limit: row.get(9)?,
+            password: row.get(10)?,
+            valid_until,
+        })
+    }
+}
+
+impl fmt::Debug for RoleRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoleRecord")
+            .field("oid", &self.oid)
+            .field("name", &self.name)
+            .field("superuser", &self.superuser)
+            .field("inherit", &self.inherit)
+            .field("createrole", &self.createrole)
+            .field("createdb", &self.createdb)
+            .field("can_login", &self.can_login)
+            .field("replication", &self.replication)
+            .field("bypassrls", &self.bypassrls)
+            .field("conn_limit", &self.conn_limit)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
+}
+
+impl Drop for RoleRecord {
+    fn drop(&mut self) {
+        if let Some(p) = self.password.as_mut() {
+            p.zeroize();
+        }
+    }
+}
+
+const ROLE_COLUMNS: &str = "oid, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, \
+    rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, rolpassword, rolvaliduntil";
+
+fn corrupt(e: rusqlite::Error) -> DbError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+            DbError::CorruptCatalog(format!("unreadable role row: {e}"))
+        }
+        other => DbError::Sqlite(other),
+    }
+}
+
+/// The role called `name` (exact, case-sensitive: names are already folded).
+pub(crate) fn role_by_name(conn: &Connection, name: &str) -> Result<Option<RoleRecord>, DbError> {
+    conn.prepare_cached(&format!(
+        "SELECT {ROLE_COLUMNS} FROM pgscram_roles WHERE rolname = ?1"
+    ))?
+    .query_row([name], RoleRecord::from_row)
+    .optional()
+    .map_err(corrupt)
+}
+
+/// Every role, by OID.
+pub(crate) fn all_roles(conn: &Connection) -> Result<Vec<RoleRecord>, DbError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROLE_COLUMNS} FROM pgscram_roles ORDER BY oid"
+    ))?;
+    let rows = stmt.query_map([], RoleRecord::from_row)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(corrupt)
+}
+
+/// Whether `user` is `role` or a member of it through any chain of grants. Like
+/// PostgreSQL's `is_member_of_role_nosuper` (what pg_hba's `+group` and `samerole`
+/// use): superuser status does not make anyone a member, and INHERIT does not matter.
+pub(crate) fn is_member(conn: &Connection, user: &str, role: &str) -> Result<bool, DbError> {
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "WITH RECURSIVE up(oid) AS ( \
+                 SELECT oid FROM pgscram_roles WHERE rolname = ?1 \
+                 UNION \
+                 SELECT m.roleid FROM pgscram_auth_members m JOIN up ON m.member = up.oid \
+             ) \
+             SELECT 1 FROM up JOIN pgscram_roles r ON r.oid = up.oid WHERE r.rolname = ?2",
+        )?
+        .query_row([user, role], |r| r.get(0))
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Same as [`is_member`] by OID (used for circular-grant checks).
+pub(crate) fn is_member_oid(conn: &Connection, member: u32, role: u32) -> Result<bool, DbError> {
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "WITH RECURSIVE up(oid) AS ( \
+                 SELECT ?1 \
+                 UNION \
+                 SELECT m.roleid FROM pgscram_auth_members m JOIN up ON m.member = up.oid \
+             ) \
+             SELECT 1 FROM up WHERE oid = ?2",
+        )?
+        .query_row([member, role], |r| r.get(0))
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// The next free OID (roles and memberships share one counter, as PostgreSQL's do).
+fn next_oid(conn: &Connection) -> Result<u32, DbError> {
+    let max: Option<i64> = conn.query_row(
+        "SELECT max(m) FROM (SELECT max(oid) AS m FROM pgscram_roles \
+         UNION ALL SELECT max(oid) FROM pgscram_auth_members)",
+        [],
+        |r| r.get(0),
+    )?;
+    let next = max.map_or(i64::from(FIRST_NORMAL_OID), |m| {
+        (m + 1).max(i64::from(FIRST_NORMAL_OID))
+    });
+    u32::try_from(next).map_err(|_| DbError::CorruptCatalog("OID counter exhausted".into()))
+}
+
+/// Inserts a new role; `role.oid == 0` picks the next OID. Returns the OID.
+pub(crate) fn insert_role(conn: &Connection, role: &RoleRecord) -> Result<u32, DbError> {
+    let oid = if role.oid == 0 {
+        next_oid(conn)?
+    } else {
+        role.oid
+    };
+    conn.prepare_cached(&format!(
+        "INSERT INTO pgscram_roles ({ROLE_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?
+    .execute(params![
+        oid,
+        role.name,
+        role.superuser,
+        role.inherit,
+        role.createrole,
+        role.createdb,
+        role.can_login,
+        role.replication,
+        role.bypassrls,
+        role.conn_limit,
+        role.password,
+        role.valid_until.map(|t| t.to_string()),
+    ])?;
+    Ok(oid)
+}
+
+/// Writes every column of `role` (matched by OID).
+pub(crate) fn update_role(conn: &Connection, role: &RoleRecord) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE pgscram_roles SET rolname = ?2, rolsuper = ?3, rolinherit = ?4, \
+         rolcreaterole = ?5, rolcreatedb = ?6, rolcanlogin = ?7, rolreplication = ?8, \
+         rolbypassrls = ?9, rolconnlimit = ?10, rolpassword = ?11, rolvaliduntil = ?12 \
+         WHERE oid = ?1",
+    )?
+    .execute(params![
+        role.oid,
+        role.name,
+        role.superuser,
+        role.inherit,
+        role.createrole,
+        role.createdb,
+        role.can_login,
+        role.replication,
+        role.bypassrls,
+        role.conn_limit,
+        role.password,
+        role.valid_until.map(|t| t.to_string()),
+    ])?;
+    Ok(())
+}
+
+/// Deletes a role; its memberships go with it (ON DELETE CASCADE).
+pub(crate) fn delete_role(conn: &Connection, oid: u32) -> Result<(), DbError> {
+    conn.prepare_cached("DELETE FROM pgscram_auth_members WHERE roleid = ?1 OR member = ?1")?
+        .execute([oid])?;
+    conn.prepare_cached("DELETE FROM pgscram_roles WHERE oid = ?1")?
+        .execute([oid])?;
+    Ok(())
+}
+
+/// A membership row: (admin_option).
+pub(crate) fn membership(
+    conn: &Connection,
+    role: u32,
+    member: u32,
+) -> Result<Option<bool>, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT admin_option FROM pgscram_auth_members WHERE roleid = ?1 AND member = ?2",
+        )?
+        .query_row([role, member], |r| r.get(0))
+        .optional()?)
+}
+
+/// Grants membership in `role` to `member`; an existing row gains the admin option if
+/// asked, never loses it.
+pub(crate) fn add_member(
+    conn: &Connection,
+    role: u32,
+    member: u32,
+    grantor: u32,
+    admin: bool,
+) -> Result<(), DbError> {
+    let oid = next_oid(conn)?;
+    conn.prepare_cached(
+        "INSERT INTO pgscram_auth_members (oid, roleid, member, grantor, admin_option) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (roleid, member) DO UPDATE SET admin_option = admin_option OR excluded.admin_option",
+    )?
+    .execute(params![oid, role, member, grantor, admin])?;
+    Ok(())
+}
+
+/// Revokes membership, or only its admin option. Returns whether a row existed.
+pub(crate) fn remove_member(
+    conn: &Connection,
+    role: u32,
+    member: u32,
+    admin_only: bool,
+) -> Result<bool, DbError> {
+    let n = if admin_only {
+        conn.prepare_cached(
+            "UPDATE pgscram_auth_members SET admin_option = 0 WHERE roleid = ?1 AND member = ?2",
+        )?
+        .execute([role, member])?
+    } else {
+        conn.prepare_cached("DELETE FROM pgscram_auth_members WHERE roleid = ?1 AND member = ?2")?
+            .execute([role, member])?
+    };
+    Ok(n > 0)
+}
+
+/// Whether any role exists (bootstrap runs only on an empty catalog).
+pub(crate) fn has_roles(conn: &Connection) -> Result<bool, DbError> {
+    Ok(
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM pgscram_roles)", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        init_schema(&conn).unwrap();
+        conn
+    }
+
+    fn add(conn: &Connection, name: &str) -> u32 {
+        insert_role(conn, &RoleRecord::new(name)).unwrap()
+    }
+
+    #[test]
+    fn init_is_idempotent_and_versioned() {
+        let conn = db();
+        init_schema(&conn).unwrap();
+        conn.execute(
+            "UPDATE pgscram_meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            init_schema(&conn),
+            Err(DbError::UnknownSchemaVersion(99))
+        ));
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        let conn = db();
+        let mut r = RoleRecord::new("alice");
+        r.can_login = true;
+        r.conn_limit = 3;
+        r.password = Some("md54ab2c5d00339c4b2a4e921d2dc4edec7".into());
+        r.valid_until = Some(Timestamp::parse("2030-01-01").unwrap());
+        let oid = insert_role(&conn, &r).unwrap();
+        assert_eq!(oid, FIRST_NORMAL_OID);
+        r.oid = oid;
+        assert_eq!(role_by_name(&conn, "alice").unwrap(), Some(r.clone()));
+        assert_eq!(role_by_name(&conn, "Alice").unwrap(), None);
+        r.superuser = true;
+        r.password = None;
+        update_role(&conn, &r).unwrap();
+        assert_eq!(role_by_name(&conn, "alice").unwrap(), Some(r));
+        assert_eq!(add(&conn, "bob"), FIRST_NORMAL_OID + 1);
+        assert_eq!(all_roles(&conn).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn expiry_uses_the_callers_clock() {
+        let mut r = RoleRecord::new("x");
+        let now = Timestamp::parse("2030-06-01").unwrap();
+        assert!(!r.password_expired(now));
+        r.valid_until = Some(Timestamp::parse("2030-01-01").unwrap());
+        assert!(r.password_expired(now));
+        r.valid_until = Some(Timestamp::Infinity);
+        assert!(!r.password_expired(now));
+    }
+
+    #[test]
+    fn membership_is_transitive_and_reflexive() {
+        let conn = db();
+        let (a, b, c) = (add(&conn, "a"), add(&conn, "b"), add(&conn, "c"));
+        add(&conn, "d");
+        add_member(&conn, b, a, a, false).unwrap(); // a in b
+        add_member(&conn, c, b, a, false).unwrap(); // b in c
+        assert!(is_member(&conn, "a", "c").unwrap());
+        assert!(is_member(&conn, "a", "a").unwrap());
+        assert!(!is_member(&conn, "c", "a").unwrap());
+        assert!(!is_member(&conn, "a", "d").unwrap());
+        assert!(!is_member(&conn, "nobody", "a").unwrap());
+        assert!(is_member_oid(&conn, a, c).unwrap());
+        assert!(remove_member(&conn, c, b, false).unwrap());
+        assert!(!is_member(&conn, "a", "c").unwrap());
+        assert!(!remove_member(&conn, c, b, false).unwrap());
+    }
+
+    #[test]
+    fn deleting_a_role_drops_its_memberships() {
+        let conn = db();
+        let (a, b) = (add(&conn, "a"), add(&conn, "b"));
+        add_member(&conn, b, a, a, true).unwrap();
+        assert_eq!(membership(&conn, b, a).unwrap(), Some(true));
+        delete_role(&conn, b).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM pgscram_auth_members", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn views_expose_postgres_names() {
+        let conn = db();
+        let mut r = RoleRecord::new("u");
+        r.password = Some("x".into());
+        r.can_login = true;
+        insert_role(&conn, &r).unwrap();
+        let masked: String = conn
+            .query_row("SELECT rolpassword FROM pg_roles", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(masked, "********");
+        let shown: String = conn
+            .query_row("SELECT passwd FROM pg_shadow", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(shown, "x");
+        let stmt = conn
+            .prepare("SELECT rolname, rolsuper, oid FROM pg_authid")
+            .unwrap();
+        let decl: Vec<_> = stmt
+            .columns()
+            .iter()
+            .map(|c| c.decl_type().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            decl,
+            vec![
+                Some("NAME TEXT".into()),
+                Some("BOOLEAN".into()),
+                Some("OID INTEGER".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let mut r = RoleRecord::new("u");
+        r.password = Some("SCRAM-SHA-256$4096:c2FsdA==$a:b".into());
+        let dbg = format!("{r:?}");
+        assert!(!dbg.contains("SCRAM"), "{dbg}");
+        assert!(dbg.contains("<redacted>"));
+    }
+
+    #[test]
+    fn catalog_names() {
+        assert!(is_catalog_name("pgscram_roles"));
+        assert!(is_catalog_name("PG_AUTHID"));
+        assert!(!is_catalog_name("sqlite_sequence"));
+        assert!(!is_catalog_name("users"));
+        assert!(is_secret_view("pg_shadow"));
+        assert!(!is_secret_view("pg_roles"));
+    }
+}

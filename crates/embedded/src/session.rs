@@ -1,0 +1,1684 @@
+//! One client session: its own SQLite connection, its settings, its transaction state,
+//! and the two faces the server drives — the simple query protocol
+//! ([`Session::simple_query`]) and the extended one ([`Session::prepare`],
+//! [`Session::bind`], [`Session::execute_portal`], [`Session::sync`]).
+//!
+//! Transactions follow PostgreSQL: a statement outside `BEGIN` commits on its own; the
+//! statements of one multi-statement query string, or of one extended-protocol batch up
+//! to Sync, run in one implicit transaction; an error inside `BEGIN` leaves the block
+//! failed, and everything but `COMMIT`/`ROLLBACK` then gets 25P02 until it ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, ErrorCode};
+
+use crate::catalog;
+use crate::database::{Database, SessionSlot};
+use crate::ddl;
+use crate::error::{DbError, Notice, SqlError, sqlstate};
+use crate::hooks::{self, Shared, lock};
+use crate::lexer::{self, Tok, Token};
+use crate::password::HashPolicy;
+use crate::settings::SessionSettings;
+use crate::translate::{self, Translated, Verb};
+use crate::types::{self, PgType};
+
+/// One result column, as a RowDescription field needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub type_oid: u32,
+    /// pg_type.typlen: -1 for variable-length types.
+    pub type_size: i16,
+    /// Always -1 (no type modifiers are tracked).
+    pub type_modifier: i32,
+}
+
+impl Column {
+    fn new(name: impl Into<String>, ty: PgType) -> Column {
+        Column {
+            name: name.into(),
+            type_oid: ty.oid,
+            type_size: ty.size,
+            type_modifier: -1,
+        }
+    }
+}
+
+/// A row in text format: one `Option<Vec<u8>>` per column (`None` is SQL NULL).
+pub type Row = Vec<Option<Vec<u8>>>;
+
+/// How a statement finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// CommandComplete with this tag (`SELECT 3`, `INSERT 0 1`, `CREATE ROLE`, ...).
+    Tag(String),
+    /// The query string held no statement: EmptyQueryResponse.
+    EmptyQuery,
+    /// An Execute stopped at its row limit: PortalSuspended; execute the portal again.
+    Suspended,
+}
+
+/// A successful statement's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryResult {
+    /// `Some` when the statement returns rows (RowDescription is sent, even for zero
+    /// rows); `None` for commands.
+    pub columns: Option<Vec<Column>>,
+    pub rows: Vec<Row>,
+    pub completion: Completion,
+}
+
+impl QueryResult {
+    fn command(tag: impl Into<String>) -> QueryResult {
+        QueryResult {
+            columns: None,
+            rows: Vec::new(),
+            completion: Completion::Tag(tag.into()),
+        }
+    }
+
+    /// The command tag, if the statement completed.
+    pub fn tag(&self) -> Option<&str> {
+        match &self.completion {
+            Completion::Tag(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Everything one statement produced, in the order the server sends it: notices and
+/// parameter changes first, then the result or the error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementOutcome {
+    pub notices: Vec<Notice>,
+    /// (name, new value) pairs to send as ParameterStatus.
+    pub parameter_status: Vec<(String, String)>,
+    pub result: Result<QueryResult, SqlError>,
+}
+
+/// The ReadyForQuery status byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// `I`: not in a transaction block.
+    Idle,
+    /// `T`: in a transaction block.
+    InBlock,
+    /// `E`: in a failed transaction block.
+    Failed,
+}
+
+impl TransactionStatus {
+    pub fn as_byte(self) -> u8 {
+        match self {
+            TransactionStatus::Idle => b'I',
+            TransactionStatus::InBlock => b'T',
+            TransactionStatus::Failed => b'E',
+        }
+    }
+}
+
+/// A parsed statement for the extended protocol (a Parse message's result).
+#[derive(Clone, Debug)]
+pub struct PreparedStatement {
+    /// ParameterDescription: one OID per `$n`.
+    pub param_types: Vec<u32>,
+    /// RowDescription, or empty for NoData.
+    pub columns: Vec<Column>,
+    kind: PreparedKind,
+}
+
+impl Drop for PreparedStatement {
+    /// A prepared `ALTER ROLE ... PASSWORD '...'` holds the password in its tokens.
+    fn drop(&mut self) {
+        if let PreparedKind::Utility(tokens) = &mut self.kind {
+            lexer::scrub(tokens);
+        }
+    }
+}
+
+impl PreparedStatement {
+    /// Whether Describe should answer NoData.
+    pub fn returns_rows(&self) -> bool {
+        !self.columns.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum PreparedKind {
+    Empty,
+    /// A statement the session handles itself (BEGIN, SET, SHOW, role DDL, ...).
+    Utility(Vec<Token>),
+    Sql(Box<Translated>),
+}
+
+/// A bound statement (a Bind message's result): parameters converted, rows not yet
+/// produced. Execute it with [`Session::execute_portal`], possibly several times with
+/// a row limit.
+#[derive(Debug)]
+pub struct Portal {
+    statement: PreparedStatement,
+    params: Vec<Value>,
+    /// Rows produced by the first Execute and not yet delivered.
+    pending: Option<Pending>,
+}
+
+impl Portal {
+    /// The portal's RowDescription (empty for NoData).
+    pub fn columns(&self) -> &[Column] {
+        &self.statement.columns
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    rows: std::collections::VecDeque<Row>,
+    tag: String,
+}
+
+/// Stops the running statement of a session from another thread (CancelRequest).
+#[derive(Clone, Debug)]
+pub struct CancelHandle {
+    flag: Arc<AtomicBool>,
+}
+
+impl CancelHandle {
+    /// Asks the session's current statement to stop with 57014.
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Where the session is with transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Block {
+    None,
+    /// Implicit: a multi-statement query string or an extended batch until Sync.
+    Implicit,
+    Explicit,
+    Failed,
+}
+
+/// One client session on the embedded database.
+pub struct Session {
+    conn: Connection,
+    shared: Arc<Shared>,
+    user: String,
+    settings: SessionSettings,
+    block: Block,
+    /// Settings at the start of the transaction (restored by ROLLBACK).
+    txn_settings: Option<SessionSettings>,
+    /// Settings to restore when the transaction ends (SET LOCAL).
+    local_undo: Option<SessionSettings>,
+    read_only_txn: bool,
+    reported: Vec<(&'static str, String)>,
+    _slot: SessionSlot,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("block", &self.block)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_err(e: DbError) -> SqlError {
+    match e {
+        DbError::Rejected(e) => e,
+        other => SqlError::new(sqlstate::SYSTEM_ERROR, other.to_string()),
+    }
+}
+
+/// Statement classes the session handles itself.
+fn first_word(tokens: &[Token]) -> &str {
+    match tokens.first().map(|t| &t.tok) {
+        Some(Tok::Ident(w)) => w,
+        _ => "",
+    }
+}
+
+fn word_at(tokens: &[Token], i: usize) -> &str {
+    match tokens.get(i).map(|t| &t.tok) {
+        Some(Tok::Ident(w)) => w,
+        _ => "",
+    }
+}
+
+fn is_utility(tokens: &[Token]) -> bool {
+    matches!(
+        first_word(tokens),
+        "begin"
+            | "start"
+            | "commit"
+            | "end"
+            | "rollback"
+            | "abort"
+            | "savepoint"
+            | "release"
+            | "set"
+            | "reset"
+            | "show"
+            | "discard"
+            | "deallocate"
+            | "prepare"
+    ) || ddl::is_role_statement(tokens)
+}
+
+/// Statements allowed in a failed transaction block.
+fn ends_failed_block(tokens: &[Token]) -> bool {
+    matches!(first_word(tokens), "commit" | "end" | "rollback" | "abort")
+}
+
+impl Session {
+    /// Opens a session for `user`, who has already authenticated. Fails like
+    /// PostgreSQL's backend start: 28000 for an unknown role or one without LOGIN,
+    /// 53300 past the role's CONNECTION LIMIT.
+    pub fn new(db: &Database, user: &str, settings: SessionSettings) -> Result<Session, SqlError> {
+        let role = db.role(user).map_err(db_err)?.ok_or_else(|| {
+            SqlError::new(
+                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("role \"{user}\" does not exist"),
+            )
+        })?;
+        if !role.can_login {
+            return Err(SqlError::new(
+                sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("role \"{user}\" is not permitted to log in"),
+            ));
+        }
+        let slot = db.enter(&role)?;
+        let conn = db.connect().map_err(db_err)?;
+        let shared = Arc::new(Shared::new(user, settings.database(), db.next_pid()));
+        shared.superuser.store(role.superuser, Ordering::Relaxed);
+        hooks::install(&conn, &shared)
+            .map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
+        let mut settings = settings;
+        settings.set_internal("session_authorization", user.to_owned());
+        settings.set_internal(
+            "is_superuser",
+            if role.superuser { "on" } else { "off" }.to_owned(),
+        );
+        let reported = settings.reported();
+        Ok(Session {
+            conn,
+            shared,
+            user: user.to_owned(),
+            settings,
+            block: Block::None,
+            txn_settings: None,
+            local_undo: None,
+            read_only_txn: false,
+            reported,
+            _slot: slot,
+        })
+    }
+
+    /// The session user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The session's backend process id (for BackendKeyData and `pg_backend_pid()`).
+    pub fn backend_pid(&self) -> i32 {
+        self.shared.backend_pid
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    /// Every parameter to announce with ParameterStatus after authentication.
+    pub fn parameter_statuses(&self) -> Vec<(String, String)> {
+        self.settings
+            .reported()
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect()
+    }
+
+    /// The status byte for ReadyForQuery.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        match self.block {
+            Block::None | Block::Implicit => TransactionStatus::Idle,
+            Block::Explicit => TransactionStatus::InBlock,
+            Block::Failed => TransactionStatus::Failed,
+        }
+    }
+
+    /// A handle another task can use to cancel the running statement.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            flag: Arc::clone(&self.shared.cancel),
+        }
+    }
+
+    /// Runs a simple-protocol query string: one outcome per statement, stopping after
+    /// the first error as PostgreSQL does. An empty string yields one
+    /// [`Completion::EmptyQuery`].
+    pub fn simple_query(&mut self, sql: &str) -> Vec<StatementOutcome> {
+        // A client that skipped Sync still gets its batch committed first.
+        if let Some(e) = self.sync() {
+            return vec![self.failed(Vec::new(), e)];
+        }
+        let statements = match lexer::tokenize(sql).and_then(lexer::split_statements) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail_block();
+                return vec![self.failed(Vec::new(), e)];
+            }
+        };
+        if statements.is_empty() {
+            return vec![StatementOutcome {
+                notices: Vec::new(),
+                parameter_status: Vec::new(),
+                result: Ok(QueryResult {
+                    columns: None,
+                    rows: Vec::new(),
+                    completion: Completion::EmptyQuery,
+                }),
+            }];
+        }
+        let multi = statements.len() > 1;
+        let mut outcomes = Vec::with_capacity(statements.len());
+        for tokens in statements {
+            if multi && self.block == Block::None {
+                if let Err(e) = self.begin_sqlite(Block::Implicit) {
+                    outcomes.push(self.failed(Vec::new(), e));
+                    break;
+                }
+            }
+            let outcome = self.run_statement(tokens, None);
+            let failed = outcome.result.is_err();
+            outcomes.push(outcome);
+            if failed {
+                break;
+            }
+        }
+        if let Some(e) = self.sync() {
+            outcomes.push(self.failed(Vec::new(), e));
+        }
+        outcomes
+    }
+
+    /// Parses one statement for the extended protocol. `param_types` are the OIDs the
+    /// client declared in Parse (0 = unspecified; we then use a `$n::type` cast in the
+    /// statement, else text).
+    pub fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: &[u32],
+    ) -> Result<PreparedStatement, SqlError> {
+        let mut statements = lexer::tokenize(sql).and_then(lexer::split_statements)?;
+        if statements.len() > 1 {
+            return Err(SqlError::syntax(
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let Some(tokens) = statements.pop() else {
+            return Ok(PreparedStatement {
+                param_types: param_types.to_vec(),
+                columns: Vec::new(),
+                kind: PreparedKind::Empty,
+            });
+        };
+        if self.block == Block::Failed && !ends_failed_block(&tokens) {
+            return Err(aborted());
+        }
+        if is_utility(&tokens) {
+            let columns = match first_word(&tokens) {
+                "show" => self.show_columns(&tokens)?,
+                _ => Vec::new(),
+            };
+            return Ok(PreparedStatement {
+                param_types: param_types.to_vec(),
+                columns,
+                kind: PreparedKind::Utility(tokens),
+            });
+        }
+        let tr = translate::translate(tokens)?;
+        self.refresh_superuser();
+        self.shared.begin_statement();
+        let (names, decls, nparams) = {
+            let stmt = self
+                .conn
+                .prepare_cached(&tr.sql)
+                .map_err(|e| map_sqlite(&self.shared, e))?;
+            check_parameters(&stmt, tr.max_param)?;
+            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let decls: Vec<Option<String>> = stmt
+                .columns()
+                .iter()
+                .map(|c| c.decl_type().map(str::to_owned))
+                .collect();
+            (names, decls, stmt.parameter_count())
+        };
+        let n = names.len();
+        let columns = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let ty = tr
+                    .hint(i, n)
+                    .or_else(|| decls[i].as_deref().and_then(types::from_decltype))
+                    .unwrap_or(types::TEXT);
+                Column::new(name, ty)
+            })
+            .collect();
+        let count = nparams.max(param_types.len());
+        let params = (1..=count)
+            .map(|i| {
+                let declared = param_types.get(i - 1).copied().unwrap_or(0);
+                if declared != 0 {
+                    declared
+                } else {
+                    u32::try_from(i)
+                        .ok()
+                        .and_then(|p| tr.param_types.get(&p))
+                        .map_or(types::oid::TEXT, |t| t.oid)
+                }
+            })
+            .collect();
+        Ok(PreparedStatement {
+            param_types: params,
+            columns,
+            kind: PreparedKind::Sql(Box::new(tr)),
+        })
+    }
+
+    /// Binds text-format parameters (a Bind message). Converts each by its parameter
+    /// type, with PostgreSQL's input errors (22P02 and friends).
+    pub fn bind(
+        &self,
+        prepared: &PreparedStatement,
+        params: &[Option<Vec<u8>>],
+    ) -> Result<Portal, SqlError> {
+        if params.len() != prepared.param_types.len() {
+            return Err(SqlError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                format!(
+                    "bind message supplies {} parameters, but prepared statement requires {}",
+                    params.len(),
+                    prepared.param_types.len()
+                ),
+            ));
+        }
+        let values = params
+            .iter()
+            .zip(&prepared.param_types)
+            .map(|(p, ty)| types::bind_text(p.as_deref(), *ty))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Portal {
+            statement: prepared.clone(),
+            params: values,
+            pending: None,
+        })
+    }
+
+    /// Executes a portal (an Execute message). `max_rows` 0 means all rows; otherwise
+    /// at most that many, with [`Completion::Suspended`] when more remain.
+    pub fn execute_portal(&mut self, portal: &mut Portal, max_rows: usize) -> StatementOutcome {
+        if portal.pending.is_none() {
+            let outcome = match &portal.statement.kind {
+                PreparedKind::Empty => {
+                    return StatementOutcome {
+                        notices: Vec::new(),
+                        parameter_status: Vec::new(),
+                        result: Ok(QueryResult {
+                            columns: None,
+                            rows: Vec::new(),
+                            completion: Completion::EmptyQuery,
+                        }),
+                    };
+                }
+                PreparedKind::Utility(tokens) => {
+                    if self.block == Block::None
+                        && !matches!(first_word(tokens), "begin" | "start")
+                        && let Err(e) = self.begin_sqlite(Block::Implicit)
+                    {
+                        return self.failed(Vec::new(), e);
+                    }
+                    self.run_statement(tokens.clone(), None)
+                }
+                PreparedKind::Sql(tr) => {
+                    if self.block == Block::None
+                        && let Err(e) = self.begin_sqlite(Block::Implicit)
+                    {
+                        return self.failed(Vec::new(), e);
+                    }
+                    let tr = tr.clone();
+                    let columns = portal.statement.columns.clone();
+                    let params = portal.params.clone();
+                    let tokens_kind = ExecKind::Prepared {
+                        tr: *tr,
+                        columns,
+                        params,
+                    };
+                    self.run_statement(Vec::new(), Some(tokens_kind))
+                }
+            };
+            let StatementOutcome {
+                notices,
+                parameter_status,
+                result,
+            } = outcome;
+            match result {
+                Ok(QueryResult {
+                    rows, completion, ..
+                }) => {
+                    let tag = match completion {
+                        Completion::Tag(t) => t,
+                        other => {
+                            return StatementOutcome {
+                                notices,
+                                parameter_status,
+                                result: Ok(QueryResult {
+                                    columns: None,
+                                    rows,
+                                    completion: other,
+                                }),
+                            };
+                        }
+                    };
+                    portal.pending = Some(Pending {
+                        rows: rows.into(),
+                        tag,
+                    });
+                    let mut out = self.drain(portal, max_rows);
+                    out.notices = notices;
+                    out.parameter_status = parameter_status;
+                    return out;
+                }
+                Err(e) => {
+                    return StatementOutcome {
+                        notices,
+                        parameter_status,
+                        result: Err(e),
+                    };
+                }
+            }
+        }
+        self.drain(portal, max_rows)
+    }
+
+    fn drain(&self, portal: &mut Portal, max_rows: usize) -> StatementOutcome {
+        let columns = portal
+            .statement
+            .returns_rows()
+            .then(|| portal.statement.columns.clone());
+        let Some(pending) = portal.pending.as_mut() else {
+            return self.failed_ref(SqlError::internal("portal has no result"));
+        };
+        let take = if max_rows == 0 {
+            pending.rows.len()
+        } else {
+            max_rows.min(pending.rows.len())
+        };
+        let rows: Vec<Row> = pending.rows.drain(..take).collect();
+        let completion = if pending.rows.is_empty() {
+            Completion::Tag(pending.tag.clone())
+        } else {
+            Completion::Suspended
+        };
+        StatementOutcome {
+            notices: Vec::new(),
+            parameter_status: Vec::new(),
+            result: Ok(QueryResult {
+                columns,
+                rows,
+                completion,
+            }),
+        }
+    }
+
+    /// Parse + Bind + Execute in one call (the unnamed statement and portal).
+    pub fn execute(
+        &mut self,
+        prepared: &PreparedStatement,
+        params: &[Option<Vec<u8>>],
+        max_rows: usize,
+    ) -> StatementOutcome {
+        match self.bind(prepared, params) {
+            Ok(mut portal) => self.execute_portal(&mut portal, max_rows),
+            Err(e) => {
+                self.fail_block();
+                self.failed(Vec::new(), e)
+            }
+        }
+    }
+
+    /// A Sync message: commits the implicit transaction of an extended-protocol batch.
+    /// Returns the error if the commit failed (the batch is then rolled back).
+    pub fn sync(&mut self) -> Option<SqlError> {
+        if self.block != Block::Implicit {
+            return None;
+        }
+        self.commit_sqlite().err()
+    }
+
+    /// Records an error in the transaction state: an explicit block fails; an implicit
+    /// one is rolled back at once.
+    fn fail_block(&mut self) {
+        match self.block {
+            Block::Explicit => self.block = Block::Failed,
+            Block::Implicit => self.rollback_sqlite(),
+            Block::None | Block::Failed => {}
+        }
+    }
+
+    fn failed(&mut self, notices: Vec<Notice>, e: SqlError) -> StatementOutcome {
+        StatementOutcome {
+            notices,
+            parameter_status: Vec::new(),
+            result: Err(e),
+        }
+    }
+
+    fn failed_ref(&self, e: SqlError) -> StatementOutcome {
+        StatementOutcome {
+            notices: Vec::new(),
+            parameter_status: Vec::new(),
+            result: Err(e),
+        }
+    }
+
+    /// Runs one statement; on error, updates the transaction state.
+    fn run_statement(
+        &mut self,
+        tokens: Vec<Token>,
+        prepared: Option<ExecKind>,
+    ) -> StatementOutcome {
+        self.shared.begin_statement();
+        self.shared.cancel.store(false, Ordering::Relaxed);
+        let mut notices = Vec::new();
+        let is_exit = ends_failed_block(&tokens) && prepared.is_none();
+        let result = if self.block == Block::Failed && !is_exit {
+            Err(aborted())
+        } else {
+            self.refresh_superuser();
+            let autocommit = self.block == Block::None;
+            if autocommit {
+                *lock(&self.shared.txn_time) = Some(hooks::clock());
+            }
+            self.arm_timeout();
+            let r = match prepared {
+                Some(ExecKind::Prepared {
+                    tr,
+                    columns,
+                    params,
+                }) => self.exec_sql(&tr, &params, Some(&columns)),
+                None => self.dispatch(tokens, &mut notices),
+            };
+            *lock(&self.shared.deadline) = None;
+            if autocommit && self.block == Block::None {
+                *lock(&self.shared.txn_time) = None;
+            }
+            r
+        };
+        if result.is_err() {
+            self.fail_block();
+        }
+        let parameter_status = self.parameter_changes();
+        StatementOutcome {
+            notices,
+            parameter_status,
+            result,
+        }
+    }
+
+    fn arm_timeout(&self) {
+        let ms = self.settings.statement_timeout_ms();
+        *lock(&self.shared.deadline) = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms));
+    }
+
+    /// ParameterStatus for every reported setting whose value changed.
+    fn parameter_changes(&mut self) -> Vec<(String, String)> {
+        let now = self.settings.reported();
+        let changes = now
+            .iter()
+            .filter(|(n, v)| !self.reported.iter().any(|(rn, rv)| rn == n && rv == v))
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect();
+        self.reported = now;
+        changes
+    }
+
+    /// Re-reads the session user's superuser flag (another session may have changed
+    /// it). A cached statement compiled under old rights is thrown away.
+    fn refresh_superuser(&mut self) {
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let su = catalog::role_by_name(&self.conn, &self.user)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.superuser);
+        self.shared.internal.store(false, Ordering::Relaxed);
+        if self.shared.superuser.swap(su, Ordering::Relaxed) != su {
+            self.conn.flush_prepared_statement_cache();
+            self.settings
+                .set_internal("is_superuser", if su { "on" } else { "off" }.to_owned());
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        tokens: Vec<Token>,
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
+        match first_word(&tokens) {
+            "begin" | "start" => self.begin(&tokens, notices),
+            "commit" | "end" => self.commit(&tokens, notices),
+            "rollback" | "abort" => self.rollback(&tokens, notices),
+            "savepoint" | "release" => self.savepoint(&tokens),
+            "set" => self.set(&tokens, notices),
+            "reset" => self.reset(&tokens),
+            "show" => self.show(&tokens),
+            "discard" => self.discard(&tokens),
+            "deallocate" => {
+                let all = tokens.iter().any(|t| t.is_word("all"));
+                if all {
+                    Ok(QueryResult::command("DEALLOCATE ALL"))
+                } else {
+                    let name = tokens.last().and_then(|t| t.ident_name()).unwrap_or("");
+                    Err(SqlError::new(
+                        sqlstate::INVALID_SQL_STATEMENT_NAME,
+                        format!("prepared statement \"{name}\" does not exist"),
+                    ))
+                }
+            }
+            "prepare" => Err(SqlError::unsupported(
+                "SQL-level PREPARE is not supported by the embedded database; use the extended query protocol",
+            )),
+            _ if ddl::is_role_statement(&tokens) => {
+                let mut tokens = tokens;
+                let result = self.role_ddl(&tokens, notices);
+                lexer::scrub(&mut tokens);
+                result
+            }
+            _ => {
+                let tr = translate::translate(tokens)?;
+                if tr.max_param > 0 {
+                    return Err(SqlError::new(
+                        sqlstate::UNDEFINED_PARAMETER,
+                        format!("there is no parameter ${}", tr.max_param),
+                    ));
+                }
+                self.exec_sql(&tr, &[], None)
+            }
+        }
+    }
+
+    /// Runs translated SQL. `columns` comes from a prepared statement (types fixed at
+    /// Parse); without it, types are inferred from the values.
+    fn exec_sql(
+        &mut self,
+        tr: &Translated,
+        params: &[Value],
+        columns: Option<&[Column]>,
+    ) -> Result<QueryResult, SqlError> {
+        let shared = Arc::clone(&self.shared);
+        let (names, decls, raw_rows) = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&tr.sql)
+                .map_err(|e| map_sqlite(&shared, e))?;
+            check_parameters(&stmt, tr.max_param)?;
+            for (i, v) in params.iter().enumerate() {
+                if i < stmt.parameter_count() {
+                    stmt.raw_bind_parameter(i + 1, v)
+                        .map_err(|e| map_sqlite(&shared, e))?;
+                }
+            }
+            let ncols = stmt.column_count();
+            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let decls: Vec<Option<String>> = stmt
+                .columns()
+                .iter()
+                .map(|c| c.decl_type().map(str::to_owned))
+                .collect();
+            let mut raw_rows: Vec<Vec<Value>> = Vec::new();
+            let mut rows = stmt.raw_query();
+            loop {
+                match rows.next() {
+                    Ok(Some(row)) => {
+                        let mut vals = Vec::with_capacity(ncols);
+                        for i in 0..ncols {
+                            let v = row.get_ref(i).map_err(|e| map_sqlite(&shared, e))?;
+                            vals.push(Value::from(v));
+                        }
+                        raw_rows.push(vals);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(map_sqlite(&shared, e)),
+                }
+            }
+            (names, decls, raw_rows)
+        };
+        let ncols = names.len();
+        let cols: Vec<Column> = match columns {
+            Some(c) => c.to_vec(),
+            None => names
+                .into_iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let ty = tr
+                        .hint(i, ncols)
+                        .or_else(|| decls[i].as_deref().and_then(types::from_decltype))
+                        .or_else(|| {
+                            raw_rows
+                                .iter()
+                                .map(|r| ValueRef::from(&r[i]))
+                                .find(|v| !matches!(v, ValueRef::Null))
+                                .and_then(types::from_value)
+                        })
+                        .unwrap_or(types::TEXT);
+                    Column::new(name, ty)
+                })
+                .collect(),
+        };
+        let rows: Vec<Row> = raw_rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&cols)
+                    .map(|(v, c)| types::render(ValueRef::from(v), c.type_oid))
+                    .collect()
+            })
+            .collect();
+        let changes = self.conn.changes();
+        let tag = match &tr.verb {
+            Verb::Select => format!("SELECT {}", rows.len()),
+            Verb::Insert => format!("INSERT 0 {changes}"),
+            Verb::Update => format!("UPDATE {changes}"),
+            Verb::Delete => format!("DELETE {changes}"),
+            Verb::CreateTableAs => format!("SELECT {changes}"),
+            Verb::Other(t) => t.clone(),
+        };
+        Ok(QueryResult {
+            columns: (ncols > 0).then_some(cols),
+            rows,
+            completion: Completion::Tag(tag),
+        })
+    }
+
+    // ---- transactions ----
+
+    /// Starts a SQLite transaction for a block.
+    fn begin_sqlite(&mut self, block: Block) -> Result<(), SqlError> {
+        self.internal_sql("BEGIN")?;
+        self.block = block;
+        self.txn_settings = Some(self.settings.clone());
+        *lock(&self.shared.txn_time) = Some(hooks::clock());
+        Ok(())
+    }
+
+    fn end_txn_state(&mut self) {
+        self.block = Block::None;
+        self.txn_settings = None;
+        if let Some(undo) = self.local_undo.take() {
+            self.settings = undo;
+        }
+        if self.read_only_txn {
+            let _ = self.internal_sql("PRAGMA query_only = 0");
+            self.read_only_txn = false;
+        }
+        *lock(&self.shared.txn_time) = None;
+    }
+
+    fn commit_sqlite(&mut self) -> Result<(), SqlError> {
+        if self.conn.is_autocommit() {
+            self.end_txn_state();
+            return Ok(());
+        }
+        match self.internal_sql("COMMIT") {
+            Ok(()) => {
+                self.end_txn_state();
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback_sqlite();
+                Err(e)
+            }
+        }
+    }
+
+    fn rollback_sqlite(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.internal_sql("ROLLBACK");
+        }
+        if let Some(s) = self.txn_settings.take() {
+            self.settings = s;
+        }
+        self.local_undo = None;
+        self.end_txn_state();
+    }
+
+    fn internal_sql(&self, sql: &str) -> Result<(), SqlError> {
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let r = self.conn.execute_batch(sql);
+        self.shared.internal.store(false, Ordering::Relaxed);
+        r.map_err(|e| map_sqlite(&self.shared, e))
+    }
+
+    fn begin(
+        &mut self,
+        tokens: &[Token],
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
+        let tag = if first_word(tokens) == "start" {
+            if word_at(tokens, 1) != "transaction" {
+                return Err(syntax_near(tokens.get(1)));
+            }
+            "START TRANSACTION"
+        } else {
+            "BEGIN"
+        };
+        let read_only = tokens
+            .windows(2)
+            .any(|w| w[0].is_word("read") && w[1].is_word("only"));
+        match self.block {
+            Block::Explicit | Block::Failed => {
+                notices.push(Notice::warning(
+                    sqlstate::ACTIVE_SQL_TRANSACTION,
+                    "there is already a transaction in progress",
+                ));
+                return Ok(QueryResult::command(tag));
+            }
+            Block::Implicit => self.block = Block::Explicit,
+            Block::None => self.begin_sqlite(Block::Explicit)?,
+        }
+        if read_only {
+            self.internal_sql("PRAGMA query_only = 1")?;
+            self.read_only_txn = true;
+        }
+        Ok(QueryResult::command(tag))
+    }
+
+    fn commit(
+        &mut self,
+        tokens: &[Token],
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
+        if tokens.iter().any(|t| t.is_word("prepared")) {
+            return Err(SqlError::unsupported(
+                "two-phase commit is not supported by the embedded database",
+            ));
+        }
+        match self.block {
+            Block::None | Block::Implicit => {
+                notices.push(Notice::warning(
+                    sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                    "there is no transaction in progress",
+                ));
+                if self.block == Block::Implicit {
+                    self.commit_sqlite()?;
+                }
+                Ok(QueryResult::command("COMMIT"))
+            }
+            Block::Explicit => {
+                self.commit_sqlite()?;
+                Ok(QueryResult::command("COMMIT"))
+            }
+            Block::Failed => {
+                self.rollback_sqlite();
+                Ok(QueryResult::command("ROLLBACK"))
+            }
+        }
+    }
+
+    fn rollback(
+        &mut self,
+        tokens: &[Token],
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
+        if let Some(to) = tokens.iter().position(|t| t.is_word("to")) {
+            let mut i = to + 1;
+            if word_at(tokens, i) == "savepoint" {
+                i += 1;
+            }
+            let name = savepoint_name(tokens, i)?;
+            if !matches!(self.block, Block::Explicit | Block::Failed) {
+                return Err(SqlError::new(
+                    sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
+                ));
+            }
+            self.internal_sql(&format!(
+                "ROLLBACK TO SAVEPOINT {}",
+                lexer::quote_ident(&name)
+            ))
+            .map_err(|e| savepoint_error(e, &name))?;
+            self.block = Block::Explicit;
+            return Ok(QueryResult::command("ROLLBACK"));
+        }
+        if tokens.iter().any(|t| t.is_word("prepared")) {
+            return Err(SqlError::unsupported(
+                "two-phase commit is not supported by the embedded database",
+            ));
+        }
+        if matches!(self.block, Block::None | Block::Implicit) {
+            notices.push(Notice::warning(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "there is no transaction in progress",
+            ));
+        }
+        if self.block != Block::None {
+            self.rollback_sqlite();
+        }
+        Ok(QueryResult::command("ROLLBACK"))
+    }
+
+    fn savepoint(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
+        let release = first_word(tokens) == "release";
+        let mut i = 1;
+        if release && word_at(tokens, 1) == "savepoint" {
+            i = 2;
+        }
+        let name = savepoint_name(tokens, i)?;
+        if self.block != Block::Explicit {
+            let what = if release {
+                "RELEASE SAVEPOINT"
+            } else {
+                "SAVEPOINT"
+            };
+            return Err(SqlError::new(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                format!("{what} can only be used in transaction blocks"),
+            ));
+        }
+        let quoted = lexer::quote_ident(&name);
+        if release {
+            self.internal_sql(&format!("RELEASE SAVEPOINT {quoted}"))
+                .map_err(|e| savepoint_error(e, &name))?;
+            Ok(QueryResult::command("RELEASE"))
+        } else {
+            self.internal_sql(&format!("SAVEPOINT {quoted}"))?;
+            Ok(QueryResult::command("SAVEPOINT"))
+        }
+    }
+
+    // ---- settings ----
+
+    fn set(
+        &mut self,
+        tokens: &[Token],
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
+        let mut i = 1;
+        let local = match word_at(tokens, 1) {
+            "local" => {
+                i += 1;
+                true
+            }
+            "session" if !matches!(word_at(tokens, 2), "authorization" | "characteristics") => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let (name, value_at) = match (word_at(tokens, i), word_at(tokens, i + 1)) {
+            ("time", "zone") => ("TimeZone".to_owned(), i + 2),
+            ("names", _) => ("client_encoding".to_owned(), i + 1),
+            ("transaction", _) | ("session", "characteristics") => {
+                // Isolation levels and access modes: SQLite transactions are serializable.
+                return Ok(QueryResult::command("SET"));
+            }
+            ("role", _) | ("session", "authorization") => {
+                return Err(SqlError::unsupported(
+                    "SET ROLE and SET SESSION AUTHORIZATION are not supported by the embedded database",
+                ));
+            }
+            _ => {
+                let (name, next) = dotted_name(tokens, i)?;
+                match tokens.get(next) {
+                    Some(t) if t.is_word("to") || t.is_op("=") => (name, next + 1),
+                    other => return Err(syntax_near(other)),
+                }
+            }
+        };
+        let values = &tokens[value_at.min(tokens.len())..];
+        if local && !matches!(self.block, Block::Explicit | Block::Implicit) {
+            notices.push(Notice::warning(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "SET LOCAL can only be used in transaction blocks",
+            ));
+            return Ok(QueryResult::command("SET"));
+        }
+        if local && self.local_undo.is_none() {
+            self.local_undo = Some(self.settings.clone());
+        }
+        if values.len() == 1
+            && (values[0].is_word("default") || (name == "TimeZone" && values[0].is_word("local")))
+        {
+            self.settings.reset(&name)?;
+        } else {
+            let value = setting_value(values)?;
+            self.settings.set(&name, &value)?;
+        }
+        if !local && let Some(undo) = self.local_undo.as_mut() {
+            // A plain SET after SET LOCAL in the same transaction wins at commit.
+            let v = self.settings.show(&name).map(|(_, v)| v)?;
+            let _ = undo.set(&name, &v);
+        }
+        Ok(QueryResult::command("SET"))
+    }
+
+    fn reset(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
+        match (word_at(tokens, 1), word_at(tokens, 2)) {
+            ("all", _) => self.settings.reset_all(),
+            ("time", "zone") => self.settings.reset("TimeZone")?,
+            ("role", _) | ("session", "authorization") => {}
+            _ => {
+                let (name, next) = dotted_name(tokens, 1)?;
+                if let Some(t) = tokens.get(next) {
+                    return Err(syntax_near(Some(t)));
+                }
+                self.settings.reset(&name)?;
+            }
+        }
+        Ok(QueryResult::command("RESET"))
+    }
+
+    /// The column SHOW returns, named like PostgreSQL's (the parameter's name).
+    fn show_columns(&self, tokens: &[Token]) -> Result<Vec<Column>, SqlError> {
+        Ok(match self.show_target(tokens)? {
+            ShowTarget::All => vec![
+                Column::new("name", types::TEXT),
+                Column::new("setting", types::TEXT),
+                Column::new("description", types::TEXT),
+            ],
+            ShowTarget::One(name) => {
+                let (canon, _) = self.settings.show(&name)?;
+                let col = if canon.is_empty() {
+                    name.to_ascii_lowercase()
+                } else {
+                    canon.to_owned()
+                };
+                vec![Column::new(col, types::TEXT)]
+            }
+        })
+    }
+
+    fn show_target(&self, tokens: &[Token]) -> Result<ShowTarget, SqlError> {
+        Ok(match (word_at(tokens, 1), word_at(tokens, 2)) {
+            ("all", "") => ShowTarget::All,
+            ("time", "zone") => ShowTarget::One("TimeZone".into()),
+            ("transaction", "isolation") => ShowTarget::One("transaction_isolation".into()),
+            ("session", "authorization") => ShowTarget::One("session_authorization".into()),
+            _ => {
+                let (name, next) = dotted_name(tokens, 1)?;
+                if let Some(t) = tokens.get(next) {
+                    return Err(syntax_near(Some(t)));
+                }
+                ShowTarget::One(name)
+            }
+        })
+    }
+
+    fn show(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
+        let columns = self.show_columns(tokens)?;
+        let rows = match self.show_target(tokens)? {
+            ShowTarget::All => self
+                .settings
+                .all()
+                .into_iter()
+                .map(|(n, v, d)| {
+                    vec![
+                        Some(n.as_bytes().to_vec()),
+                        Some(v.into_bytes()),
+                        Some(d.as_bytes().to_vec()),
+                    ]
+                })
+                .collect(),
+            ShowTarget::One(name) => vec![vec![Some(self.settings.show(&name)?.1.into_bytes())]],
+        };
+        Ok(QueryResult {
+            columns: Some(columns),
+            rows,
+            completion: Completion::Tag("SHOW".into()),
+        })
+    }
+
+    fn discard(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
+        let what = word_at(tokens, 1);
+        match what {
+            "all" => {
+                // An extended-protocol Execute runs in an implicit block; that is fine.
+                if matches!(self.block, Block::Explicit | Block::Failed) {
+                    return Err(SqlError::new(
+                        sqlstate::ACTIVE_SQL_TRANSACTION,
+                        "DISCARD ALL cannot run inside a transaction block",
+                    ));
+                }
+                self.settings.reset_all();
+                Ok(QueryResult::command("DISCARD ALL"))
+            }
+            "plans" | "sequences" | "temp" | "temporary" => Ok(QueryResult::command(format!(
+                "DISCARD {}",
+                if what == "temporary" {
+                    "TEMP".to_owned()
+                } else {
+                    what.to_ascii_uppercase()
+                }
+            ))),
+            _ => Err(syntax_near(tokens.get(1))),
+        }
+    }
+
+    // ---- role DDL ----
+
+    fn role_ddl(
+        &mut self,
+        tokens: &[Token],
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
+        let (stmt, parse_notices) = ddl::parse(tokens)?;
+        let policy = HashPolicy {
+            encryption: self.settings.password_encryption(),
+            iterations: self.settings.scram_iterations(),
+            md5_warnings: self.settings.md5_password_warnings(),
+        };
+        let secrets = ddl::hash_password(&stmt, &self.user, policy)?;
+        let user = self.user.clone();
+        let applied = self.catalog_write(|conn| ddl::apply(conn, &stmt, secrets, &user))?;
+        notices.extend(parse_notices);
+        notices.extend(applied.notices);
+        Ok(QueryResult::command(applied.tag))
+    }
+
+    /// Runs catalog writes atomically: its own IMMEDIATE transaction outside a block,
+    /// a savepoint inside one (so a failed DDL leaves no partial change behind).
+    fn catalog_write<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let in_block = !self.conn.is_autocommit();
+        let (begin, commit, undo) = if in_block {
+            (
+                "SAVEPOINT pgscram_ddl",
+                "RELEASE pgscram_ddl",
+                "ROLLBACK TO pgscram_ddl; RELEASE pgscram_ddl",
+            )
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        self.internal_sql(begin)?;
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let result = f(&self.conn);
+        self.shared.internal.store(false, Ordering::Relaxed);
+        match result {
+            Ok(v) => match self.internal_sql(commit) {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = self.internal_sql(undo);
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                let _ = self.internal_sql(undo);
+                Err(e)
+            }
+        }
+    }
+}
+
+enum ShowTarget {
+    All,
+    One(String),
+}
+
+/// A prepared statement's execution, handed to `run_statement`.
+enum ExecKind {
+    Prepared {
+        tr: Translated,
+        columns: Vec<Column>,
+        params: Vec<Value>,
+    },
+}
+
+fn aborted() -> SqlError {
+    SqlError::new(
+        sqlstate::IN_FAILED_SQL_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+fn syntax_near(t: Option<&Token>) -> SqlError {
+    match t {
+        Some(t) => SqlError::syntax(format!(
+            "syntax error at or near {} (position {})",
+            t.describe(),
+            t.pos + 1
+        )),
+        None => SqlError::syntax("syntax error at end of input"),
+    }
+}
+
+fn savepoint_name(tokens: &[Token], i: usize) -> Result<String, SqlError> {
+    match tokens.get(i).and_then(Token::ident_name) {
+        Some(n) if tokens.len() == i + 1 => Ok(n.to_owned()),
+        Some(_) => Err(syntax_near(tokens.get(i + 1))),
+        None => Err(syntax_near(tokens.get(i))),
+    }
+}
+
+fn savepoint_error(e: SqlError, name: &str) -> SqlError {
+    if e.message.contains("no such savepoint") {
+        SqlError::new(
+            sqlstate::INVALID_SAVEPOINT_SPECIFICATION,
+            format!("savepoint \"{name}\" does not exist"),
+        )
+    } else {
+        e
+    }
+}
+
+/// A configuration parameter name, possibly dotted (`myapp.key`).
+fn dotted_name(tokens: &[Token], mut i: usize) -> Result<(String, usize), SqlError> {
+    let mut name = match tokens.get(i).and_then(Token::ident_name) {
+        Some(n) => n.to_owned(),
+        None => return Err(syntax_near(tokens.get(i))),
+    };
+    i += 1;
+    while matches!(tokens.get(i).map(|t| &t.tok), Some(Tok::Dot)) {
+        match tokens.get(i + 1).and_then(Token::ident_name) {
+            Some(n) => {
+                name.push('.');
+                name.push_str(n);
+                i += 2;
+            }
+            None => return Err(syntax_near(tokens.get(i + 1))),
+        }
+    }
+    Ok((name, i))
+}
+
+/// The value list of SET: words, strings and signed numbers, comma separated.
+fn setting_value(tokens: &[Token]) -> Result<String, SqlError> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    let many = tokens.iter().any(|t| matches!(t.tok, Tok::Comma));
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let part = match &t.tok {
+            Tok::Str(s) => s.clone(),
+            Tok::Ident(w) => w.clone(),
+            Tok::Quoted(w) if many => lexer::quote_ident(w),
+            Tok::Quoted(w) => w.clone(),
+            Tok::Number(n) => n.clone(),
+            Tok::Op(op) if (op == "-" || op == "+") => match tokens.get(i + 1).map(|t| &t.tok) {
+                Some(Tok::Number(n)) => {
+                    i += 1;
+                    if op == "-" {
+                        format!("-{n}")
+                    } else {
+                        n.clone()
+                    }
+                }
+                _ => return Err(syntax_near(Some(t))),
+            },
+            _ => return Err(syntax_near(Some(t))),
+        };
+        parts.push(part);
+        i += 1;
+        match tokens.get(i).map(|t| &t.tok) {
+            None => break,
+            Some(Tok::Comma) => i += 1,
+            Some(_) => return Err(syntax_near(tokens.get(i))),
+        }
+    }
+    if parts.is_empty() {
+        return Err(SqlError::syntax("syntax error at end of input"));
+    }
+    Ok(parts.join(", "))
+}
+
+/// Only `?N` parameters may reach SQLite (`:name` or `@name` would bind as NULL).
+fn check_parameters(stmt: &rusqlite::Statement<'_>, max_param: u32) -> Result<(), SqlError> {
+    let count = stmt.parameter_count();
+    for i in 1..=count {
+        if let Some(name) = stmt.parameter_name(i)
+            && !name.starts_with('?')
+        {
+            return Err(SqlError::syntax(format!(
+                "syntax error at or near \"{name}\""
+            )));
+        }
+    }
+    if count > max_param as usize {
+        return Err(SqlError::syntax("syntax error at or near \"?\""));
+    }
+    Ok(())
+}
+
+/// Maps a SQLite failure to PostgreSQL's SQLSTATE and wording. Errors our callbacks
+/// recorded (authorizer, SQL functions, interrupts) take precedence.
+pub(crate) fn map_sqlite(shared: &Shared, e: rusqlite::Error) -> SqlError {
+    if let Some(d) = lock(&shared.denial).take() {
+        return d;
+    }
+    if let Some(f) = lock(&shared.fn_error).take() {
+        return f;
+    }
+    let (err, msg) = match e {
+        rusqlite::Error::SqliteFailure(err, msg) => (err, msg.unwrap_or_default()),
+        // Prepare errors with a position; the SQL text it carries is not echoed.
+        rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg),
+        rusqlite::Error::InvalidParameterCount(got, want) => {
+            return SqlError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                format!(
+                    "bind message supplies {got} parameters, but prepared statement requires {want}"
+                ),
+            );
+        }
+        other => return SqlError::internal(other.to_string()),
+    };
+    match err.code {
+        ErrorCode::OperationInterrupted => match shared.stop_reason.load(Ordering::Relaxed) {
+            hooks::STOP_TIMEOUT => SqlError::new(
+                sqlstate::QUERY_CANCELED,
+                "canceling statement due to statement timeout",
+            ),
+            _ => SqlError::new(
+                sqlstate::QUERY_CANCELED,
+                "canceling statement due to user request",
+            ),
+        },
+        ErrorCode::DatabaseBusy if err.extended_code == 517 => SqlError::new(
+            sqlstate::SERIALIZATION_FAILURE,
+            "could not serialize access due to concurrent update",
+        )
+        .with_hint("The transaction might succeed if retried."),
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => SqlError::new(
+            sqlstate::LOCK_NOT_AVAILABLE,
+            "could not obtain lock on the database: another session is writing",
+        ),
+        ErrorCode::ReadOnly => SqlError::new(
+            sqlstate::READ_ONLY_SQL_TRANSACTION,
+            "cannot execute this statement in a read-only transaction",
+        ),
+        ErrorCode::DiskFull => SqlError::new(
+            sqlstate::DISK_FULL,
+            "could not extend the database file: disk full",
+        ),
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => SqlError::new(
+            sqlstate::DATA_CORRUPTED,
+            format!("database file is damaged: {msg}"),
+        ),
+        ErrorCode::TooBig => SqlError::new(
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            format!("value too large: {msg}"),
+        ),
+        ErrorCode::AuthorizationForStatementDenied => {
+            SqlError::new(sqlstate::INSUFFICIENT_PRIVILEGE, "permission denied")
+        }
+        ErrorCode::ConstraintViolation => constraint_error(err.extended_code, &msg),
+        _ => message_error(&msg),
+    }
+}
+
+fn constraint_error(extended: i32, msg: &str) -> SqlError {
+    let what = msg.split_once(": ").map_or("", |(_, w)| w);
+    match extended {
+        // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+        2067 | 1555 => SqlError::new(
+            sqlstate::UNIQUE_VIOLATION,
+            "duplicate key value violates unique constraint",
+        )
+        .with_detail(format!("Key ({what}) already exists.")),
+        // SQLITE_CONSTRAINT_NOTNULL
+        1299 => {
+            let (table, column) = what.split_once('.').unwrap_or(("", what));
+            SqlError::new(
+                sqlstate::NOT_NULL_VIOLATION,
+                format!(
+                    "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+                ),
+            )
+        }
+        // SQLITE_CONSTRAINT_FOREIGNKEY
+        787 => SqlError::new(
+            sqlstate::FOREIGN_KEY_VIOLATION,
+            "insert or update on table violates foreign key constraint",
+        ),
+        // SQLITE_CONSTRAINT_CHECK
+        275 => SqlError::new(
+            sqlstate::CHECK_VIOLATION,
+            format!("new row violates check constraint \"{what}\""),
+        ),
+        _ => SqlError::new(sqlstate::INTEGRITY_CONSTRAINT_VIOLATION, msg.to_owned()),
+    }
+}
+
+/// SQLite's generic errors, recognised by their (stable) message texts.
+fn message_error(msg: &str) -> SqlError {
+    let after = |prefix: &str| msg.strip_prefix(prefix).map(str::trim);
+    if let Some(t) = after("no such table:").or_else(|| after("no such view:")) {
+        let t = t.rsplit('.').next().unwrap_or(t);
+        return SqlError::new(
+            sqlstate::UNDEFINED_TABLE,
+            format!("relation \"{t}\" does not exist"),
+        );
+    }
+    if let Some(c) = after("no such column:") {
+        return SqlError::new(
+            sqlstate::UNDEFINED_COLUMN,
+            format!("column \"{c}\" does not exist"),
+        );
+    }
+    if let Some(f) = after("no such function:") {
+        return SqlError::new(sqlstate::UNDEFINED_FUNCTION, format!("function {f}() does not exist"))
+            .with_hint("No function matches the given name. The embedded database has SQLite's functions plus a few of PostgreSQL's.");
+    }
+    if let Some(f) = after("wrong number of arguments to function") {
+        return SqlError::new(
+            sqlstate::UNDEFINED_FUNCTION,
+            format!("function {f} does not exist with this number of arguments"),
+        );
+    }
+    if let Some(i) = after("no such index:") {
+        return SqlError::new(
+            sqlstate::UNDEFINED_OBJECT,
+            format!("index \"{i}\" does not exist"),
+        );
+    }
+    if let Some(c) = after("ambiguous column name:") {
+        return SqlError::new(
+            sqlstate::AMBIGUOUS_COLUMN,
+            format!("column reference \"{c}\" is ambiguous"),
+        );
+    }
+    if let Some(rest) = msg
+        .strip_prefix("table ")
+        .or_else(|| msg.strip_prefix("index "))
+        .or_else(|| msg.strip_prefix("view "))
+        && let Some(name) = rest.strip_suffix(" already exists")
+    {
+        let name = name.trim_matches('"');
+        return SqlError::new(
+            sqlstate::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        );
+    }
+    if let Some(near) = msg
+        .strip_prefix("near ")
+        .and_then(|m| m.strip_suffix(": syntax error"))
+    {
+        return SqlError::syntax(format!("syntax error at or near {near}"));
+    }
+    if msg == "incomplete input" {
+        return SqlError::syntax("syntax error at end of input");
+    }
+    if msg.starts_with("misuse of aggregate")
+        || msg.starts_with("aggregate functions are not allowed")
+    {
+        return SqlError::new(sqlstate::GROUPING_ERROR, msg.to_owned());
+    }
+    if msg.starts_with("datatype mismatch") {
+        return SqlError::new(sqlstate::DATATYPE_MISMATCH, msg.to_owned());
+    }
+    SqlError::new(
+        sqlstate::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
+        msg.to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_are_joined_like_postgres() {
+        let v = |sql: &str| setting_value(&lexer::tokenize(sql).unwrap());
+        assert_eq!(v("'ISO, MDY'").unwrap(), "ISO, MDY");
+        assert_eq!(v("\"$user\", public").unwrap(), "\"$user\", public");
+        assert_eq!(v("-3").unwrap(), "-3");
+        assert_eq!(v("on").unwrap(), "on");
+        assert!(v("a b").is_err());
+        assert!(v("").is_err());
+    }
+
+    #[test]
+    fn sqlite_messages_map_to_postgres_codes() {
+        assert_eq!(
+            message_error("no such table: main.foo").message,
+            "relation \"foo\" does not exist"
+        );
+        assert_eq!(
+            message_error("no such column: x").code,
+            sqlstate::UNDEFINED_COLUMN
+        );
+        assert_eq!(
+            message_error("table t already exists").code,
+            sqlstate::DUPLICATE_TABLE
+        );
+        assert_eq!(
+            message_error("near \"fro\": syntax error").message,
+            "syntax error at or near \"fro\""
+        );
+        assert_eq!(
+            message_error("no such function: foo").code,
+            sqlstate::UNDEFINED_FUNCTION
+        );
+        assert_eq!(
+            constraint_error(2067, "UNIQUE constraint failed: t.a").code,
+            sqlstate::UNIQUE_VIOLATION
+        );
+        assert_eq!(
+            constraint_error(1299, "NOT NULL constraint failed: t.a").message,
+            "null value in column \"a\" of relation \"t\" violates not-null constraint"
+        );
+    }
+
+    #[test]
+    fn status_bytes() {
+        assert_eq!(TransactionStatus::Idle.as_byte(), b'I');
+        assert_eq!(TransactionStatus::InBlock.as_byte(), b'T');
+        assert_eq!(TransactionStatus::Failed.as_byte(), b'E');
+    }
+}

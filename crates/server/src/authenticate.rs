@@ -1,0 +1,462 @@
+//! Authentication of one connection, the way PostgreSQL's `ClientAuthentication` does it:
+//! find the pg_hba rule, run its method, and fail every credential problem with the same
+//! `28P01 password authentication failed for user "u"`, the reason going to the log only.
+//!
+//! Unknown roles, roles without a password, expired passwords and md5 secrets under a
+//! `scram-sha-256` rule all run a full SCRAM exchange against a mock verifier first, so
+//! an attacker cannot tell them from a wrong password (no role enumeration).
+
+use pgscram_auth::hba::{AuthMethod, ConnRequest, HbaRule};
+use pgscram_scram::{
+    Channel, Credentials, Nonce, Outcome, ScramVerifier, ServerError, ServerExchange, StoredSecret,
+};
+use pgscram_wire::frame::limits;
+use pgscram_wire::{Authentication, ErrorFields, SqlState};
+use zeroize::Zeroizing;
+
+use crate::reply;
+use crate::server::Shared;
+use crate::store::RoleAuth;
+use crate::stream::{Conn, ReadError};
+
+/// What the connection knows when authentication starts.
+pub struct AuthContext<'a> {
+    pub user: &'a str,
+    /// The request as pg_hba saw it (for the `rejects` message).
+    pub request: ConnRequest<'a>,
+    /// tls-server-end-point of our certificate, when TLS is up and binding is possible.
+    pub end_point: Option<&'a [u8]>,
+}
+
+/// How authentication ended.
+pub enum AuthResult {
+    /// Authenticated; carries the method for the log and, after SCRAM, the ClientKey
+    /// recovered from the proof (the proxy logs in upstream with it).
+    Ok {
+        method: AuthMethod,
+        client_key: Option<pgscram_scram::ClientKey>,
+    },
+    /// Failed: `error` goes to the client (FATAL), `log` lines to the server log.
+    Failed {
+        error: ErrorFields,
+        log: Vec<String>,
+    },
+    /// The client went away mid-exchange: PostgreSQL exits silently.
+    Gone,
+}
+
+fn password_failed(user: &str, reason: String, rule: &HbaRule) -> AuthResult {
+    AuthResult::Failed {
+        error: ErrorFields::fatal(
+            SqlState::INVALID_PASSWORD,
+            format!("password authentication failed for user \"{user}\""),
+        ),
+        log: vec![reason, rule.matched_log_detail()],
+    }
+}
+
+fn protocol_failure(error: ErrorFields) -> AuthResult {
+    AuthResult::Failed { log: vec![], error }
+}
+
+/// Runs the rule's method. The caller has already matched the rule.
+pub async fn authenticate(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+    shared: &Shared,
+) -> AuthResult {
+    match rule.method {
+        AuthMethod::Trust => AuthResult::Ok {
+            method: AuthMethod::Trust,
+            client_key: None,
+        },
+        AuthMethod::Reject => AuthResult::Failed {
+            error: ErrorFields::fatal(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                pgscram_auth::hba::rejects_message(&ctx.request),
+            ),
+            log: vec![],
+        },
+        AuthMethod::Password => cleartext(conn, ctx, rule, shared).await,
+        AuthMethod::Md5 | AuthMethod::ScramSha256 => challenge(conn, ctx, rule, shared).await,
+    }
+}
+
+/// The stored secret if it is usable right now, or the log-only reason it is not.
+fn usable_secret(user: &str, role: Option<&RoleAuth>) -> Result<StoredSecret, String> {
+    let role = role.ok_or_else(|| format!("Role \"{user}\" does not exist."))?;
+    let secret = role
+        .secret
+        .as_deref()
+        .ok_or_else(|| format!("User \"{user}\" has no password assigned."))?;
+    if role.password_expired {
+        return Err(format!("User \"{user}\" has an expired password."));
+    }
+    StoredSecret::classify(secret)
+        .map_err(|e| format!("User \"{user}\" has an invalid password secret: {e}."))
+}
+
+fn lookup(user: &str, shared: &Shared) -> Result<Option<RoleAuth>, String> {
+    shared.store().role(user)
+}
+
+/// `md5` and `scram-sha-256` rules. Under `md5`, a role whose secret is SCRAM (or a
+/// role that does not exist while password_encryption is scram-sha-256) gets SCRAM:
+/// PostgreSQL's rule, which lets md5 lines keep working after roles upgrade.
+async fn challenge(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+    shared: &Shared,
+) -> AuthResult {
+    let role = match lookup(ctx.user, shared) {
+        Ok(role) => role,
+        Err(e) => {
+            return password_failed(
+                ctx.user,
+                format!("Could not look up role \"{}\": {e}", ctx.user),
+                rule,
+            );
+        }
+    };
+    let secret = usable_secret(ctx.user, role.as_ref());
+    let use_md5 = rule.method == AuthMethod::Md5
+        && match &secret {
+            Ok(StoredSecret::Md5(_)) => true,
+            Ok(_) => false,
+            Err(_) => shared.config().password_encryption_md5,
+        };
+    if use_md5 {
+        return md5_exchange(conn, ctx, rule, secret).await;
+    }
+    let credentials = match secret {
+        Ok(StoredSecret::Scram(verifier)) => Credentials::Verifier(verifier),
+        Ok(StoredSecret::Md5(_)) => doomed(
+            ctx.user,
+            shared,
+            format!("User \"{}\" does not have a valid SCRAM secret.", ctx.user),
+        ),
+        Ok(StoredSecret::Plaintext) => doomed(
+            ctx.user,
+            shared,
+            format!("User \"{}\" does not have a valid SCRAM secret.", ctx.user),
+        ),
+        Err(reason) => doomed(ctx.user, shared, reason),
+    };
+    scram_exchange(conn, ctx, rule, credentials).await
+}
+
+fn doomed(user: &str, shared: &Shared, reason: String) -> Credentials {
+    let mock = shared
+        .mock_secret()
+        .verifier(user, shared.config().scram_iterations)
+        .or_else(|_| {
+            shared
+                .mock_secret()
+                .verifier(user, pgscram_scram::DEFAULT_ITERATIONS)
+        });
+    match mock {
+        Ok(mock) => Credentials::Doomed { mock, reason },
+        // Unreachable with a valid iteration count; fall back to a fixed shape.
+        Err(_) => Credentials::Doomed {
+            mock: ScramVerifier::derive(b"", &[0; 16], 1).expect("fixed mock parameters are valid"),
+            reason,
+        },
+    }
+}
+
+async fn scram_exchange(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+    credentials: Credentials,
+) -> AuthResult {
+    let channel = match ctx.end_point {
+        Some(end_point) => Channel::tls_server_end_point(end_point),
+        None => Channel::unbound(),
+    };
+    let mechanisms = channel
+        .mechanisms()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    if reply::authentication(conn, &Authentication::Sasl { mechanisms })
+        .await
+        .is_err()
+    {
+        return AuthResult::Gone;
+    }
+    let initial = match read_sasl(conn, ctx, rule).await {
+        Ok(body) => body,
+        Err(result) => return result,
+    };
+    let initial = match pgscram_wire::SaslInitialResponse::decode_body(&initial) {
+        Ok(initial) => initial,
+        Err(e) => return protocol_failure(ErrorFields::fatal(e.sqlstate(), e.to_string())),
+    };
+    let exchange = match ServerExchange::new(&initial.mechanism, channel, credentials) {
+        Ok(exchange) => exchange,
+        Err(e) => return protocol_failure(scram_error(&e)),
+    };
+    // No initial response (-1): answer with an empty SASLContinue and read client-first.
+    let client_first = match initial.data {
+        Some(data) => Zeroizing::new(data),
+        None => {
+            if reply::authentication(conn, &Authentication::SaslContinue(Vec::new()))
+                .await
+                .is_err()
+            {
+                return AuthResult::Gone;
+            }
+            match read_sasl(conn, ctx, rule).await {
+                Ok(body) => body,
+                Err(result) => return result,
+            }
+        }
+    };
+    let nonce = Nonce::from_random(&random_bytes());
+    let (exchange, server_first) = match exchange.handle_client_first(&client_first, &nonce) {
+        Ok(next) => next,
+        Err(e) => return protocol_failure(scram_error(&e)),
+    };
+    if reply::authentication(
+        conn,
+        &Authentication::SaslContinue(server_first.into_bytes()),
+    )
+    .await
+    .is_err()
+    {
+        return AuthResult::Gone;
+    }
+    let client_final = match read_sasl(conn, ctx, rule).await {
+        Ok(body) => body,
+        Err(result) => return result,
+    };
+    match exchange.handle_client_final(&client_final) {
+        Ok(Outcome::Success {
+            server_final,
+            client_key,
+            ..
+        }) => {
+            if reply::authentication(conn, &Authentication::SaslFinal(server_final.into_bytes()))
+                .await
+                .is_err()
+            {
+                return AuthResult::Gone;
+            }
+            AuthResult::Ok {
+                method: AuthMethod::ScramSha256,
+                client_key: Some(client_key),
+            }
+        }
+        Ok(Outcome::Failure { reason }) => {
+            let reason = match reason {
+                pgscram_scram::FailureReason::WrongPassword => {
+                    format!("Password does not match for user \"{}\".", ctx.user)
+                }
+                pgscram_scram::FailureReason::Doomed(reason) => reason,
+            };
+            password_failed(ctx.user, reason, rule)
+        }
+        Err(e) => protocol_failure(scram_error(&e)),
+    }
+}
+
+/// Maps a SCRAM protocol error to what PostgreSQL sends.
+pub fn scram_error(error: &ServerError) -> ErrorFields {
+    let code = SqlState::parse(error.sqlstate()).unwrap_or(SqlState::PROTOCOL_VIOLATION);
+    let fields = ErrorFields::fatal(code, error.message());
+    match error.detail() {
+        Some(detail) => fields.with_detail(detail),
+        None => fields,
+    }
+}
+
+/// Reads one SASL message ('p'), with PostgreSQL's size limit and texts. An oversized
+/// message gets the generic 28P01 on the wire and `invalid message length` in the log.
+async fn read_sasl(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+) -> Result<Zeroizing<Vec<u8>>, AuthResult> {
+    match conn.read_message(limits::SASL_MESSAGE).await {
+        Ok(message) if message.tag() == b'p' => Ok(Zeroizing::new(message.into_body())),
+        Ok(message) => Err(protocol_failure(ErrorFields::fatal(
+            SqlState::PROTOCOL_VIOLATION,
+            format!("expected SASL response, got message type {}", message.tag()),
+        ))),
+        Err(ReadError::Eof | ReadError::Io(_)) => Err(AuthResult::Gone),
+        Err(ReadError::Protocol(_)) => Err(password_failed(
+            ctx.user,
+            "invalid message length".to_owned(),
+            rule,
+        )),
+    }
+}
+
+/// Reads a PasswordMessage for the cleartext and md5 methods.
+async fn read_password(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+) -> Result<Zeroizing<Vec<u8>>, AuthResult> {
+    let message = match conn.read_message(limits::PASSWORD_MESSAGE).await {
+        Ok(message) if message.tag() == b'p' => message,
+        Ok(message) => {
+            return Err(protocol_failure(ErrorFields::fatal(
+                SqlState::PROTOCOL_VIOLATION,
+                format!(
+                    "expected password response, got message type {}",
+                    message.tag()
+                ),
+            )));
+        }
+        Err(ReadError::Eof | ReadError::Io(_)) => return Err(AuthResult::Gone),
+        Err(ReadError::Protocol(_)) => {
+            return Err(password_failed(
+                ctx.user,
+                "invalid message length".to_owned(),
+                rule,
+            ));
+        }
+    };
+    let body = Zeroizing::new(message.into_body());
+    // One NUL-terminated string, nothing after it.
+    let Some(nul) = body.iter().position(|&b| b == 0) else {
+        return Err(protocol_failure(ErrorFields::fatal(
+            SqlState::PROTOCOL_VIOLATION,
+            "invalid password packet size",
+        )));
+    };
+    if nul + 1 != body.len() {
+        return Err(protocol_failure(ErrorFields::fatal(
+            SqlState::PROTOCOL_VIOLATION,
+            "invalid password packet size",
+        )));
+    }
+    if nul == 0 {
+        return Err(protocol_failure(ErrorFields::fatal(
+            SqlState::INVALID_PASSWORD,
+            "empty password returned by client",
+        )));
+    }
+    Ok(Zeroizing::new(body[..nul].to_vec()))
+}
+
+async fn md5_exchange(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+    secret: Result<StoredSecret, String>,
+) -> AuthResult {
+    let mut salt = [0u8; 4];
+    salt.copy_from_slice(&random_bytes()[..4]);
+    if reply::authentication(conn, &Authentication::Md5Password { salt })
+        .await
+        .is_err()
+    {
+        return AuthResult::Gone;
+    }
+    let response = match read_password(conn, ctx, rule).await {
+        Ok(response) => response,
+        Err(result) => return result,
+    };
+    match secret {
+        Ok(StoredSecret::Md5(stored)) => {
+            if pgscram_scram::md5::verify_response(&stored, salt, &response) {
+                AuthResult::Ok {
+                    method: AuthMethod::Md5,
+                    client_key: None,
+                }
+            } else {
+                password_failed(
+                    ctx.user,
+                    format!("Password does not match for user \"{}\".", ctx.user),
+                    rule,
+                )
+            }
+        }
+        Ok(_) => password_failed(
+            ctx.user,
+            format!("User \"{}\" does not have a valid MD5 secret.", ctx.user),
+            rule,
+        ),
+        Err(reason) => password_failed(ctx.user, reason, rule),
+    }
+}
+
+/// The `password` method: the client sends the password itself (over TLS, one hopes),
+/// and the server checks it against the stored secret. For a SCRAM secret that means
+/// PBKDF2 on the server: it runs on the blocking pool so a flood cannot stall the
+/// runtime's workers.
+async fn cleartext(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+    shared: &Shared,
+) -> AuthResult {
+    if reply::authentication(conn, &Authentication::CleartextPassword)
+        .await
+        .is_err()
+    {
+        return AuthResult::Gone;
+    }
+    let password = match read_password(conn, ctx, rule).await {
+        Ok(password) => password,
+        Err(result) => return result,
+    };
+    let role = match lookup(ctx.user, shared) {
+        Ok(role) => role,
+        Err(e) => {
+            return password_failed(
+                ctx.user,
+                format!("Could not look up role \"{}\": {e}", ctx.user),
+                rule,
+            );
+        }
+    };
+    let secret = match usable_secret(ctx.user, role.as_ref()) {
+        Ok(secret) => secret,
+        Err(reason) => return password_failed(ctx.user, reason, rule),
+    };
+    let user = ctx.user.to_owned();
+    let matches = shared
+        .hash_pool()
+        .run(move || match secret {
+            StoredSecret::Scram(stored) => {
+                ScramVerifier::derive(&password, stored.salt(), stored.iterations())
+                    .map(|derived| derived.ct_eq(&stored))
+                    .unwrap_or(false)
+            }
+            StoredSecret::Md5(stored) => {
+                use subtle::ConstantTimeEq as _;
+                let computed = Zeroizing::new(pgscram_scram::md5::md5_secret(&password, &user));
+                computed.len() == stored.len()
+                    && bool::from(computed.as_bytes().ct_eq(stored.as_bytes()))
+            }
+            StoredSecret::Plaintext => false,
+        })
+        .await;
+    if matches {
+        AuthResult::Ok {
+            method: AuthMethod::Password,
+            client_key: None,
+        }
+    } else {
+        password_failed(
+            ctx.user,
+            format!("Password does not match for user \"{}\".", ctx.user),
+            rule,
+        )
+    }
+}
+
+/// Fresh random bytes from the OS for nonces and salts. A failing OS RNG is not
+/// survivable for an authentication server.
+pub fn random_bytes() -> [u8; 18] {
+    let mut bytes = [0u8; 18];
+    getrandom::getrandom(&mut bytes)
+        .expect("the operating system's random number generator failed");
+    bytes
+}

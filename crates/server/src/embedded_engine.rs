@@ -1,0 +1,227 @@
+//! The embedded SQLite database as a [`QueryEngine`]: what `pgscram serve` runs
+//! sessions on. A thin adapter; the SQL work lives in crates/embedded.
+
+use pgscram_embedded::{
+    Completion, Database, Notice, PasswordEncryption, PreparedStatement, Session, SessionSettings,
+    SqlError, StatementOutcome,
+};
+use pgscram_wire::{ErrorFields, Severity, SqlState, TransactionStatus};
+
+use crate::config::ServerConfig;
+use crate::engine::{Column, Interrupt, Prepared, Produced, QueryEngine, StatementResult, Value};
+use crate::server::Shared;
+use crate::session::{EngineFactory, SessionStart};
+
+/// Opens embedded sessions with the server's defaults.
+pub struct EmbeddedFactory {
+    db: Database,
+    database: String,
+    encryption: PasswordEncryption,
+    iterations: u32,
+}
+
+impl EmbeddedFactory {
+    pub fn new(db: Database, config: &ServerConfig) -> Self {
+        EmbeddedFactory {
+            db,
+            database: config.database.clone(),
+            encryption: if config.password_encryption_md5 {
+                PasswordEncryption::Md5
+            } else {
+                PasswordEncryption::ScramSha256
+            },
+            iterations: config.scram_iterations,
+        }
+    }
+}
+
+impl EngineFactory for EmbeddedFactory {
+    fn open(
+        &self,
+        start: &SessionStart,
+        _shared: &Shared,
+    ) -> Result<Box<dyn QueryEngine>, ErrorFields> {
+        let mut settings = SessionSettings::new(self.encryption, self.iterations);
+        settings.set_database(&start.database);
+        for (name, value) in start.startup.settings() {
+            settings.set_startup(name, value).map_err(|e| fatal(&e))?;
+        }
+        let session = Session::new(&self.db, &start.user, settings).map_err(|e| fatal(&e))?;
+        Ok(Box::new(EmbeddedEngine {
+            session,
+            prepared: Vec::new(),
+        }))
+    }
+
+    fn has_database(&self, name: &str) -> bool {
+        name == self.database
+    }
+}
+
+struct EmbeddedEngine {
+    session: Session,
+    /// The embedded statements behind our `Prepared` handles (index in `Prepared::sql`
+    /// would be fragile; we keep them by SQL text and types instead).
+    prepared: Vec<(String, Vec<u32>, PreparedStatement)>,
+}
+
+impl EmbeddedEngine {
+    fn statement(&mut self, prepared: &Prepared) -> Result<PreparedStatement, SqlError> {
+        if let Some((_, _, statement)) = self
+            .prepared
+            .iter()
+            .find(|(sql, types, _)| *sql == prepared.sql && *types == prepared.param_types)
+        {
+            return Ok(statement.clone());
+        }
+        let statement = self.session.prepare(&prepared.sql, &prepared.param_types)?;
+        self.remember(
+            prepared.sql.clone(),
+            prepared.param_types.clone(),
+            statement.clone(),
+        );
+        Ok(statement)
+    }
+
+    fn remember(&mut self, sql: String, types: Vec<u32>, statement: PreparedStatement) {
+        // A bounded cache: drivers that prepare a fresh statement per query must not grow it forever.
+        if self.prepared.len() >= 256 {
+            self.prepared.remove(0);
+        }
+        self.prepared.push((sql, types, statement));
+    }
+}
+
+impl QueryEngine for EmbeddedEngine {
+    fn simple_query(&mut self, sql: &str) -> Vec<StatementResult> {
+        self.session
+            .simple_query(sql)
+            .into_iter()
+            .map(convert)
+            .collect()
+    }
+
+    fn prepare(&mut self, sql: &str, param_types: &[u32]) -> Result<Prepared, ErrorFields> {
+        let statement = self
+            .session
+            .prepare(sql, param_types)
+            .map_err(|e| error(&e))?;
+        let prepared = Prepared {
+            sql: sql.to_owned(),
+            param_types: statement.param_types.clone(),
+            columns: statement
+                .returns_rows()
+                .then(|| statement.columns.iter().map(column).collect()),
+        };
+        self.remember(sql.to_owned(), prepared.param_types.clone(), statement);
+        Ok(prepared)
+    }
+
+    fn execute(&mut self, prepared: &Prepared, params: &[Value]) -> StatementResult {
+        match self.statement(prepared) {
+            Ok(statement) => convert(self.session.execute(&statement, params, 0)),
+            Err(e) => StatementResult::error(error(&e)),
+        }
+    }
+
+    fn sync(&mut self) -> Option<ErrorFields> {
+        self.session.sync().map(|e| error(&e))
+    }
+
+    fn transaction_status(&self) -> TransactionStatus {
+        match self.session.transaction_status() {
+            pgscram_embedded::TransactionStatus::Idle => TransactionStatus::Idle,
+            pgscram_embedded::TransactionStatus::InBlock => TransactionStatus::InTransaction,
+            pgscram_embedded::TransactionStatus::Failed => TransactionStatus::Failed,
+        }
+    }
+
+    fn interrupt_handle(&self) -> Interrupt {
+        let handle = self.session.cancel_handle();
+        Box::new(move || handle.cancel())
+    }
+
+    fn initial_parameters(&self) -> Vec<(String, String)> {
+        self.session.parameter_statuses()
+    }
+}
+
+fn column(c: &pgscram_embedded::Column) -> Column {
+    Column {
+        name: c.name.clone(),
+        type_oid: c.type_oid,
+        type_size: c.type_size,
+    }
+}
+
+fn code(state: &pgscram_embedded::SqlState) -> SqlState {
+    SqlState::parse(&state.to_string()).unwrap_or(SqlState::INTERNAL_ERROR)
+}
+
+fn error(e: &SqlError) -> ErrorFields {
+    with_extras(
+        ErrorFields::error(code(&e.code), e.message.clone()),
+        e.detail.as_deref(),
+        e.hint.as_deref(),
+    )
+}
+
+fn fatal(e: &SqlError) -> ErrorFields {
+    with_extras(
+        ErrorFields::fatal(code(&e.code), e.message.clone()),
+        e.detail.as_deref(),
+        e.hint.as_deref(),
+    )
+}
+
+fn with_extras(mut fields: ErrorFields, detail: Option<&str>, hint: Option<&str>) -> ErrorFields {
+    if let Some(detail) = detail {
+        fields = fields.with_detail(detail);
+    }
+    if let Some(hint) = hint {
+        fields = fields.with_hint(hint);
+    }
+    fields
+}
+
+fn notice(n: &Notice) -> ErrorFields {
+    let severity = match n.severity {
+        pgscram_embedded::Severity::Warning => Severity::Warning,
+        pgscram_embedded::Severity::Notice => Severity::Notice,
+        pgscram_embedded::Severity::Info => Severity::Info,
+        pgscram_embedded::Severity::Debug => Severity::Debug,
+    };
+    with_extras(
+        ErrorFields::new(severity, code(&n.code), n.message.clone()),
+        n.detail.as_deref(),
+        n.hint.as_deref(),
+    )
+}
+
+fn convert(outcome: StatementOutcome) -> StatementResult {
+    let notices = outcome.notices.iter().map(notice).collect();
+    let result = match outcome.result {
+        Ok(result) => Ok(match (result.columns, result.completion) {
+            (_, Completion::EmptyQuery) => Produced::Empty,
+            (Some(columns), Completion::Tag(tag)) => Produced::Rows {
+                columns: columns.iter().map(column).collect(),
+                rows: result.rows,
+                tag,
+            },
+            (None, Completion::Tag(tag)) => Produced::Command { tag },
+            // We always execute to completion (max_rows 0), so this does not happen;
+            // report it as a finished SELECT rather than lose rows.
+            (columns, Completion::Suspended) => Produced::Rows {
+                columns: columns.unwrap_or_default().iter().map(column).collect(),
+                tag: format!("SELECT {}", result.rows.len()),
+                rows: result.rows,
+            },
+        }),
+        Err(e) => Err(error(&e)),
+    };
+    StatementResult {
+        notices,
+        outcome: result,
+        reported: outcome.parameter_status,
+    }
+}

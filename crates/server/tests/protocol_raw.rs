@@ -1,0 +1,230 @@
+//! The server driven with raw bytes: what real clients never send, but attackers do.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use pgscram_server::MemoryStore;
+use pgscram_wire::{Authentication, BackendMessage, StartupMessage, StartupRequest};
+use support::{TestServer, scram_role};
+
+const HBA: &str = "host all all 127.0.0.1/32 scram-sha-256\n";
+
+fn store() -> MemoryStore {
+    let store = MemoryStore::new();
+    store.insert("alice", scram_role("wonderland"));
+    store
+}
+
+fn connect(server: &TestServer) -> TcpStream {
+    let stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+fn startup(user: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    StartupRequest::Startup(StartupMessage::new(user).with("database", "postgres"))
+        .encode(&mut out)
+        .unwrap();
+    out
+}
+
+/// Reads backend messages until the server closes or one matching `until` arrives.
+fn read_messages(
+    stream: &mut TcpStream,
+    until: impl Fn(&BackendMessage) -> bool,
+) -> Vec<BackendMessage> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        while let Some(message) = pgscram_wire::frame::take_message(&mut buf, 1 << 20).unwrap() {
+            let message = BackendMessage::decode(&message).unwrap();
+            let stop = until(&message);
+            out.push(message);
+            if stop {
+                return out;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn error_text(messages: &[BackendMessage]) -> String {
+    messages
+        .iter()
+        .find_map(|m| match m {
+            BackendMessage::ErrorResponse(e) => Some(format!("{} {}", e.code, e.message)),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("no error in {messages:?}"))
+}
+
+fn ssl_request() -> Vec<u8> {
+    let mut out = Vec::new();
+    StartupRequest::SslRequest.encode(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn regression_unencrypted_data_after_ssl_request_is_refused() {
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    let mut bytes = ssl_request();
+    bytes.extend_from_slice(&startup("alice"));
+    stream.write_all(&bytes).unwrap();
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"S");
+    let messages = read_messages(&mut stream, |_| false);
+    assert_eq!(
+        error_text(&messages),
+        "08P01 received unencrypted data after SSL request"
+    );
+}
+
+#[test]
+fn gssenc_request_is_refused_and_startup_continues() {
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    let mut gss = Vec::new();
+    StartupRequest::GssEncRequest.encode(&mut gss).unwrap();
+    stream.write_all(&gss).unwrap();
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"N");
+    stream.write_all(&startup("alice")).unwrap();
+    let messages = read_messages(&mut stream, |m| {
+        matches!(m, BackendMessage::Authentication(_))
+    });
+    assert!(matches!(
+        messages.last(),
+        Some(BackendMessage::Authentication(Authentication::Sasl { .. }))
+    ));
+}
+
+#[test]
+fn slow_clients_are_cut_at_the_authentication_timeout() {
+    let server = TestServer::start_with(HBA, store(), |c| {
+        c.authentication_timeout = Duration::from_secs(1)
+    });
+    let mut stream = connect(&server);
+    stream.write_all(&[0, 0]).unwrap(); // half a length word, then nothing
+    let started = std::time::Instant::now();
+    let mut chunk = [0u8; 16];
+    let n = stream.read(&mut chunk).unwrap_or(0);
+    assert_eq!(n, 0, "server should close the connection");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn too_many_clients() {
+    let server = TestServer::start_with(HBA, store(), |c| c.max_connections = 2);
+    let _a = connect(&server);
+    let _b = connect(&server);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = connect(&server);
+    c.write_all(&startup("alice")).unwrap();
+    let messages = read_messages(&mut c, |_| false);
+    assert_eq!(
+        error_text(&messages),
+        "53300 sorry, too many clients already"
+    );
+}
+
+#[test]
+fn oversized_sasl_message_gets_the_generic_failure() {
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    stream.write_all(&startup("alice")).unwrap();
+    read_messages(&mut stream, |m| {
+        matches!(m, BackendMessage::Authentication(_))
+    });
+    // A 'p' message whose length word is 1025: one byte over PostgreSQL's limit.
+    let mut message = vec![b'p'];
+    message.extend_from_slice(&1025u32.to_be_bytes());
+    message.extend_from_slice(&[b'x'; 1021]);
+    stream.write_all(&message).unwrap();
+    let messages = read_messages(&mut stream, |_| false);
+    assert_eq!(
+        error_text(&messages),
+        "28P01 password authentication failed for user \"alice\""
+    );
+}
+
+#[test]
+fn wrong_message_type_during_sasl() {
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    stream.write_all(&startup("alice")).unwrap();
+    read_messages(&mut stream, |m| {
+        matches!(m, BackendMessage::Authentication(_))
+    });
+    let mut query = Vec::new();
+    pgscram_wire::FrontendMessage::Query("SELECT 1".into())
+        .encode(&mut query)
+        .unwrap();
+    stream.write_all(&query).unwrap();
+    let messages = read_messages(&mut stream, |_| false);
+    assert_eq!(
+        error_text(&messages),
+        "08P01 expected SASL response, got message type 81"
+    );
+}
+
+/// The salt and iteration count a server-first offers `user`.
+fn server_first(server: &TestServer, user: &str) -> (String, String) {
+    let mut stream = connect(server);
+    stream.write_all(&startup(user)).unwrap();
+    read_messages(&mut stream, |m| {
+        matches!(m, BackendMessage::Authentication(_))
+    });
+    let mut initial = Vec::new();
+    pgscram_wire::SaslInitialResponse {
+        mechanism: "SCRAM-SHA-256".into(),
+        data: Some(b"n,,n=,r=abcdef".to_vec()),
+    }
+    .encode(&mut initial)
+    .unwrap();
+    stream.write_all(&initial).unwrap();
+    let messages = read_messages(&mut stream, |m| {
+        matches!(
+            m,
+            BackendMessage::Authentication(Authentication::SaslContinue(_))
+        )
+    });
+    let Some(BackendMessage::Authentication(Authentication::SaslContinue(data))) = messages.last()
+    else {
+        panic!("no server-first for {user}: {messages:?}");
+    };
+    let text = String::from_utf8(data.clone()).unwrap();
+    let mut parts = text.split(',').skip(1);
+    (
+        parts.next().unwrap().to_owned(),
+        parts.next().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn mock_salt_is_stable_and_shaped_like_a_real_one() {
+    let server = TestServer::start(HBA, store());
+    let (real_salt, real_iterations) = server_first(&server, "alice");
+    let (ghost1, ghost_iterations) = server_first(&server, "ghost");
+    let (ghost2, _) = server_first(&server, "ghost");
+    let (other, _) = server_first(&server, "phantom");
+    assert_eq!(
+        ghost1, ghost2,
+        "the same unknown user must see the same salt"
+    );
+    assert_ne!(ghost1, other);
+    assert_eq!(real_salt.len(), ghost1.len());
+    assert_eq!(real_iterations, ghost_iterations);
+}

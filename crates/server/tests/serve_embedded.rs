@@ -1,0 +1,184 @@
+//! `serve` on the embedded database, driven by psql and tokio-postgres: roles made with
+//! SQL log in with SCRAM (and SCRAM-PLUS), the catalog answers the seed query, psql's
+//! \password works, and everything survives a restart.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use pgscram_embedded::Database;
+use pgscram_server::catalog_store::CatalogStore;
+use pgscram_server::embedded_engine::EmbeddedFactory;
+use pgscram_server::{Backend, Server, ServerConfig};
+
+struct Serve {
+    port: u16,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn start(data_dir: &Path) -> Serve {
+    let db = Database::open(data_dir.join("pgscram.db")).unwrap();
+    db.bootstrap_superuser("postgres", Some("superpw")).unwrap();
+    let config = ServerConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        data_dir: data_dir.to_owned(),
+        ..ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let factory = EmbeddedFactory::new(db.clone(), &config);
+    let server = runtime
+        .block_on(Server::bind(
+            config,
+            Arc::new(CatalogStore::new(db)),
+            Backend::Engine(Box::new(factory)),
+        ))
+        .unwrap();
+    let port = server.local_addrs()[0].port();
+    runtime.spawn(server.run());
+    Serve { port, runtime }
+}
+
+impl Serve {
+    fn psql(&self, user: &str, password: &str, extra: &str, sql: &str) -> Output {
+        self.psql_stdin(user, password, extra, &["-c", sql], "")
+    }
+
+    fn psql_stdin(
+        &self,
+        user: &str,
+        password: &str,
+        extra: &str,
+        args: &[&str],
+        stdin: &str,
+    ) -> Output {
+        use std::io::Write as _;
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={user} dbname=postgres connect_timeout=10 {extra}",
+            self.port
+        );
+        let mut child = Command::new(pgscram_testkit::bindir().join("psql"))
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .arg(conninfo)
+            .env("PGPASSWORD", password)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn stop(self) {
+        self.runtime
+            .shutdown_timeout(std::time::Duration::from_secs(5));
+    }
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn roles_made_with_sql_log_in_and_survive_a_restart() {
+    let dir = pgscram_testkit::temp_dir("serve-embedded");
+    let serve = start(&dir);
+    let admin = |sql: &str| ok(&serve.psql("postgres", "superpw", "sslmode=disable", sql));
+    admin("CREATE ROLE alice LOGIN PASSWORD 'wonderland'");
+    admin("SET password_encryption = 'md5'; CREATE ROLE oldie LOGIN PASSWORD 'legacy'");
+    admin(
+        "CREATE TABLE users (id integer primary key, name text); INSERT INTO users VALUES (1, 'ada'), (2, 'grace')",
+    );
+
+    // SCRAM with and without TLS; PLUS with channel binding required.
+    assert_eq!(
+        ok(&serve.psql(
+            "alice",
+            "wonderland",
+            "sslmode=disable",
+            "SELECT current_user"
+        )),
+        "alice"
+    );
+    assert_eq!(
+        ok(&serve.psql(
+            "alice",
+            "wonderland",
+            "sslmode=require channel_binding=require",
+            "SELECT * FROM users"
+        )),
+        "1|ada\n2|grace"
+    );
+    let wrong = serve.psql("alice", "nope", "sslmode=disable", "SELECT 1");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr)
+            .contains("password authentication failed for user \"alice\"")
+    );
+
+    // The seed query, verbatim, as the superuser.
+    let seed = "SELECT rolname, rolpassword ~ '^SCRAM-SHA-256\\$' AS has_upgraded FROM pg_authid WHERE rolcanlogin;";
+    let rows = admin(seed);
+    assert!(rows.contains("alice|t"), "{rows}");
+    assert!(rows.contains("oldie|f"), "{rows}");
+    assert!(rows.contains("postgres|t"), "{rows}");
+    // pg_authid is for superusers only.
+    let denied = serve.psql(
+        "alice",
+        "wonderland",
+        "sslmode=disable",
+        "SELECT rolpassword FROM pg_authid",
+    );
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("permission denied for table pg_authid")
+    );
+
+    // psql's \password hashes on the client and sends ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...'.
+    let out = serve.psql_stdin(
+        "alice",
+        "wonderland",
+        "sslmode=disable",
+        &["-c", "\\password"],
+        "looking-glass\nlooking-glass\n",
+    );
+    ok(&out);
+    assert!(
+        !serve
+            .psql("alice", "wonderland", "sslmode=disable", "SELECT 1")
+            .status
+            .success()
+    );
+    assert_eq!(
+        ok(&serve.psql("alice", "looking-glass", "sslmode=disable", "SELECT 1")),
+        "1"
+    );
+    serve.stop();
+
+    // Restart on the same data directory: roles, passwords and data are still there.
+    let serve = start(&dir);
+    assert_eq!(
+        ok(&serve.psql(
+            "alice",
+            "looking-glass",
+            "sslmode=require",
+            "SELECT count(*) FROM users"
+        )),
+        "2"
+    );
+    serve.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,200 @@
+//! A pgscram server on a free loopback port with its own data directory, driven by real
+//! psql. The query engine here answers every query with one row: these tests are about
+//! what happens before the first query.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use pgscram_server::engine::{
+    Column, Interrupt, Prepared, Produced, QueryEngine, StatementResult, Value,
+};
+use pgscram_server::{
+    Backend, EngineFactory, MemoryStore, RoleAuth, Server, ServerConfig, SessionStart, Shared,
+};
+use pgscram_wire::{ErrorFields, TransactionStatus};
+
+pub struct EchoEngine {
+    user: String,
+}
+
+impl QueryEngine for EchoEngine {
+    fn simple_query(&mut self, _sql: &str) -> Vec<StatementResult> {
+        vec![self.execute(
+            &Prepared {
+                sql: String::new(),
+                param_types: vec![],
+                columns: None,
+            },
+            &[],
+        )]
+    }
+    fn prepare(&mut self, sql: &str, _param_types: &[u32]) -> Result<Prepared, ErrorFields> {
+        Ok(Prepared {
+            sql: sql.to_owned(),
+            param_types: vec![],
+            columns: Some(columns()),
+        })
+    }
+    fn execute(&mut self, _prepared: &Prepared, _params: &[Value]) -> StatementResult {
+        StatementResult {
+            notices: vec![],
+            outcome: Ok(Produced::Rows {
+                columns: columns(),
+                rows: vec![vec![Some(self.user.clone().into_bytes())]],
+                tag: "SELECT 1".into(),
+            }),
+            reported: vec![],
+        }
+    }
+    fn transaction_status(&self) -> TransactionStatus {
+        TransactionStatus::Idle
+    }
+    fn interrupt_handle(&self) -> Interrupt {
+        Box::new(|| {})
+    }
+    fn initial_parameters(&self) -> Vec<(String, String)> {
+        vec![
+            ("server_version".into(), "15.0 (pgscram)".into()),
+            ("client_encoding".into(), "UTF8".into()),
+        ]
+    }
+}
+
+fn columns() -> Vec<Column> {
+    vec![Column {
+        name: "current_user".into(),
+        type_oid: 25,
+        type_size: -1,
+    }]
+}
+
+pub struct EchoFactory;
+
+impl EngineFactory for EchoFactory {
+    fn open(
+        &self,
+        start: &SessionStart,
+        _shared: &Shared,
+    ) -> Result<Box<dyn QueryEngine>, ErrorFields> {
+        Ok(Box::new(EchoEngine {
+            user: start.user.clone(),
+        }))
+    }
+    fn has_database(&self, name: &str) -> bool {
+        name == "postgres"
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    pub fn start(hba: &str, store: MemoryStore) -> Self {
+        Self::start_with(hba, store, |_| {})
+    }
+
+    pub fn start_with(
+        hba: &str,
+        store: MemoryStore,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        let data_dir = pgscram_testkit::temp_dir("serve");
+        std::fs::write(data_dir.join("pg_hba.conf"), hba).unwrap();
+        let mut config = ServerConfig {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            data_dir: data_dir.clone(),
+            ..ServerConfig::default()
+        };
+        tweak(&mut config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime
+            .block_on(Server::bind(
+                config,
+                Arc::new(store),
+                Backend::Engine(Box::new(EchoFactory)),
+            ))
+            .expect("server starts");
+        let addr = server.local_addrs()[0];
+        let shared = server.shared().clone();
+        runtime.spawn(server.run());
+        TestServer {
+            addr,
+            data_dir,
+            shared,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// psql with `password` in PGPASSWORD; returns its output.
+    pub fn psql(&self, user: &str, password: &str, extra: &str) -> Output {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={user} dbname=postgres connect_timeout=10 {extra}",
+            self.addr.port()
+        );
+        Command::new(pgscram_testkit::bindir().join("psql"))
+            .args(["-X", "-A", "-t", "-c", "SELECT current_user"])
+            .arg(conninfo)
+            .env("PGPASSWORD", password)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn scram_role(password: &str) -> RoleAuth {
+    let verifier =
+        pgscram_scram::ScramVerifier::derive(password.as_bytes(), &[4; 16], 4096).unwrap();
+    RoleAuth {
+        secret: Some(verifier.to_string()),
+        can_login: true,
+        connection_limit: -1,
+        ..RoleAuth::default()
+    }
+}
+
+pub fn md5_role(user: &str, password: &str) -> RoleAuth {
+    RoleAuth {
+        secret: Some(pgscram_scram::md5::md5_secret(password.as_bytes(), user)),
+        can_login: true,
+        connection_limit: -1,
+        ..RoleAuth::default()
+    }
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+pub fn err(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "psql unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
