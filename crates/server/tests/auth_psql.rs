@@ -31,7 +31,7 @@ fn store() -> MemoryStore {
     store.insert(
         "expired",
         RoleAuth {
-            valid_until: Some(1_000_000_000),
+            password_expired: true,
             ..scram_role("pw")
         },
     );
