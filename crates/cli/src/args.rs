@@ -11,6 +11,16 @@ usage: pgscram <command> [options]
 
 commands:
   serve                         run the PostgreSQL-wire server on its embedded database
+  ping CONNINFO                 connect and print what was negotiated (exit 0 or 2)
+  audit CONNINFO [options]      report every login role's secret and what needs upgrading
+      --json                    machine-readable output
+      --min-iterations N        SCRAM iteration counts below N are weak
+                                (default: 4096, or the server's scram_iterations if higher)
+                                exit status: 0 clean, 1 work to do, 2 error
+  passwd CONNINFO [ROLE]        set a role's password as a SCRAM verifier made here, then
+                                prove it with a SCRAM login (default role: the current user)
+      --iterations N            iteration count (default: the server's scram_iterations,
+                                4096 before PostgreSQL 16)
   encrypt-password [options]    read a password (prompt or stdin) and print its verifier
       --user U                  role name (md5 mixes it into the hash)
       --method scram-sha-256|md5
@@ -20,6 +30,8 @@ commands:
 
 Passwords are never taken from the command line: pgscram prompts without echo when
 standard input is a terminal, and reads one line from standard input otherwise.
+CONNINFO is a libpq connection string or URI; it must not hold a password or a SCRAM key
+(use PGPASSWORD, a .pgpass file, or the prompt).
 ";
 
 /// The method `encrypt-password` hashes with.
@@ -37,12 +49,31 @@ pub struct EncryptOptions {
 }
 
 #[derive(Debug)]
+pub struct AuditOptions {
+    pub conninfo: String,
+    pub json: bool,
+    pub min_iterations: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct PasswdOptions {
+    pub conninfo: String,
+    pub role: Option<String>,
+    pub iterations: Option<u32>,
+}
+
+#[derive(Debug)]
 pub enum Command {
     Help,
     Version,
     /// `serve` parses its own options (see `serve.rs`).
     Serve(Vec<OsString>),
     EncryptPassword(EncryptOptions),
+    Ping {
+        conninfo: String,
+    },
+    Audit(AuditOptions),
+    Passwd(PasswdOptions),
 }
 
 impl Command {
@@ -59,6 +90,9 @@ impl Command {
             "help" => Ok(Command::Help),
             "serve" => Ok(Command::Serve(parser.raw_args()?.collect())),
             "encrypt-password" => parse_encrypt(&mut parser).map(Command::EncryptPassword),
+            "ping" => parse_ping(&mut parser),
+            "audit" => parse_audit(&mut parser).map(Command::Audit),
+            "passwd" => parse_passwd(&mut parser).map(Command::Passwd),
             other => bail!("unknown command \"{other}\" (try `pgscram help`)"),
         }
     }
@@ -80,21 +114,8 @@ fn parse_encrypt(parser: &mut lexopt::Parser) -> anyhow::Result<EncryptOptions> 
                     other => bail!("invalid method \"{other}\": use scram-sha-256 or md5"),
                 }
             }
-            Long("iterations") => {
-                let text = parser.value()?.string()?;
-                options.iterations = text
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=pgscram_scram::verifier::MAX_ITERATIONS).contains(n))
-                    .with_context(|| {
-                        format!("invalid iteration count \"{text}\": use 1..2147483647")
-                    })?;
-            }
-            Long("password") | Short('p') => {
-                bail!(
-                    "passwords are not accepted on the command line; pgscram reads them from a prompt or stdin"
-                )
-            }
+            Long("iterations") => options.iterations = iterations(parser)?,
+            Long("password") | Short('p') => return Err(password_on_argv()),
             other => return Err(other.unexpected().into()),
         }
     }
@@ -102,6 +123,100 @@ fn parse_encrypt(parser: &mut lexopt::Parser) -> anyhow::Result<EncryptOptions> 
         bail!("--method md5 needs --user: md5 secrets mix the role name into the hash");
     }
     Ok(options)
+}
+
+fn iterations(parser: &mut lexopt::Parser) -> anyhow::Result<u32> {
+    let text = parser.value()?.string()?;
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=pgscram_scram::verifier::MAX_ITERATIONS).contains(n))
+        .with_context(|| format!("invalid iteration count \"{text}\": use 1..2147483647"))
+}
+
+fn password_on_argv() -> anyhow::Error {
+    anyhow::anyhow!(
+        "passwords are not accepted on the command line; pgscram reads them from a prompt or stdin"
+    )
+}
+
+/// Connection-string keywords whose values are secrets: on argv they would be visible
+/// to every user of the machine.
+const SECRET_KEYWORDS: [&str; 3] = ["password", "scram_client_key", "sslpassword"];
+
+/// Takes the CONNINFO operand and refuses it if it carries a secret.
+fn conninfo_operand(value: OsString) -> anyhow::Result<String> {
+    let text = value
+        .into_string()
+        .map_err(|_| anyhow::anyhow!("the connection string is not valid UTF-8"))?;
+    // A string that does not parse is reported when connecting, with libpq's text.
+    if let Ok(info) = pgscram_auth::conninfo::ConnInfo::parse(&text) {
+        if let Some(key) = SECRET_KEYWORDS.iter().find(|k| info.get(k).is_some()) {
+            bail!(
+                "the connection string holds a secret ({key}); secrets are not accepted on the \
+                 command line: use PGPASSWORD, a .pgpass file, or the prompt"
+            );
+        }
+    }
+    Ok(text)
+}
+
+fn parse_ping(parser: &mut lexopt::Parser) -> anyhow::Result<Command> {
+    let mut conninfo = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Value(v) if conninfo.is_none() => conninfo = Some(conninfo_operand(v)?),
+            Long("password") => return Err(password_on_argv()),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let conninfo = conninfo.context("ping needs a connection string: pgscram ping CONNINFO")?;
+    Ok(Command::Ping { conninfo })
+}
+
+fn parse_audit(parser: &mut lexopt::Parser) -> anyhow::Result<AuditOptions> {
+    let mut conninfo = None;
+    let mut json = false;
+    let mut min_iterations = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("json") => json = true,
+            Long("min-iterations") => min_iterations = Some(iterations(parser)?),
+            Long("password") => return Err(password_on_argv()),
+            Value(v) if conninfo.is_none() => conninfo = Some(conninfo_operand(v)?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let conninfo = conninfo.context("audit needs a connection string: pgscram audit CONNINFO")?;
+    Ok(AuditOptions {
+        conninfo,
+        json,
+        min_iterations,
+    })
+}
+
+fn parse_passwd(parser: &mut lexopt::Parser) -> anyhow::Result<PasswdOptions> {
+    let mut conninfo = None;
+    let mut role = None;
+    let mut iterations_opt = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("iterations") => iterations_opt = Some(iterations(parser)?),
+            Long("password") | Short('p') => return Err(password_on_argv()),
+            Value(v) if conninfo.is_none() => conninfo = Some(conninfo_operand(v)?),
+            Value(v) if role.is_none() => role = Some(v.string()?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let conninfo =
+        conninfo.context("passwd needs a connection string: pgscram passwd CONNINFO [ROLE]")?;
+    if role.as_deref() == Some("") {
+        bail!("the role name is empty");
+    }
+    Ok(PasswdOptions {
+        conninfo,
+        role,
+        iterations: iterations_opt,
+    })
 }
 
 #[cfg(test)]
@@ -123,6 +238,45 @@ mod tests {
         assert!(parse(&["encrypt-password", "--iterations", "0"]).is_err());
         assert!(parse(&["encrypt-password", "--method", "md5"]).is_err());
         assert!(parse(&["encrypt-password", "--method", "md5", "--user", "u"]).is_ok());
+    }
+
+    #[test]
+    fn client_commands() {
+        let Command::Audit(a) = parse(&["audit", "host=h", "--json"]).unwrap() else {
+            panic!("wrong command");
+        };
+        assert_eq!((a.conninfo.as_str(), a.json), ("host=h", true));
+        assert!(parse(&["audit"]).is_err());
+        let Command::Passwd(p) = parse(&["passwd", "host=h", "alice"]).unwrap() else {
+            panic!("wrong command");
+        };
+        assert_eq!(p.role.as_deref(), Some("alice"));
+        assert!(parse(&["passwd", "host=h", "alice", "extra"]).is_err());
+        assert!(matches!(
+            parse(&["ping", "postgresql://h/db"]).unwrap(),
+            Command::Ping { .. }
+        ));
+    }
+
+    #[test]
+    fn secrets_in_the_connection_string_are_refused() {
+        for conninfo in [
+            "host=h password=hunter2",
+            "postgresql://u:hunter2@h/db",
+            "host=h scram_client_key=AAAA",
+        ] {
+            for command in ["ping", "audit", "passwd"] {
+                let err = parse(&[command, conninfo]).unwrap_err().to_string();
+                assert!(err.contains("not accepted on the command line"), "{err}");
+                assert!(!err.contains("hunter2"));
+            }
+        }
+        for command in ["ping", "audit", "passwd"] {
+            let err = parse(&[command, "host=h", "--password", "hunter2"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("not accepted"), "{err}");
+        }
     }
 
     #[test]

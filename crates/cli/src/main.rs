@@ -3,9 +3,14 @@
 use std::process::ExitCode;
 
 mod args;
+mod audit;
 mod encrypt_password;
+mod login;
+mod passwd;
+mod ping;
 mod secret_input;
 mod serve;
+mod sql;
 
 fn main() -> ExitCode {
     match run() {
@@ -29,5 +34,8 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         args::Command::EncryptPassword(options) => encrypt_password::run(&options),
         args::Command::Serve(args) => serve::run(args),
+        args::Command::Ping { conninfo } => ping::run(&conninfo),
+        args::Command::Audit(options) => audit::run(&options),
+        args::Command::Passwd(options) => passwd::run(&options),
     }
 }

@@ -1,0 +1,477 @@
+//! TLS for the client: rustls (ring provider) configured the way libpq's `sslmode` asks.
+//!
+//! ```text
+//! sslmode      certificate check                        host name check
+//! require      none (libpq: encryption only)            no
+//! verify-ca    chain to a root in sslrootcert           no
+//! verify-full  chain to a root in sslrootcert           yes (host, not hostaddr)
+//! ```
+//!
+//! The TLS handshake signature is always verified, whatever the mode: without it a
+//! `require` connection would not even prove the server holds the certificate's key,
+//! and the channel binding hash (taken from that certificate) would bind to nothing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::server::ParsedCertificate;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+/// How much of the server's certificate is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Encryption only: any certificate is accepted (libpq's `require`, `prefer`, `allow`).
+    None,
+    /// The chain must lead to a trusted root (`verify-ca`).
+    Chain,
+    /// The chain, and the host name must be in the certificate (`verify-full`).
+    ChainAndName,
+}
+
+/// Where trusted roots come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// A PEM file of certificates (`sslrootcert=PATH`).
+    File(PathBuf),
+    /// The operating system's bundle (`sslrootcert=system`).
+    System,
+}
+
+/// Everything the TLS layer needs from the connection settings.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub verify: Verify,
+    /// Required unless `verify` is [`Verify::None`].
+    pub roots: Option<Roots>,
+    /// A client certificate chain and key (`sslcert`, `sslkey`), both PEM files.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// Where Linux distributions keep the system CA bundle; the first that exists is used
+/// for `sslrootcert=system`.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// A TLS failure, before, during or after the handshake. Texts follow libpq's.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The server answered the SSLRequest with `N` and the mode needs TLS.
+    NotSupportedByServer,
+    /// The server answered the SSLRequest with neither `S` nor `N`.
+    InvalidResponse(u8),
+    /// The server sent bytes after `S`, before the handshake: they were not protected
+    /// by TLS (CVE-2021-23222), so the connection is dropped.
+    UnencryptedData,
+    /// Verification was asked for but there is no root file to verify against.
+    RootCertMissing(PathBuf),
+    RootCertRead {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The root file holds no usable certificate.
+    RootCertEmpty(PathBuf),
+    /// `sslrootcert=system` without `sslmode=verify-full`.
+    SystemRootsNeedVerifyFull,
+    /// No system CA bundle was found.
+    NoSystemRoots,
+    ClientCertRead {
+        path: PathBuf,
+        error: String,
+    },
+    ClientKeyRead {
+        path: PathBuf,
+        error: String,
+    },
+    /// The host name cannot be used as a TLS server name.
+    InvalidHostName(String),
+    /// Building the rustls configuration failed.
+    Config(rustls::Error),
+    /// The handshake failed (certificate rejected, protocol error, ...).
+    Handshake(std::io::Error),
+    /// The handshake succeeded but the server sent no certificate.
+    NoPeerCertificate,
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::NotSupportedByServer => {
+                f.write_str("server does not support SSL, but SSL was required")
+            }
+            TlsError::InvalidResponse(byte) => write!(
+                f,
+                "received invalid response to SSL negotiation: {}",
+                shown_byte(*byte)
+            ),
+            TlsError::UnencryptedData => {
+                f.write_str("received unencrypted data after SSL response")
+            }
+            TlsError::RootCertMissing(path) => write!(
+                f,
+                "root certificate file \"{}\" does not exist\nEither provide the file, use the \
+                 system's trusted roots with sslrootcert=system, or change sslmode to disable \
+                 server certificate verification.",
+                path.display()
+            ),
+            TlsError::RootCertRead { path, error } => write!(
+                f,
+                "could not read root certificate file \"{}\": {error}",
+                path.display()
+            ),
+            TlsError::RootCertEmpty(path) => write!(
+                f,
+                "could not read root certificate file \"{}\": no certificate found",
+                path.display()
+            ),
+            TlsError::SystemRootsNeedVerifyFull => f.write_str(
+                "weak sslmode may not be used with sslrootcert=system (use \"verify-full\")",
+            ),
+            TlsError::NoSystemRoots => {
+                f.write_str("could not find the system's trusted root certificates")
+            }
+            TlsError::ClientCertRead { path, error } => write!(
+                f,
+                "could not read certificate file \"{}\": {error}",
+                path.display()
+            ),
+            TlsError::ClientKeyRead { path, error } => write!(
+                f,
+                "could not load private key file \"{}\": {error}",
+                path.display()
+            ),
+            TlsError::InvalidHostName(host) => {
+                write!(
+                    f,
+                    "host name \"{host}\" cannot be checked against a certificate"
+                )
+            }
+            TlsError::Config(error) => write!(f, "could not set up SSL: {error}"),
+            TlsError::Handshake(error) => write!(f, "SSL error: {error}"),
+            TlsError::NoPeerCertificate => f.write_str("server sent no certificate"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::RootCertRead { error, .. } | TlsError::Handshake(error) => Some(error),
+            TlsError::Config(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+fn shown_byte(byte: u8) -> String {
+    if byte.is_ascii_graphic() {
+        char::from(byte).to_string()
+    } else {
+        format!("0x{byte:02x}")
+    }
+}
+
+/// The ring provider, shared.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the rustls client configuration for `settings`.
+pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = provider();
+    let trusted = match (&settings.verify, &settings.roots) {
+        (Verify::None, _) => None,
+        (_, None) => return Err(TlsError::RootCertMissing(PathBuf::from("root.crt"))),
+        (verify, Some(Roots::System)) => {
+            if *verify != Verify::ChainAndName {
+                return Err(TlsError::SystemRootsNeedVerifyFull);
+            }
+            let path = SYSTEM_BUNDLES
+                .iter()
+                .map(Path::new)
+                .find(|p| p.exists())
+                .ok_or(TlsError::NoSystemRoots)?;
+            Some(load_roots(path)?)
+        }
+        (_, Some(Roots::File(path))) => Some(load_roots(path)?),
+    };
+    let verifier = Arc::new(PgCertVerifier {
+        verify: settings.verify,
+        trusted,
+        provider: provider.clone(),
+    });
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Config)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match &settings.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = load_client_chain(cert)?;
+            let key_der =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::ClientKeyRead {
+                    path: key.clone(),
+                    error: e.to_string(),
+                })?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(TlsError::Config)?
+        }
+    };
+    // PostgreSQL 17 checks ALPN when the client sends it; older servers ignore it.
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The server name rustls checks (`verify-full`) and sends as SNI.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(trimmed.to_owned()).map_err(|_| TlsError::InvalidHostName(host.into()))
+}
+
+struct Trusted {
+    store: RootCertStore,
+    /// The root file's certificates as they were, to accept a server that presents one
+    /// of them verbatim (see [`PgCertVerifier`]).
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+fn load_roots(path: &Path) -> Result<Trusted, TlsError> {
+    if !path.exists() {
+        return Err(TlsError::RootCertMissing(path.to_owned()));
+    }
+    let bytes = std::fs::read(path).map_err(|error| TlsError::RootCertRead {
+        path: path.to_owned(),
+        error,
+    })?;
+    let mut certificates = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(&bytes) {
+        match cert {
+            Ok(cert) => certificates.push(cert),
+            Err(error) => {
+                return Err(TlsError::RootCertRead {
+                    path: path.to_owned(),
+                    error: std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string()),
+                });
+            }
+        }
+    }
+    let mut store = RootCertStore::empty();
+    let (added, _ignored) = store.add_parsable_certificates(certificates.iter().cloned());
+    if added == 0 {
+        return Err(TlsError::RootCertEmpty(path.to_owned()));
+    }
+    Ok(Trusted {
+        store,
+        certificates,
+    })
+}
+
+fn load_client_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let read_error = |error: String| TlsError::ClientCertRead {
+        path: path.to_owned(),
+        error,
+    };
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| read_error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| read_error(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(read_error("no certificate found".into()));
+    }
+    Ok(chain)
+}
+
+/// The certificate verifier behind every sslmode.
+///
+/// With a root file, a server certificate that is byte-for-byte one of the trusted
+/// certificates is accepted even when webpki refuses it as an end entity: OpenSSL (and
+/// so libpq) accepts a self-signed `CA:TRUE` certificate listed as its own root, which
+/// is what `openssl req -x509` makes and what most test and small deployments use.
+struct PgCertVerifier {
+    verify: Verify,
+    trusted: Option<Trusted>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl fmt::Debug for PgCertVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgCertVerifier")
+            .field("verify", &self.verify)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerCertVerifier for PgCertVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(trusted) = &self.trusted else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        if self.verify == Verify::None {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let parsed = ParsedCertificate::try_from(end_entity)?;
+        let chain = verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &trusted.store,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        );
+        if let Err(error) = chain {
+            let pinned = trusted
+                .certificates
+                .iter()
+                .any(|c| c.as_ref() == end_entity.as_ref());
+            if !pinned {
+                return Err(error);
+            }
+        }
+        if self.verify == Verify::ChainAndName {
+            verify_server_name(&parsed, server_name)?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str, contents: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pgscram-client-tls-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn settings(verify: Verify, roots: Option<Roots>) -> TlsSettings {
+        TlsSettings {
+            verify,
+            roots,
+            client_cert: None,
+        }
+    }
+
+    #[test]
+    fn require_needs_no_roots() {
+        assert!(client_config(&settings(Verify::None, None)).is_ok());
+    }
+
+    #[test]
+    fn missing_root_file_is_libpq_text() {
+        let missing = PathBuf::from("/nonexistent/pgscram/root.crt");
+        let err = client_config(&settings(Verify::Chain, Some(Roots::File(missing))))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "root certificate file \"/nonexistent/pgscram/root.crt\" does not exist"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_root_file_is_refused() {
+        let path = temp_file("empty.crt", "not a certificate\n");
+        let err = client_config(&settings(Verify::Chain, Some(Roots::File(path)))).unwrap_err();
+        assert!(matches!(err, TlsError::RootCertEmpty(_)), "{err}");
+    }
+
+    #[test]
+    fn system_roots_need_verify_full() {
+        let err = client_config(&settings(Verify::Chain, Some(Roots::System))).unwrap_err();
+        assert!(matches!(err, TlsError::SystemRootsNeedVerifyFull));
+    }
+
+    #[test]
+    fn root_file_with_a_certificate_loads() {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let path = temp_file("root.crt", &cert.cert.pem());
+        assert!(client_config(&settings(Verify::ChainAndName, Some(Roots::File(path)))).is_ok());
+    }
+
+    #[test]
+    fn server_names() {
+        assert!(matches!(
+            server_name("127.0.0.1").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert!(matches!(
+            server_name("[::1]").unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert!(matches!(
+            server_name("db.example.com").unwrap(),
+            ServerName::DnsName(_)
+        ));
+        assert!(server_name("bad name!").is_err());
+    }
+
+    #[test]
+    fn invalid_ssl_response_byte_is_shown_safely() {
+        assert_eq!(
+            TlsError::InvalidResponse(b'E').to_string(),
+            "received invalid response to SSL negotiation: E"
+        );
+        assert_eq!(
+            TlsError::InvalidResponse(0).to_string(),
+            "received invalid response to SSL negotiation: 0x00"
+        );
+    }
+}
