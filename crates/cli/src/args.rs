@@ -11,6 +11,7 @@ usage: pgscram <command> [options]
 
 commands:
   serve                         run the PostgreSQL-wire server on its embedded database
+  proxy                         SCRAM in front of a real PostgreSQL (pgscram proxy --help)
   ping CONNINFO                 connect and print what was negotiated (exit 0 or 2)
   audit CONNINFO [options]      report every login role's secret and what needs upgrading
       --json                    machine-readable output
@@ -68,6 +69,8 @@ pub enum Command {
     Version,
     /// `serve` parses its own options (see `serve.rs`).
     Serve(Vec<OsString>),
+    /// `proxy` parses its own options (see `proxy.rs`).
+    Proxy(Vec<OsString>),
     EncryptPassword(EncryptOptions),
     Ping {
         conninfo: String,
@@ -89,6 +92,7 @@ impl Command {
         match command.as_str() {
             "help" => Ok(Command::Help),
             "serve" => Ok(Command::Serve(parser.raw_args()?.collect())),
+            "proxy" => Ok(Command::Proxy(parser.raw_args()?.collect())),
             "encrypt-password" => parse_encrypt(&mut parser).map(Command::EncryptPassword),
             "ping" => parse_ping(&mut parser),
             "audit" => parse_audit(&mut parser).map(Command::Audit),

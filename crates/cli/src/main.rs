@@ -8,6 +8,7 @@ mod encrypt_password;
 mod login;
 mod passwd;
 mod ping;
+mod proxy;
 mod secret_input;
 mod serve;
 mod sql;
@@ -34,6 +35,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         args::Command::EncryptPassword(options) => encrypt_password::run(&options),
         args::Command::Serve(args) => serve::run(args),
+        args::Command::Proxy(args) => proxy::run(args),
         args::Command::Ping { conninfo } => ping::run(&conninfo),
         args::Command::Audit(options) => audit::run(&options),
         args::Command::Passwd(options) => passwd::run(&options),

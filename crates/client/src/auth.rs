@@ -87,6 +87,8 @@ pub struct Login<'a> {
     pub secrets: &'a Secrets,
     pub policy: &'a ClientPolicy,
     pub max_iterations: u32,
+    /// The salt and iteration count the server must offer (stale-verifier check).
+    pub expected_scram: Option<(&'a [u8], u32)>,
     /// The server's leaf certificate (DER) when TLS is in use.
     pub server_certificate: Option<&'a [u8]>,
     pub tls_in_use: bool,
@@ -198,6 +200,7 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                 let nonce = fresh_nonce()?;
                 let options = ClientOptions {
                     max_iterations: login.max_iterations,
+                    expected_parameters: login.expected_scram.map(|(s, i)| (s.to_vec(), i)),
                     ..ClientOptions::default()
                 };
                 let (state, client_first) =
@@ -405,6 +408,7 @@ mod tests {
             secrets,
             policy,
             max_iterations: 100_000,
+            expected_scram: None,
             server_certificate: None,
             tls_in_use: false,
         }

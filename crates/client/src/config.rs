@@ -30,6 +30,11 @@ pub struct Config {
     max_iterations: u32,
     home: Option<PathBuf>,
     pgpass_warning: Option<String>,
+    /// Keys set by a program (the proxy's pass-through), taking precedence over the
+    /// base64 conninfo keywords.
+    scram_keys: Option<(ClientKey, ServerKey)>,
+    /// The salt and iteration count the server must offer (see `expect_scram_parameters`).
+    expected_scram: Option<(Vec<u8>, u32)>,
 }
 
 impl Config {
@@ -61,6 +66,8 @@ impl Config {
             max_iterations,
             home,
             pgpass_warning,
+            scram_keys: None,
+            expected_scram: None,
         })
     }
 
@@ -72,6 +79,8 @@ impl Config {
             max_iterations: DEFAULT_MAX_ITERATIONS,
             home,
             pgpass_warning: None,
+            scram_keys: None,
+            expected_scram: None,
         }
     }
 
@@ -109,6 +118,25 @@ impl Config {
         self.max_iterations
     }
 
+    /// Logs in with these keys instead of a password (SCRAM pass-through). No password
+    /// is used with them.
+    pub fn set_scram_keys(&mut self, client_key: ClientKey, server_key: ServerKey) {
+        self.set_password(None);
+        self.scram_keys = Some((client_key, server_key));
+    }
+
+    /// Fails the login with a clear error when the server's SCRAM salt or iteration
+    /// count differs from these (the stored verifier is stale).
+    pub fn expect_scram_parameters(&mut self, salt: Vec<u8>, iterations: u32) {
+        self.expected_scram = Some((salt, iterations));
+    }
+
+    pub(crate) fn expected_scram(&self) -> Option<(&[u8], u32)> {
+        self.expected_scram
+            .as_ref()
+            .map(|(s, i)| (s.as_slice(), *i))
+    }
+
     /// libpq's warning when the password file was ignored (readable by others).
     pub fn pgpass_warning(&self) -> Option<&str> {
         self.pgpass_warning.as_deref()
@@ -128,6 +156,7 @@ impl Config {
             .password_for(index)
             .map(|p| Zeroizing::new(p.expose().as_bytes().to_vec()));
         let scram_keys = match (&self.conn.scram_client_key, &self.conn.scram_server_key) {
+            _ if self.scram_keys.is_some() => self.scram_keys.clone(),
             (None, None) => None,
             (Some(client), Some(server)) => Some((
                 ClientKey::from_bytes(*client.expose()),

@@ -285,6 +285,7 @@ async fn start(
         secrets: &secrets,
         policy: &policy,
         max_iterations: config.max_iterations(),
+        expected_scram: config.expected_scram(),
         server_certificate: certificate.as_deref(),
         tls_in_use: tls.is_some(),
     };

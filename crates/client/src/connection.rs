@@ -207,7 +207,29 @@ impl fmt::Debug for Connection {
     }
 }
 
+/// A logged-in connection taken apart for relaying (the proxy): the stream, bytes read
+/// past ReadyForQuery, and what the server said during startup.
+pub struct Relay {
+    pub stream: Stream,
+    pub buffered: Vec<u8>,
+    pub parameters: BTreeMap<String, String>,
+    pub backend_key: Option<BackendKeyData>,
+    pub negotiated: Negotiated,
+}
+
 impl Connection {
+    /// Gives up the query API and hands the connection over, ready for queries.
+    pub fn into_relay(self) -> Relay {
+        let (stream, buffered) = self.framed.into_parts();
+        Relay {
+            stream,
+            buffered,
+            parameters: self.parameters,
+            backend_key: self.backend_key,
+            negotiated: self.negotiated,
+        }
+    }
+
     pub(crate) fn new(
         framed: Framed<Stream>,
         parameters: BTreeMap<String, String>,

@@ -27,6 +27,8 @@ pub mod tls;
 pub use auth::{AuthMethod, AuthOutcome, Login, Secrets, authenticate};
 pub use config::{Config, MAX_ITERATIONS_KEYWORD};
 pub use connect::{connect, connect_with};
-pub use connection::{CancelTarget, CancelToken, Connection, Negotiated, QueryResult, TlsInfo};
+pub use connection::{
+    CancelTarget, CancelToken, Connection, Negotiated, QueryResult, Relay, TlsInfo,
+};
 pub use error::{Error, ProtocolError};
-pub use stream::Framed;
+pub use stream::{Framed, Stream};

@@ -64,6 +64,7 @@ pub mod sqlstate {
 
     // Codes pgscram-wire does not name (yet).
     pub const INVALID_REGULAR_EXPRESSION: SqlState = local(b"2201B");
+    pub const INVALID_BINARY_REPRESENTATION: SqlState = local(b"22P03");
     pub const INVALID_ESCAPE_SEQUENCE: SqlState = local(b"22025");
     pub const READ_ONLY_SQL_TRANSACTION: SqlState = local(b"25006");
     pub const INVALID_SAVEPOINT_SPECIFICATION: SqlState = local(b"3B001");

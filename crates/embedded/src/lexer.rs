@@ -66,6 +66,11 @@ impl Token {
         matches!(&self.tok, Tok::Op(o) if o == op)
     }
 
+    /// True for an operator in `ops`.
+    pub fn tok_is_op_in(&self, ops: &[&str]) -> bool {
+        matches!(&self.tok, Tok::Op(o) if ops.contains(&o.as_str()))
+    }
+
     /// The identifier's name, quoted or not.
     pub fn ident_name(&self) -> Option<&str> {
         match &self.tok {

@@ -25,7 +25,10 @@
 //! `now()`, `version()`, `current_database()`, `md5()`, `gen_random_uuid()`,
 //! `pg_catalog.` names, and PostgreSQL type names in `CREATE TABLE`. Result columns
 //! carry PostgreSQL type OIDs (declared types, casts, or the values), booleans print as
-//! `t`/`f`, bytea as `\x` hex, floats as PostgreSQL prints them.
+//! `t`/`f`, bytea as `\x` hex, floats as PostgreSQL prints them. Untyped `$n`
+//! parameters take the type of the column they are compared with or inserted into.
+//! [`binary`] converts values to and from the binary wire format for drivers that ask
+//! for it.
 //!
 //! Known gaps (each fails with an error rather than a wrong answer where possible):
 //! - Regular expressions are Rust `regex`, not PostgreSQL's ARE: no backreferences or
@@ -43,15 +46,23 @@
 //! - No schemas beyond `pg_catalog.`/`public.` prefixes, no object privileges
 //!   (`GRANT SELECT ON ...`), no `COPY`, `LISTEN`/`NOTIFY`, SQL-level `PREPARE`,
 //!   `SET ROLE`, per-role settings, functions, or triggers in PostgreSQL syntax.
-//! - Extended-protocol parameter types come from Parse, or from a `$n::type` cast;
+//! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or the
+//!   column a parameter is compared with (`col = $1`), inserted into, or `LIMIT`;
 //!   otherwise they are described as text.
-//! - Role privileges follow PostgreSQL before 16 (see [`ddl`](crate) module docs):
-//!   CREATEROLE may manage every non-superuser role without an ADMIN grant.
+//! - Role privileges follow PostgreSQL before 16: CREATEROLE may manage every
+//!   non-superuser role without an ADMIN grant, and creating a role does not grant its
+//!   creator membership in it.
+//! - The extended protocol's implicit transaction ends at [`Session::sync`]; the server
+//!   must call it for every Sync message.
+//! - `Database::open_in_memory` is a private WAL file in a fresh temporary directory,
+//!   deleted on drop: SQLite's in-memory databases cannot let readers proceed while
+//!   another session writes.
 //! - Stricter than PostgreSQL: a password starting with `SCRAM-SHA-256$` that does not
 //!   parse as an RFC 5803 verifier is an error (22023), never hashed as a plaintext
 //!   password; catalog tables cannot be written with plain SQL even by superusers.
 #![forbid(unsafe_code)]
 
+pub mod binary;
 mod catalog;
 mod database;
 mod ddl;

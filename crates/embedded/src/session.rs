@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
 use crate::catalog;
 use crate::database::{Database, SessionSlot};
@@ -23,7 +23,7 @@ use crate::hooks::{self, Shared, lock};
 use crate::lexer::{self, Tok, Token};
 use crate::password::HashPolicy;
 use crate::settings::SessionSettings;
-use crate::translate::{self, Translated, Verb};
+use crate::translate::{self, ParamSource, Translated, Verb};
 use crate::types::{self, PgType};
 
 /// One result column, as a RowDescription field needs it.
@@ -98,6 +98,24 @@ pub struct StatementOutcome {
     /// (name, new value) pairs to send as ParameterStatus.
     pub parameter_status: Vec<(String, String)>,
     pub result: Result<QueryResult, SqlError>,
+}
+
+impl StatementOutcome {
+    fn done(result: QueryResult) -> StatementOutcome {
+        StatementOutcome {
+            notices: Vec::new(),
+            parameter_status: Vec::new(),
+            result: Ok(result),
+        }
+    }
+
+    fn error(e: SqlError) -> StatementOutcome {
+        StatementOutcome {
+            notices: Vec::new(),
+            parameter_status: Vec::new(),
+            result: Err(e),
+        }
+    }
 }
 
 /// The ReadyForQuery status byte.
@@ -364,36 +382,32 @@ impl Session {
     pub fn simple_query(&mut self, sql: &str) -> Vec<StatementOutcome> {
         // A client that skipped Sync still gets its batch committed first.
         if let Some(e) = self.sync() {
-            return vec![self.failed(Vec::new(), e)];
+            return vec![StatementOutcome::error(e)];
         }
         let statements = match lexer::tokenize(sql).and_then(lexer::split_statements) {
             Ok(s) => s,
             Err(e) => {
                 self.fail_block();
-                return vec![self.failed(Vec::new(), e)];
+                return vec![StatementOutcome::error(e)];
             }
         };
         if statements.is_empty() {
-            return vec![StatementOutcome {
-                notices: Vec::new(),
-                parameter_status: Vec::new(),
-                result: Ok(QueryResult {
-                    columns: None,
-                    rows: Vec::new(),
-                    completion: Completion::EmptyQuery,
-                }),
-            }];
+            return vec![StatementOutcome::done(QueryResult {
+                columns: None,
+                rows: Vec::new(),
+                completion: Completion::EmptyQuery,
+            })];
         }
         let multi = statements.len() > 1;
         let mut outcomes = Vec::with_capacity(statements.len());
         for tokens in statements {
             if multi && self.block == Block::None {
                 if let Err(e) = self.begin_sqlite(Block::Implicit) {
-                    outcomes.push(self.failed(Vec::new(), e));
+                    outcomes.push(StatementOutcome::error(e));
                     break;
                 }
             }
-            let outcome = self.run_statement(tokens, None);
+            let outcome = self.run_statement(Run::Tokens(tokens));
             let failed = outcome.result.is_err();
             outcomes.push(outcome);
             if failed {
@@ -401,7 +415,7 @@ impl Session {
             }
         }
         if let Some(e) = self.sync() {
-            outcomes.push(self.failed(Vec::new(), e));
+            outcomes.push(StatementOutcome::error(e));
         }
         outcomes
     }
@@ -479,7 +493,12 @@ impl Session {
                 } else {
                     u32::try_from(i)
                         .ok()
-                        .and_then(|p| tr.param_types.get(&p))
+                        .and_then(|p| {
+                            tr.param_types
+                                .get(&p)
+                                .copied()
+                                .or_else(|| self.infer_param_type(&tr, p))
+                        })
                         .map_or(types::oid::TEXT, |t| t.oid)
                 }
             })
@@ -489,6 +508,48 @@ impl Session {
             columns,
             kind: PreparedKind::Sql(Box::new(tr)),
         })
+    }
+
+    /// The type of the column an untyped parameter is compared with or inserted into.
+    fn infer_param_type(&self, tr: &Translated, n: u32) -> Option<PgType> {
+        match tr.param_sources.get(&n)? {
+            ParamSource::Count => Some(types::INT8),
+            ParamSource::Column { qualifier, column } => {
+                let mut found: Option<PgType> = None;
+                for (table, alias) in &tr.tables {
+                    let named = match qualifier {
+                        Some(q) => alias.as_deref() == Some(q.as_str()) || table == q,
+                        None => true,
+                    };
+                    if !named {
+                        continue;
+                    }
+                    if let Some(ty) = self.column_type(table, column) {
+                        if found.is_some_and(|f| f != ty) {
+                            return None;
+                        }
+                        found = Some(ty);
+                    }
+                }
+                found
+            }
+        }
+    }
+
+    /// A column's declared type, read from SQLite's schema.
+    fn column_type(&self, table: &str, column: &str) -> Option<PgType> {
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let decl: Option<String> = self
+            .conn
+            .prepare_cached("SELECT type FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE")
+            .and_then(|mut st| {
+                st.query_row([table, column], |r| r.get::<_, String>(0))
+                    .optional()
+            })
+            .ok()
+            .flatten();
+        self.shared.internal.store(false, Ordering::Relaxed);
+        decl.as_deref().and_then(types::from_decltype)
     }
 
     /// Binds text-format parameters (a Bind message). Converts each by its parameter
@@ -523,116 +584,59 @@ impl Session {
     /// Executes a portal (an Execute message). `max_rows` 0 means all rows; otherwise
     /// at most that many, with [`Completion::Suspended`] when more remain.
     pub fn execute_portal(&mut self, portal: &mut Portal, max_rows: usize) -> StatementOutcome {
-        if portal.pending.is_none() {
-            let outcome = match &portal.statement.kind {
-                PreparedKind::Empty => {
-                    return StatementOutcome {
-                        notices: Vec::new(),
-                        parameter_status: Vec::new(),
-                        result: Ok(QueryResult {
-                            columns: None,
-                            rows: Vec::new(),
-                            completion: Completion::EmptyQuery,
-                        }),
-                    };
-                }
-                PreparedKind::Utility(tokens) => {
-                    if self.block == Block::None
-                        && !matches!(first_word(tokens), "begin" | "start")
-                        && let Err(e) = self.begin_sqlite(Block::Implicit)
-                    {
-                        return self.failed(Vec::new(), e);
-                    }
-                    self.run_statement(tokens.clone(), None)
-                }
-                PreparedKind::Sql(tr) => {
-                    if self.block == Block::None
-                        && let Err(e) = self.begin_sqlite(Block::Implicit)
-                    {
-                        return self.failed(Vec::new(), e);
-                    }
-                    let tr = tr.clone();
-                    let columns = portal.statement.columns.clone();
-                    let params = portal.params.clone();
-                    let tokens_kind = ExecKind::Prepared {
-                        tr: *tr,
-                        columns,
-                        params,
-                    };
-                    self.run_statement(Vec::new(), Some(tokens_kind))
-                }
-            };
-            let StatementOutcome {
-                notices,
-                parameter_status,
-                result,
-            } = outcome;
-            match result {
-                Ok(QueryResult {
-                    rows, completion, ..
-                }) => {
-                    let tag = match completion {
-                        Completion::Tag(t) => t,
-                        other => {
-                            return StatementOutcome {
-                                notices,
-                                parameter_status,
-                                result: Ok(QueryResult {
-                                    columns: None,
-                                    rows,
-                                    completion: other,
-                                }),
-                            };
-                        }
-                    };
-                    portal.pending = Some(Pending {
-                        rows: rows.into(),
-                        tag,
-                    });
-                    let mut out = self.drain(portal, max_rows);
-                    out.notices = notices;
-                    out.parameter_status = parameter_status;
-                    return out;
-                }
-                Err(e) => {
-                    return StatementOutcome {
-                        notices,
-                        parameter_status,
-                        result: Err(e),
-                    };
+        if portal.pending.is_some() {
+            return drain(portal, max_rows);
+        }
+        let run = match &portal.statement.kind {
+            PreparedKind::Empty => {
+                return StatementOutcome::done(QueryResult {
+                    columns: None,
+                    rows: Vec::new(),
+                    completion: Completion::EmptyQuery,
+                });
+            }
+            PreparedKind::Utility(tokens) => Run::Tokens(tokens.clone()),
+            PreparedKind::Sql(tr) => Run::Prepared {
+                tr: tr.clone(),
+                columns: portal.statement.columns.clone(),
+                params: portal.params.clone(),
+            },
+        };
+        // Outside a block, an Execute opens the implicit transaction Sync ends.
+        let opens_block =
+            !matches!(&run, Run::Tokens(t) if matches!(first_word(t), "begin" | "start"));
+        if self.block == Block::None
+            && opens_block
+            && let Err(e) = self.begin_sqlite(Block::Implicit)
+        {
+            return StatementOutcome::error(e);
+        }
+        let StatementOutcome {
+            notices,
+            parameter_status,
+            result,
+        } = self.run_statement(run);
+        match result {
+            Ok(QueryResult {
+                rows,
+                completion: Completion::Tag(tag),
+                ..
+            }) => {
+                portal.pending = Some(Pending {
+                    rows: rows.into(),
+                    tag,
+                });
+                StatementOutcome {
+                    notices,
+                    parameter_status,
+                    ..drain(portal, max_rows)
                 }
             }
-        }
-        self.drain(portal, max_rows)
-    }
-
-    fn drain(&self, portal: &mut Portal, max_rows: usize) -> StatementOutcome {
-        let columns = portal
-            .statement
-            .returns_rows()
-            .then(|| portal.statement.columns.clone());
-        let Some(pending) = portal.pending.as_mut() else {
-            return self.failed_ref(SqlError::internal("portal has no result"));
-        };
-        let take = if max_rows == 0 {
-            pending.rows.len()
-        } else {
-            max_rows.min(pending.rows.len())
-        };
-        let rows: Vec<Row> = pending.rows.drain(..take).collect();
-        let completion = if pending.rows.is_empty() {
-            Completion::Tag(pending.tag.clone())
-        } else {
-            Completion::Suspended
-        };
-        StatementOutcome {
-            notices: Vec::new(),
-            parameter_status: Vec::new(),
-            result: Ok(QueryResult {
-                columns,
-                rows,
-                completion,
-            }),
+            other => StatementOutcome {
+                notices,
+                parameter_status,
+                result: other,
+            },
         }
     }
 
@@ -647,7 +651,7 @@ impl Session {
             Ok(mut portal) => self.execute_portal(&mut portal, max_rows),
             Err(e) => {
                 self.fail_block();
-                self.failed(Vec::new(), e)
+                StatementOutcome::error(e)
             }
         }
     }
@@ -671,32 +675,12 @@ impl Session {
         }
     }
 
-    fn failed(&mut self, notices: Vec<Notice>, e: SqlError) -> StatementOutcome {
-        StatementOutcome {
-            notices,
-            parameter_status: Vec::new(),
-            result: Err(e),
-        }
-    }
-
-    fn failed_ref(&self, e: SqlError) -> StatementOutcome {
-        StatementOutcome {
-            notices: Vec::new(),
-            parameter_status: Vec::new(),
-            result: Err(e),
-        }
-    }
-
     /// Runs one statement; on error, updates the transaction state.
-    fn run_statement(
-        &mut self,
-        tokens: Vec<Token>,
-        prepared: Option<ExecKind>,
-    ) -> StatementOutcome {
+    fn run_statement(&mut self, run: Run) -> StatementOutcome {
         self.shared.begin_statement();
         self.shared.cancel.store(false, Ordering::Relaxed);
         let mut notices = Vec::new();
-        let is_exit = ends_failed_block(&tokens) && prepared.is_none();
+        let is_exit = matches!(&run, Run::Tokens(t) if ends_failed_block(t));
         let result = if self.block == Block::Failed && !is_exit {
             Err(aborted())
         } else {
@@ -706,13 +690,13 @@ impl Session {
                 *lock(&self.shared.txn_time) = Some(hooks::clock());
             }
             self.arm_timeout();
-            let r = match prepared {
-                Some(ExecKind::Prepared {
+            let r = match run {
+                Run::Prepared {
                     tr,
                     columns,
                     params,
-                }) => self.exec_sql(&tr, &params, Some(&columns)),
-                None => self.dispatch(tokens, &mut notices),
+                } => self.exec_sql(&tr, &params, Some(&columns)),
+                Run::Tokens(tokens) => self.dispatch(tokens, &mut notices),
             };
             *lock(&self.shared.deadline) = None;
             if autocommit && self.block == Block::None {
@@ -833,20 +817,17 @@ impl Session {
                         .map_err(|e| map_sqlite(&shared, e))?;
                 }
             }
-            let ncols = stmt.column_count();
-            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-            let decls: Vec<Option<String>> = stmt
-                .columns()
-                .iter()
-                .map(|c| c.decl_type().map(str::to_owned))
-                .collect();
+            // Read the shape after stepping: SQLite re-prepares a cached statement
+            // at its first step when the schema changed, and `*` may then expand
+            // differently.
             let mut raw_rows: Vec<Vec<Value>> = Vec::new();
             let mut rows = stmt.raw_query();
             loop {
                 match rows.next() {
                     Ok(Some(row)) => {
-                        let mut vals = Vec::with_capacity(ncols);
-                        for i in 0..ncols {
+                        let n = row.as_ref().column_count();
+                        let mut vals = Vec::with_capacity(n);
+                        for i in 0..n {
                             let v = row.get_ref(i).map_err(|e| map_sqlite(&shared, e))?;
                             vals.push(Value::from(v));
                         }
@@ -856,10 +837,28 @@ impl Session {
                     Err(e) => return Err(map_sqlite(&shared, e)),
                 }
             }
+            drop(rows);
+            let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let decls: Vec<Option<String>> = stmt
+                .columns()
+                .iter()
+                .map(|c| c.decl_type().map(str::to_owned))
+                .collect();
+            if raw_rows.iter().any(|r| r.len() != names.len()) {
+                return Err(SqlError::unsupported(
+                    "cached plan must not change result type",
+                ));
+            }
             (names, decls, raw_rows)
         };
         let ncols = names.len();
         let cols: Vec<Column> = match columns {
+            // The table changed shape between Parse and Execute.
+            Some(c) if c.len() != ncols => {
+                return Err(SqlError::unsupported(
+                    "cached plan must not change result type",
+                ));
+            }
             Some(c) => c.to_vec(),
             None => names
                 .into_iter()
@@ -1331,13 +1330,43 @@ enum ShowTarget {
     One(String),
 }
 
-/// A prepared statement's execution, handed to `run_statement`.
-enum ExecKind {
+/// What `run_statement` runs.
+enum Run {
+    /// A statement from a query string or a prepared utility statement.
+    Tokens(Vec<Token>),
+    /// A prepared SQL statement with bound parameters and fixed result columns.
     Prepared {
-        tr: Translated,
+        tr: Box<Translated>,
         columns: Vec<Column>,
         params: Vec<Value>,
     },
+}
+
+/// Hands out up to `max_rows` of a portal's buffered rows.
+fn drain(portal: &mut Portal, max_rows: usize) -> StatementOutcome {
+    let columns = portal
+        .statement
+        .returns_rows()
+        .then(|| portal.statement.columns.clone());
+    let Some(pending) = portal.pending.as_mut() else {
+        return StatementOutcome::error(SqlError::internal("portal has no result"));
+    };
+    let take = if max_rows == 0 {
+        pending.rows.len()
+    } else {
+        max_rows.min(pending.rows.len())
+    };
+    let rows: Vec<Row> = pending.rows.drain(..take).collect();
+    let completion = if pending.rows.is_empty() {
+        Completion::Tag(pending.tag.clone())
+    } else {
+        Completion::Suspended
+    };
+    StatementOutcome::done(QueryResult {
+        columns,
+        rows,
+        completion,
+    })
 }
 
 fn aborted() -> SqlError {

@@ -172,6 +172,26 @@ pub(crate) struct Translated {
     pub param_types: BTreeMap<u32, PgType>,
     /// The highest `$n` used.
     pub max_param: u32,
+    /// Where an untyped `$n` gets its value: the column it is compared with or
+    /// inserted into (so a client that leaves types to the server gets useful ones).
+    pub param_sources: BTreeMap<u32, ParamSource>,
+    /// Tables the statement names, with their aliases.
+    pub tables: Vec<TableRef>,
+}
+
+/// A table named in a statement, and its alias.
+pub(crate) type TableRef = (String, Option<String>);
+
+/// What a parameter is bound against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ParamSource {
+    /// A column, with the table or alias that qualified it.
+    Column {
+        qualifier: Option<String>,
+        column: String,
+    },
+    /// A LIMIT or OFFSET count.
+    Count,
 }
 
 impl Translated {
@@ -1030,6 +1050,7 @@ fn word(list: &[Node], i: usize) -> Option<&str> {
 /// Translates one ordinary statement (not transaction control, SET/SHOW or role DDL).
 pub(crate) fn translate(tokens: Vec<Token>) -> Result<Translated, SqlError> {
     let nodes = drop_qualifiers(build(tokens));
+    let (param_sources, tables) = param_sources(&nodes);
     let mut ctx = Ctx::default();
     let main = skip_with(&nodes);
     let first = word(&nodes, main).unwrap_or("");
@@ -1110,7 +1131,12 @@ pub(crate) fn translate(tokens: Vec<Token>) -> Result<Translated, SqlError> {
             out.extend(rewrite(rest, &mut ctx)?);
             (Verb::Other("TRUNCATE TABLE".into()), out, vec![], vec![])
         }
-        "explain" if main == 0 => (Verb::Select, rewrite(nodes, &mut ctx)?, vec![], vec![]),
+        "explain" if main == 0 => (
+            Verb::Other("EXPLAIN".into()),
+            rewrite(nodes, &mut ctx)?,
+            vec![],
+            vec![],
+        ),
         "analyze" | "reindex" if main == 0 => (
             Verb::Other(first.to_ascii_uppercase()),
             rewrite(nodes, &mut ctx)?,
@@ -1137,7 +1163,118 @@ pub(crate) fn translate(tokens: Vec<Token>) -> Result<Translated, SqlError> {
         hints_suffix: suffix,
         param_types: ctx.param_types,
         max_param: ctx.max_param,
+        param_sources,
+        tables,
     })
+}
+
+/// Comparison operators that make a parameter take the other side's type.
+const CMP_OPS: &[&str] = &["=", "<>", "!=", "<", ">", "<=", ">="];
+
+/// A column reference ending at or starting at a token: (qualifier, column).
+fn column_ref(flat: &[Token], start: usize, backwards: bool) -> Option<(Option<String>, String)> {
+    let name = |t: &Token| match &t.tok {
+        Tok::Ident(w) if !is_keyword(w) => Some(w.clone()),
+        Tok::Quoted(w) => Some(w.clone()),
+        _ => None,
+    };
+    if backwards {
+        let col = name(flat.get(start)?)?;
+        let qualifier = match start.checked_sub(2) {
+            Some(q) if matches!(flat[q + 1].tok, Tok::Dot) => name(&flat[q]),
+            _ => None,
+        };
+        Some((qualifier, col))
+    } else {
+        let first = name(flat.get(start)?)?;
+        match flat.get(start + 1).map(|t| &t.tok) {
+            Some(Tok::Dot) => Some((Some(first), name(flat.get(start + 2)?)?)),
+            // A function call, not a column.
+            Some(Tok::LParen) => None,
+            _ => Some((None, first)),
+        }
+    }
+}
+
+/// Finds what each `$n` is compared with or inserted into, and the tables named.
+fn param_sources(nodes: &[Node]) -> (BTreeMap<u32, ParamSource>, Vec<TableRef>) {
+    let mut flat = Vec::new();
+    flatten(nodes, &mut flat);
+    let mut out = BTreeMap::new();
+    let mut tables = Vec::new();
+    let is_word = |i: usize, w: &str| flat.get(i).is_some_and(|t| t.is_word(w));
+    for (i, t) in flat.iter().enumerate() {
+        // Tables: FROM a [alias], b [alias] / JOIN / UPDATE / INTO.
+        let starts_table = ["from", "join", "update", "into"]
+            .iter()
+            .any(|w| t.is_word(w))
+            || (matches!(t.tok, Tok::Comma)
+                && flat[..i].iter().rev().find_map(|p| match &p.tok {
+                    Tok::Ident(w) if SELECT_LIST_END.contains(&w.as_str()) || w == "join" => {
+                        Some(w == "from")
+                    }
+                    _ => None,
+                }) == Some(true));
+        if starts_table && let Some(name) = flat.get(i + 1).and_then(Token::ident_name) {
+            let alias_at = if is_word(i + 2, "as") { i + 3 } else { i + 2 };
+            let alias = match flat.get(alias_at).map(|t| &t.tok) {
+                Some(Tok::Ident(w)) if !is_keyword(w) && w != "set" => Some(w.clone()),
+                Some(Tok::Quoted(w)) => Some(w.clone()),
+                _ => None,
+            };
+            tables.push((name.to_owned(), alias));
+        }
+        let Tok::Param(n) = t.tok else { continue };
+        let source = if i > 0 && (is_word(i - 1, "limit") || is_word(i - 1, "offset")) {
+            Some(ParamSource::Count)
+        } else if i >= 2 && flat[i - 1].tok_is_op_in(CMP_OPS) {
+            column_ref(&flat, i - 2, true)
+                .map(|(qualifier, column)| ParamSource::Column { qualifier, column })
+        } else if flat.get(i + 1).is_some_and(|o| o.tok_is_op_in(CMP_OPS)) {
+            column_ref(&flat, i + 2, false)
+                .map(|(qualifier, column)| ParamSource::Column { qualifier, column })
+        } else {
+            None
+        };
+        if let Some(src) = source {
+            out.entry(n).or_insert(src);
+        }
+    }
+    // INSERT INTO t (c1, c2) VALUES ($1, $2), ...: by position.
+    if let Some(v) = nodes.iter().position(|n| n.is_word("values"))
+        && v >= 1
+        && let Node::Group { items: cols, .. } = &nodes[v - 1]
+    {
+        let cols: Vec<Option<&str>> = split_commas(cols)
+            .into_iter()
+            .map(|c| match c {
+                [Node::T(t)] => t.ident_name(),
+                _ => None,
+            })
+            .collect();
+        for group in nodes[v + 1..].iter() {
+            let Node::Group { items, .. } = group else {
+                continue;
+            };
+            for (k, item) in split_commas(items).into_iter().enumerate() {
+                if let (
+                    [
+                        Node::T(Token {
+                            tok: Tok::Param(n), ..
+                        }),
+                    ],
+                    Some(Some(col)),
+                ) = (item, cols.get(k))
+                {
+                    out.entry(*n).or_insert(ParamSource::Column {
+                        qualifier: None,
+                        column: (*col).to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    (out, tables)
 }
 
 /// `[WITH ...] SELECT [DISTINCT [ON (..)] | ALL] list [FROM ...]`.

@@ -273,3 +273,16 @@ fn superuser_changes_take_effect_in_live_sessions() {
         sqlstate::INSUFFICIENT_PRIVILEGE
     );
 }
+
+#[test]
+fn handles_can_move_between_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Session>();
+    send::<Database>();
+    sync::<Database>();
+    send::<pgscram_embedded::Portal>();
+    send::<pgscram_embedded::PreparedStatement>();
+    send::<pgscram_embedded::CancelHandle>();
+    sync::<pgscram_embedded::CancelHandle>();
+}

@@ -539,11 +539,81 @@ fn extended_protocol_with_parameters() {
     assert_eq!(show.columns[0].name, "scram_iterations");
     let out = s.execute(&show, &[], 0).result.unwrap();
     assert_eq!(text_rows(&out), vec![vec!["4096"]]);
+    // A prepared statement whose table changes shape fails like PostgreSQL's plan check.
+    let star = s.prepare("SELECT * FROM kv", &[]).unwrap();
+    assert!(s.sync().is_none());
+    tag(&mut s, "ALTER TABLE kv ADD COLUMN extra text");
+    let e = s.execute(&star, &[], 0).result.unwrap_err();
+    assert_eq!(e.message, "cached plan must not change result type");
+    assert!(s.sync().is_none());
     let empty = s.prepare("", &[]).unwrap();
     assert_eq!(
         s.execute(&empty, &[], 0).result.unwrap().completion,
         Completion::EmptyQuery
     );
+}
+
+#[test]
+fn untyped_parameters_take_the_type_of_their_column() {
+    let (_db, mut s) = setup();
+    tag(
+        &mut s,
+        "CREATE TABLE acct (id bigint PRIMARY KEY, owner text, active boolean, joined timestamptz)",
+    );
+    let ins = s
+        .prepare(
+            "INSERT INTO acct (id, owner, active, joined) VALUES ($1, $2, $3, $4)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        ins.param_types,
+        vec![oid::INT8, oid::TEXT, oid::BOOL, oid::TIMESTAMPTZ]
+    );
+    let out = s.execute(
+        &ins,
+        &[
+            Some(b"7".to_vec()),
+            Some(b"ann".to_vec()),
+            Some(b"t".to_vec()),
+            Some(b"2030-01-01 00:00:00+00".to_vec()),
+        ],
+        0,
+    );
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    assert!(s.sync().is_none());
+    let sel = s
+        .prepare(
+            "SELECT a.owner FROM acct a WHERE a.id = $1 AND $2 = active LIMIT $3",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(sel.param_types, vec![oid::INT8, oid::BOOL, oid::INT8]);
+    let out = s.execute(
+        &sel,
+        &[
+            Some(b"7".to_vec()),
+            Some(b"true".to_vec()),
+            Some(b"1".to_vec()),
+        ],
+        0,
+    );
+    assert_eq!(text_rows(&out.result.unwrap()), vec![vec!["ann"]]);
+    let upd = s
+        .prepare("UPDATE acct SET active = $1 WHERE owner = $2", &[])
+        .unwrap();
+    assert_eq!(upd.param_types, vec![oid::BOOL, oid::TEXT]);
+    let roles = s
+        .prepare(
+            "SELECT rolname FROM pg_roles WHERE rolname = $1 AND rolcanlogin = $2",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(roles.param_types, vec![oid::NAME, oid::BOOL]);
+    // Nothing to go by: text.
+    let free = s.prepare("SELECT $1 || 'x'", &[]).unwrap();
+    assert_eq!(free.param_types, vec![oid::TEXT]);
+    assert!(s.sync().is_none());
 }
 
 #[test]

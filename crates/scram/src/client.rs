@@ -77,6 +77,10 @@ pub struct ClientOptions {
     pub max_iterations: u32,
     /// The `n=` user name. PostgreSQL ignores it and libpq sends it empty.
     pub username: String,
+    /// The salt and iteration count the server must offer: a proxy that logs in
+    /// upstream with keys from a stored verifier sets this, so a verifier that no longer
+    /// matches the upstream's is reported as such instead of as a wrong password.
+    pub expected_parameters: Option<(Vec<u8>, u32)>,
 }
 
 impl Default for ClientOptions {
@@ -84,6 +88,7 @@ impl Default for ClientOptions {
         ClientOptions {
             max_iterations: DEFAULT_MAX_ITERATIONS,
             username: String::new(),
+            expected_parameters: None,
         }
     }
 }
@@ -169,6 +174,11 @@ impl ClientFirstSent {
             .ok_or(ClientError::InvalidSalt)?;
         let iterations = attrs.expect(b'i').map_err(client_attr_error)?;
         let iterations = parse_iterations(iterations, self.options.max_iterations)?;
+        if let Some((expected_salt, expected_iterations)) = &self.options.expected_parameters {
+            if *expected_salt != salt || *expected_iterations != iterations {
+                return Err(ClientError::UnexpectedParameters);
+            }
+        }
         // RFC 5802 allows extensions after i=; anything that is not one is garbage.
         while !attrs.at_end() {
             attrs.any().map_err(|_| ClientError::GarbageServerFirst)?;

@@ -203,6 +203,8 @@ pub enum ClientError {
     ServerSentError(String),
     /// The server demanded a mandatory extension (`m=`) we do not know.
     UnsupportedExtension,
+    /// The server's salt or iteration count is not the one expected (a stale verifier).
+    UnexpectedParameters,
 }
 
 impl fmt::Display for ClientError {
@@ -244,6 +246,9 @@ impl fmt::Display for ClientError {
             ClientError::UnsupportedExtension => {
                 f.write_str("server requires an unsupported SCRAM extension")
             }
+            ClientError::UnexpectedParameters => f.write_str(
+                "server's SCRAM salt or iteration count differs from the stored verifier (the verifier is stale)",
+            ),
         }
     }
 }

@@ -633,3 +633,35 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[test]
+fn stale_verifier_is_named_as_such() {
+    let options = ClientOptions {
+        expected_parameters: Some((vec![1; 16], 4096)),
+        ..ClientOptions::default()
+    };
+    let (client, _) = ClientExchange::start(
+        password("pw"),
+        ClientChannel::NotSupported,
+        &nonce("c"),
+        options.clone(),
+    );
+    // Same iterations, other salt.
+    let err = client
+        .handle_server_first(b"r=cs,s=AgICAgICAgICAgICAgICAg==,i=4096")
+        .err()
+        .unwrap();
+    assert_eq!(err, ClientError::UnexpectedParameters);
+    // Matching salt and count proceeds.
+    let (client, _) = ClientExchange::start(
+        password("pw"),
+        ClientChannel::NotSupported,
+        &nonce("c"),
+        options,
+    );
+    assert!(
+        client
+            .handle_server_first(b"r=cs,s=AQEBAQEBAQEBAQEBAQEBAQ==,i=4096")
+            .is_ok()
+    );
+}

@@ -28,7 +28,9 @@ pub struct AuthContext<'a> {
     pub end_point: Option<&'a [u8]>,
 }
 
-/// How authentication ended.
+/// How authentication ended. Made once per login and consumed at once, so the size of
+/// the failure variant (a whole ErrorFields) costs nothing worth boxing.
+#[allow(clippy::large_enum_variant)]
 pub enum AuthResult {
     /// Authenticated; carries the method for the log and, after SCRAM, the ClientKey
     /// recovered from the proof (the proxy logs in upstream with it).

@@ -10,11 +10,14 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
+/// A session's secret key and the signal that interrupts it.
+type Entry = ([u8; 4], Arc<Notify>);
+
 /// The shared registry.
 #[derive(Debug, Default)]
 pub struct CancelRegistry {
     next_pid: AtomicI32,
-    sessions: Mutex<HashMap<i32, ([u8; 4], Arc<Notify>)>>,
+    sessions: Mutex<HashMap<i32, Entry>>,
 }
 
 /// A session's registration; dropping it unregisters.

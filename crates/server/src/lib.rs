@@ -20,6 +20,7 @@ pub mod embedded_engine;
 pub mod engine;
 pub mod hash_pool;
 pub mod log;
+pub mod proxy;
 mod reply;
 pub mod server;
 pub mod session;

@@ -44,17 +44,21 @@ pub trait EngineFactory: Send + Sync {
 pub enum Backend {
     /// Queries run on a local engine (the embedded SQLite database).
     Engine(Box<dyn EngineFactory>),
+    /// Sessions are relayed to an upstream PostgreSQL after a pass-through login.
+    Proxy(Box<crate::proxy::ProxyBackend>),
 }
 
 impl Backend {
     pub fn has_database(&self, name: &str, _shared: &Shared) -> bool {
         match self {
             Backend::Engine(factory) => factory.has_database(name),
+            Backend::Proxy(proxy) => proxy.has_database(name),
         }
     }
 
     pub async fn run_session(&self, conn: Conn, start: SessionStart, shared: &Shared) {
         match self {
+            Backend::Proxy(proxy) => proxy.run_session(conn, start, shared).await,
             Backend::Engine(factory) => {
                 let engine = match factory.open(&start, shared) {
                     Ok(engine) => engine,

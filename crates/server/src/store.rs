@@ -27,6 +27,9 @@ pub trait PasswordStore: Send + Sync {
     /// Whether `user` is a member of `role`, directly or through other roles (pg_hba's
     /// `+role` and `samerole`).
     fn is_member(&self, user: &str, role: &str) -> bool;
+
+    /// Drops anything cached for `user`, because it proved wrong (a stale verifier).
+    fn invalidate(&self, _user: &str) {}
 }
 
 /// A store in memory, for tests and for programs that keep verifiers themselves.

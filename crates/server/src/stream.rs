@@ -49,6 +49,12 @@ impl Conn {
         self.buf.len()
     }
 
+    /// Hands the transport over with the bytes read but not consumed (the proxy relays
+    /// both once the login upstream is done).
+    pub fn into_parts(self) -> (Box<dyn Transport>, Vec<u8>) {
+        (self.io, self.buf)
+    }
+
     /// Hands the raw transport back (to wrap it in TLS).
     pub fn into_inner(self) -> Box<dyn Transport> {
         self.io

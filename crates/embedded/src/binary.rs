@@ -1,0 +1,302 @@
+//! PostgreSQL's binary wire format for the types this database describes, converted to
+//! and from the text format sessions speak.
+//!
+//! Sessions take parameters and return values as text. Some drivers (tokio-postgres
+//! always, JDBC for some types) ask for binary, so the server converts at the edge with
+//! these two functions, keyed by the type OID from ParameterDescription or
+//! RowDescription. `numeric` has no binary support here: the server should answer such
+//! columns in text, or the client must ask for text.
+
+use crate::error::{SqlError, sqlstate};
+use crate::timestamp::Timestamp;
+use crate::types::{self, oid};
+
+/// Microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+fn bad_binary(type_name: &str) -> SqlError {
+    SqlError::new(
+        sqlstate::INVALID_BINARY_REPRESENTATION,
+        format!("incorrect binary data format for type {type_name}"),
+    )
+}
+
+fn unsupported(type_oid: u32) -> SqlError {
+    SqlError::unsupported(format!(
+        "binary format is not supported for type oid {type_oid}; use text format"
+    ))
+}
+
+fn text_of(value: &[u8]) -> Result<&str, SqlError> {
+    std::str::from_utf8(value).map_err(|_| {
+        SqlError::new(
+            sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+            "invalid byte sequence for encoding \"UTF8\"",
+        )
+    })
+}
+
+fn fixed<const N: usize>(value: &[u8], type_name: &str) -> Result<[u8; N], SqlError> {
+    value.try_into().map_err(|_| bad_binary(type_name))
+}
+
+/// Whether [`to_binary`] and [`from_binary`] handle this type.
+pub fn supports_binary(type_oid: u32) -> bool {
+    matches!(
+        type_oid,
+        oid::BOOL
+            | oid::BYTEA
+            | oid::NAME
+            | oid::INT8
+            | oid::INT2
+            | oid::INT4
+            | oid::TEXT
+            | oid::OID
+            | oid::JSON
+            | oid::FLOAT4
+            | oid::FLOAT8
+            | oid::BPCHAR
+            | oid::VARCHAR
+            | oid::DATE
+            | oid::TIMESTAMP
+            | oid::TIMESTAMPTZ
+            | oid::UUID
+            | oid::JSONB
+    )
+}
+
+/// Encodes a text-format value (as a session returns it) in binary format.
+pub fn to_binary(type_oid: u32, text: &[u8]) -> Result<Vec<u8>, SqlError> {
+    let ty = types::by_oid(type_oid).ok_or_else(|| unsupported(type_oid))?;
+    Ok(match type_oid {
+        oid::BYTEA => types::parse_bytea(text)?,
+        oid::TEXT | oid::NAME | oid::VARCHAR | oid::BPCHAR | oid::JSON => text.to_vec(),
+        oid::JSONB => {
+            let mut out = Vec::with_capacity(text.len() + 1);
+            out.push(1);
+            out.extend_from_slice(text);
+            out
+        }
+        oid::BOOL => {
+            let b = types::parse_bool(text_of(text)?).ok_or_else(|| bad_binary("boolean"))?;
+            vec![u8::from(b)]
+        }
+        oid::INT2 => (types::parse_int(text_of(text)?, ty)? as i16)
+            .to_be_bytes()
+            .to_vec(),
+        oid::INT4 => (types::parse_int(text_of(text)?, ty)? as i32)
+            .to_be_bytes()
+            .to_vec(),
+        oid::OID => (types::parse_int(text_of(text)?, ty)? as u32)
+            .to_be_bytes()
+            .to_vec(),
+        oid::INT8 => types::parse_int(text_of(text)?, ty)?.to_be_bytes().to_vec(),
+        oid::FLOAT4 => (types::parse_float(text_of(text)?)? as f32)
+            .to_be_bytes()
+            .to_vec(),
+        oid::FLOAT8 => types::parse_float(text_of(text)?)?.to_be_bytes().to_vec(),
+        oid::TIMESTAMP | oid::TIMESTAMPTZ => {
+            let micros = match parse_ts(text)? {
+                Timestamp::NegInfinity => i64::MIN,
+                Timestamp::Infinity => i64::MAX,
+                Timestamp::At(m) => m - PG_EPOCH_MICROS,
+            };
+            micros.to_be_bytes().to_vec()
+        }
+        oid::DATE => {
+            let days = match parse_ts(text)? {
+                Timestamp::NegInfinity => i32::MIN,
+                Timestamp::Infinity => i32::MAX,
+                Timestamp::At(m) => i32::try_from((m - PG_EPOCH_MICROS).div_euclid(MICROS_PER_DAY))
+                    .map_err(|_| bad_binary("date"))?,
+            };
+            days.to_be_bytes().to_vec()
+        }
+        oid::UUID => {
+            let hex: Vec<u8> = text.iter().copied().filter(|&b| b != b'-').collect();
+            if hex.len() != 32 {
+                return Err(bad_binary("uuid"));
+            }
+            hex.chunks(2)
+                .map(|p| {
+                    let s = std::str::from_utf8(p).map_err(|_| bad_binary("uuid"))?;
+                    u8::from_str_radix(s, 16).map_err(|_| bad_binary("uuid"))
+                })
+                .collect::<Result<Vec<u8>, SqlError>>()?
+        }
+        _ => return Err(unsupported(type_oid)),
+    })
+}
+
+fn parse_ts(text: &[u8]) -> Result<Timestamp, SqlError> {
+    Timestamp::parse(text_of(text)?)
+        .map_err(|e| SqlError::new(sqlstate::INVALID_DATETIME_FORMAT, e.to_string()))
+}
+
+/// Decodes a binary-format parameter into the text format sessions bind.
+pub fn from_binary(type_oid: u32, value: &[u8]) -> Result<Vec<u8>, SqlError> {
+    Ok(match type_oid {
+        oid::BYTEA => types::hex_bytea(value).into_bytes(),
+        oid::TEXT | oid::NAME | oid::VARCHAR | oid::BPCHAR | oid::JSON => {
+            text_of(value)?;
+            value.to_vec()
+        }
+        oid::JSONB => match value.split_first() {
+            Some((1, rest)) => {
+                text_of(rest)?;
+                rest.to_vec()
+            }
+            _ => return Err(bad_binary("jsonb")),
+        },
+        oid::BOOL => match value {
+            [0] => b"f".to_vec(),
+            [1] => b"t".to_vec(),
+            _ => return Err(bad_binary("boolean")),
+        },
+        oid::INT2 => i16::from_be_bytes(fixed(value, "smallint")?)
+            .to_string()
+            .into_bytes(),
+        oid::INT4 => i32::from_be_bytes(fixed(value, "integer")?)
+            .to_string()
+            .into_bytes(),
+        oid::OID => u32::from_be_bytes(fixed(value, "oid")?)
+            .to_string()
+            .into_bytes(),
+        oid::INT8 => i64::from_be_bytes(fixed(value, "bigint")?)
+            .to_string()
+            .into_bytes(),
+        oid::FLOAT4 => {
+            let f = f32::from_be_bytes(fixed(value, "real")?);
+            types::format_float(f64::from(f)).into_bytes()
+        }
+        oid::FLOAT8 => {
+            let f = f64::from_be_bytes(fixed(value, "double precision")?);
+            types::format_float(f).into_bytes()
+        }
+        oid::TIMESTAMP | oid::TIMESTAMPTZ => {
+            let m = i64::from_be_bytes(fixed(value, "timestamp")?);
+            let ts = match m {
+                i64::MIN => Timestamp::NegInfinity,
+                i64::MAX => Timestamp::Infinity,
+                m => Timestamp::At(
+                    m.checked_add(PG_EPOCH_MICROS)
+                        .ok_or_else(|| bad_binary("timestamp"))?,
+                ),
+            };
+            let text = ts.to_string();
+            if type_oid == oid::TIMESTAMP {
+                text.trim_end_matches("+00").as_bytes().to_vec()
+            } else {
+                text.into_bytes()
+            }
+        }
+        oid::DATE => {
+            let d = i32::from_be_bytes(fixed(value, "date")?);
+            match d {
+                i32::MIN => b"-infinity".to_vec(),
+                i32::MAX => b"infinity".to_vec(),
+                d => {
+                    let micros = i64::from(d) * MICROS_PER_DAY + PG_EPOCH_MICROS;
+                    Timestamp::At(micros).to_string().as_bytes()[..10].to_vec()
+                }
+            }
+        }
+        oid::UUID => {
+            let b: [u8; 16] = fixed(value, "uuid")?;
+            let h = types::hex_bytea(&b);
+            let h = &h[2..];
+            format!(
+                "{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            )
+            .into_bytes()
+        }
+        _ => return Err(unsupported(type_oid)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let cases: &[(u32, &str, &[u8])] = &[
+            (oid::BOOL, "t", &[1]),
+            (oid::BOOL, "f", &[0]),
+            (oid::INT2, "-2", &[0xff, 0xfe]),
+            (oid::INT4, "258", &[0, 0, 1, 2]),
+            (oid::INT8, "1", &[0, 0, 0, 0, 0, 0, 0, 1]),
+            (oid::OID, "4294967295", &[0xff, 0xff, 0xff, 0xff]),
+            (oid::TEXT, "héllo", "héllo".as_bytes()),
+            (oid::BYTEA, "\\x00ff", &[0, 0xff]),
+            (oid::FLOAT8, "1.5", &[0x3f, 0xf8, 0, 0, 0, 0, 0, 0]),
+            (
+                oid::TIMESTAMPTZ,
+                "2000-01-01 00:00:01+00",
+                &[0, 0, 0, 0, 0, 0x0f, 0x42, 0x40],
+            ),
+            (oid::DATE, "2000-01-02", &[0, 0, 0, 1]),
+            (oid::DATE, "1999-12-31", &[0xff, 0xff, 0xff, 0xff]),
+            (
+                oid::UUID,
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                &[
+                    0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd,
+                    0x38, 0x0a, 0x11,
+                ],
+            ),
+            (oid::JSONB, "{}", &[1, b'{', b'}']),
+        ];
+        for (ty, text, bin) in cases {
+            assert_eq!(
+                to_binary(*ty, text.as_bytes()).unwrap(),
+                bin.to_vec(),
+                "{ty} {text}"
+            );
+            assert_eq!(
+                from_binary(*ty, bin).unwrap(),
+                text.as_bytes().to_vec(),
+                "{ty} {text}"
+            );
+            assert!(supports_binary(*ty));
+        }
+    }
+
+    #[test]
+    fn infinities_and_timestamp_without_zone() {
+        assert_eq!(
+            to_binary(oid::TIMESTAMPTZ, b"infinity").unwrap(),
+            i64::MAX.to_be_bytes()
+        );
+        assert_eq!(
+            from_binary(oid::TIMESTAMPTZ, &i64::MIN.to_be_bytes()).unwrap(),
+            b"-infinity"
+        );
+        assert_eq!(
+            from_binary(oid::TIMESTAMP, &0i64.to_be_bytes()).unwrap(),
+            b"2000-01-01 00:00:00"
+        );
+    }
+
+    #[test]
+    fn malformed_binary_is_an_error_not_a_panic() {
+        assert_eq!(
+            from_binary(oid::INT4, &[1, 2]).unwrap_err().code,
+            sqlstate::INVALID_BINARY_REPRESENTATION
+        );
+        assert!(from_binary(oid::BOOL, &[2]).is_err());
+        assert!(from_binary(oid::TEXT, &[0xff]).is_err());
+        assert!(from_binary(oid::JSONB, &[2, b'{']).is_err());
+        assert!(from_binary(oid::TIMESTAMPTZ, &(i64::MAX - 1).to_be_bytes()).is_err());
+        assert!(from_binary(oid::NUMERIC, &[0, 0]).is_err());
+        assert!(to_binary(oid::INT2, b"70000").is_err());
+        assert!(to_binary(oid::UUID, b"nope").is_err());
+        assert!(!supports_binary(oid::NUMERIC));
+    }
+}

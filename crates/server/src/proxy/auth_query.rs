@@ -1,0 +1,128 @@
+//! Verifiers fetched from the upstream itself, as PgBouncer's auth_query does: a
+//! connection as a dedicated `auth_user` reads `pg_shadow` for the role logging in.
+//! Answers are cached for a short time; a stale-verifier failure drops the entry so the
+//! next login reads it again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::store::{PasswordStore, RoleAuth};
+
+/// The query, with `$1` standing for the quoted role name.
+pub const DEFAULT_AUTH_QUERY: &str =
+    "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1";
+
+/// When an answer was fetched, and the answer: `None` for no such role, else the
+/// role's secret (NULL when it has no password).
+type Cached = (Instant, Option<Option<String>>);
+
+pub struct AuthQueryStore {
+    /// The upstream as the auth_user (its password from PGPASSWORD or .pgpass).
+    config: pgscram_client::Config,
+    query: String,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl AuthQueryStore {
+    pub fn new(config: pgscram_client::Config, query: Option<String>, ttl: Duration) -> Self {
+        AuthQueryStore {
+            config,
+            query: query.unwrap_or_else(|| DEFAULT_AUTH_QUERY.to_owned()),
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets what is cached for `user` (after a stale-verifier failure).
+    pub fn invalidate(&self, user: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(user);
+    }
+
+    /// `Some(secret)` for an existing login role (the secret may be NULL), `None` for no role.
+    async fn fetch(&self, user: &str) -> Result<Option<Option<String>>, String> {
+        let sql = self.query.replace("$1", &quote_literal(user));
+        let mut conn = pgscram_client::connect_with(&self.config)
+            .await
+            .map_err(|e| format!("auth_query connection failed: {e}"))?;
+        let result = conn
+            .query(&sql)
+            .await
+            .map_err(|e| format!("auth_query failed: {e}"));
+        conn.close().await;
+        let result = result?;
+        Ok(result
+            .rows
+            .into_iter()
+            .next()
+            .map(|row| row.into_iter().nth(1).flatten()))
+    }
+}
+
+/// A string literal with standard_conforming_strings on: quotes doubled. Names with a
+/// backslash use the E'' form so the meaning does not depend on the setting.
+pub fn quote_literal(text: &str) -> String {
+    let doubled = text.replace('\'', "''");
+    if text.contains('\\') {
+        format!("E'{}'", doubled.replace('\\', "\\\\"))
+    } else {
+        format!("'{doubled}'")
+    }
+}
+
+impl PasswordStore for AuthQueryStore {
+    fn role(&self, name: &str) -> Result<Option<RoleAuth>, String> {
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(name)
+                .filter(|(at, _)| at.elapsed() < self.ttl)
+                .map(|(_, v)| v.clone())
+        };
+        let answer = match cached {
+            Some(answer) => answer,
+            None => {
+                // The lookup interface is synchronous; the proxy runs on the multi-threaded
+                // runtime, where block_in_place lets this worker wait without stalling others.
+                let fetched = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(self.fetch(name))
+                })?;
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_owned(), (Instant::now(), fetched.clone()));
+                fetched
+            }
+        };
+        Ok(answer.map(|secret| RoleAuth {
+            secret,
+            can_login: true,
+            connection_limit: -1,
+            ..RoleAuth::default()
+        }))
+    }
+
+    fn is_member(&self, user: &str, role: &str) -> bool {
+        user == role
+    }
+
+    fn invalidate(&self, user: &str) {
+        AuthQueryStore::invalidate(self, user);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_quoted_safely() {
+        assert_eq!(quote_literal("alice"), "'alice'");
+        assert_eq!(quote_literal("o'brien"), "'o''brien'");
+        assert_eq!(quote_literal("a\\'; DROP"), "E'a\\\\''; DROP'");
+    }
+}

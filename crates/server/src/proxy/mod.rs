@@ -1,0 +1,181 @@
+//! `pgscram proxy`: the same front door as `serve`, in front of a real PostgreSQL.
+//!
+//! ```text
+//! client ──SCRAM──▶ proxy (pg_hba, stored verifier, mock auth, throttling...)
+//!                     │ ClientKey = ClientProof XOR ClientSignature
+//!                     ▼
+//!                   upstream PostgreSQL ◀──SCRAM with (ClientKey, ServerKey)── proxy
+//!                     │ server signature verified, salt/iterations must match the verifier
+//!                     ▼
+//!   AuthenticationOk, upstream's ParameterStatus, our BackendKeyData ──▶ client
+//!   then bytes both ways, untouched; CancelRequest routed to the upstream backend
+//! ```
+//!
+//! No plaintext password and no password equivalent is stored: the proxy keeps only
+//! verifiers (StoredKey, ServerKey), and the ClientKey it recovers from the client's
+//! proof lives until the upstream login is done, then is zeroized.
+
+pub mod auth_file;
+pub mod auth_query;
+mod relay;
+
+use std::sync::Arc;
+
+use pgscram_scram::ScramVerifier;
+use pgscram_wire::{
+    Authentication, BackendKeyData, BackendMessage, CancelKey, ErrorFields, SqlState,
+    TransactionStatus,
+};
+
+use crate::log::{self, Level};
+use crate::reply;
+use crate::server::Shared;
+use crate::session::SessionStart;
+use crate::store::PasswordStore;
+use crate::stream::Conn;
+
+pub use auth_file::AuthFileStore;
+pub use auth_query::AuthQueryStore;
+
+/// Reads the upstream's conninfo. Its user is only a template (each client logs in as
+/// itself), so a missing user is not an error here.
+pub fn upstream_config(conninfo: &str) -> Result<pgscram_client::Config, pgscram_client::Error> {
+    let mut defaults = pgscram_auth::conninfo::Defaults::detect();
+    defaults
+        .os_user
+        .get_or_insert_with(|| "postgres".to_owned());
+    pgscram_client::Config::parse_with(conninfo, &|key: &str| std::env::var(key).ok(), &defaults)
+}
+
+/// Logs clients in upstream with their own SCRAM proof, then relays.
+pub struct ProxyBackend {
+    upstream: pgscram_client::Config,
+    store: Arc<dyn PasswordStore>,
+}
+
+impl ProxyBackend {
+    /// `upstream` names the server and its TLS and channel-binding settings; user,
+    /// database and credentials are set per client.
+    pub fn new(upstream: pgscram_client::Config, store: Arc<dyn PasswordStore>) -> Self {
+        ProxyBackend { upstream, store }
+    }
+
+    /// The upstream's database is the judge of which databases exist.
+    pub fn has_database(&self, _name: &str) -> bool {
+        true
+    }
+
+    pub async fn run_session(&self, mut conn: Conn, mut start: SessionStart, shared: &Shared) {
+        let Some(client_key) = start.client_key.take() else {
+            let error = ErrorFields::fatal(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                "pgscram proxy logs in upstream with the client's SCRAM proof; use scram-sha-256 in pg_hba.conf for this connection",
+            );
+            let _ = reply::error(&mut conn, error).await;
+            return;
+        };
+        let verifier = match self.store.role(&start.user) {
+            Ok(Some(role)) => role
+                .secret
+                .as_deref()
+                .and_then(|s| ScramVerifier::parse(s).ok()),
+            _ => None,
+        };
+        let Some(verifier) = verifier else {
+            // The verifier vanished between the exchange and now (an auth_file reload).
+            let error = ErrorFields::fatal(
+                SqlState::INVALID_PASSWORD,
+                format!("password authentication failed for user \"{}\"", start.user),
+            );
+            let _ = reply::error(&mut conn, error).await;
+            return;
+        };
+
+        let mut config = self.upstream.clone();
+        config.set_user(&start.user);
+        config.conn_mut().dbname = start.database.clone();
+        if let Some(name) = start.startup.application_name() {
+            config.conn_mut().application_name = Some(name.to_owned());
+        }
+        config.set_scram_keys(client_key, verifier.server_key().clone());
+        config.expect_scram_parameters(verifier.salt().to_vec(), verifier.iterations());
+        let connected = pgscram_client::connect_with(&config).await;
+        // The ClientKey lives in `config`: dropping it zeroizes it, now that the login is done.
+        drop(config);
+
+        let upstream = match connected {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                if matches!(
+                    error,
+                    pgscram_client::Error::Scram(pgscram_scram::ClientError::UnexpectedParameters)
+                ) {
+                    self.store.invalidate(&start.user);
+                    log::line(
+                        0,
+                        Level::Log,
+                        &format!(
+                            "the SCRAM verifier for role \"{}\" is stale: update it from the upstream's pg_authid",
+                            start.user
+                        ),
+                    );
+                }
+                let fields = upstream_error(&start.user, &error);
+                log::line(0, Level::Fatal, &fields.message);
+                let _ = reply::error(&mut conn, fields).await;
+                return;
+            }
+        };
+        let cancel_token = upstream.cancel_token();
+        let relay = upstream.into_relay();
+
+        let key: [u8; 4] = crate::authenticate::random_bytes()[..4]
+            .try_into()
+            .unwrap_or([0; 4]);
+        let cancel = shared.cancel_registry().register(key);
+        let mut hello = vec![BackendMessage::Authentication(Authentication::Ok)];
+        hello.extend(relay.parameters.iter().map(|(name, value)| {
+            BackendMessage::ParameterStatus {
+                name: name.clone(),
+                value: value.clone(),
+            }
+        }));
+        hello.push(BackendMessage::BackendKeyData(BackendKeyData {
+            pid: cancel.pid,
+            key: CancelKey::from_u32(u32::from_be_bytes(key)),
+        }));
+        hello.push(BackendMessage::ReadyForQuery(TransactionStatus::Idle));
+        for message in &hello {
+            if reply::push(&mut conn, message).is_err() {
+                return;
+            }
+        }
+        if conn.flush().await.is_err() {
+            return;
+        }
+        let (client, client_buffered) = conn.into_parts();
+        relay::run(
+            client,
+            client_buffered,
+            relay.stream,
+            relay.buffered,
+            &cancel.signal,
+            cancel_token,
+        )
+        .await;
+    }
+}
+
+/// What the client hears when the upstream login fails. Errors from the upstream
+/// server reach the client unchanged; a stale verifier is named as such.
+fn upstream_error(user: &str, error: &pgscram_client::Error) -> ErrorFields {
+    match error {
+        pgscram_client::Error::Server(fields) => (**fields).clone(),
+        pgscram_client::Error::Scram(pgscram_scram::ClientError::UnexpectedParameters) => ErrorFields::fatal(
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            format!("the stored SCRAM verifier for role \"{user}\" is stale: the upstream server has a different salt or iteration count"),
+        )
+        .with_hint("Copy the role's current verifier (pg_authid.rolpassword) from the upstream server into the proxy's auth_file, then reload."),
+        other => ErrorFields::fatal(SqlState::parse("08006").unwrap_or(SqlState::INTERNAL_ERROR), format!("could not log in to the upstream server: {other}")),
+    }
+}

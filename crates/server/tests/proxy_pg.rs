@@ -1,0 +1,349 @@
+//! `pgscram proxy` in front of a real PostgreSQL 15 holding the same verifiers.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, ProxyBackend};
+use pgscram_server::{Backend, PasswordStore, Server, ServerConfig};
+use pgscram_testkit::{Options, Postgres, self_signed_cert};
+
+struct Proxy {
+    port: u16,
+    dir: PathBuf,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn postgres() -> Postgres {
+    let pg = Postgres::start_with(Options {
+        tls: Some(self_signed_cert(&["-newkey", "rsa:2048"], "sha256")),
+        hba: "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n".into(),
+        ..Options::default()
+    });
+    pg.sql("CREATE ROLE alice LOGIN PASSWORD 'wonderland'");
+    pg.sql("CREATE ROLE pgscram_auth LOGIN SUPERUSER PASSWORD 'authpw'");
+    pg
+}
+
+fn verifier(pg: &Postgres, role: &str) -> String {
+    pg.sql(&format!(
+        "SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'"
+    ))
+}
+
+fn write_auth_file(dir: &Path, pg: &Postgres) -> PathBuf {
+    let path = dir.join("users.txt");
+    std::fs::write(&path, format!("\"alice\" \"{}\"\n", verifier(pg, "alice"))).unwrap();
+    path
+}
+
+fn start_proxy(
+    pg: &Postgres,
+    upstream_extra: &str,
+    store: impl FnOnce(&Path, pgscram_client::Config) -> Arc<dyn PasswordStore>,
+) -> Proxy {
+    let dir = pgscram_testkit::temp_dir("proxy");
+    std::fs::write(
+        dir.join("pg_hba.conf"),
+        "host all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    let upstream = pgscram_server::proxy::upstream_config(&format!(
+        "host=127.0.0.1 port={} {upstream_extra}",
+        pg.port()
+    ))
+    .unwrap();
+    let store = store(&dir, upstream.clone());
+    let config = ServerConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        data_dir: dir.clone(),
+        ..ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(Server::bind(
+            config,
+            store.clone(),
+            Backend::Proxy(Box::new(ProxyBackend::new(upstream, store))),
+        ))
+        .unwrap();
+    let port = server.local_addrs()[0].port();
+    runtime.spawn(server.run());
+    Proxy { port, dir, runtime }
+}
+
+fn file_proxy(pg: &Postgres, upstream_extra: &str) -> Proxy {
+    start_proxy(pg, upstream_extra, |dir, _| {
+        Arc::new(AuthFileStore::load(&write_auth_file(dir, pg)).unwrap())
+    })
+}
+
+fn psql(port: u16, password: &str, extra: &str, args: &[&str], stdin: &str) -> Output {
+    let conninfo =
+        format!("host=127.0.0.1 port={port} user=alice dbname=postgres connect_timeout=10 {extra}");
+    let mut child = Command::new(pgscram_testkit::bindir().join("psql"))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .arg(conninfo)
+        .env("PGPASSWORD", password)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn connections_received(pg: &Postgres) -> usize {
+    pg.log().matches("connection received").count()
+}
+
+#[test]
+fn psql_through_the_proxy_on_every_leg_combination() {
+    let pg = postgres();
+    for upstream in ["sslmode=disable", "sslmode=require channel_binding=require"] {
+        let proxy = file_proxy(&pg, upstream);
+        for client in ["sslmode=disable", "sslmode=require channel_binding=require"] {
+            let out = psql(
+                proxy.port,
+                "wonderland",
+                client,
+                &[
+                    "-c",
+                    "SELECT current_user, inet_server_port(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                ],
+                "",
+            );
+            let expected_ssl = if upstream.contains("require") {
+                "t"
+            } else {
+                "f"
+            };
+            assert_eq!(
+                ok(&out),
+                format!("alice|{}|{expected_ssl}", pg.port()),
+                "upstream {upstream}, client {client}"
+            );
+        }
+        drop(proxy);
+    }
+}
+
+#[test]
+fn a_wrong_password_never_reaches_the_upstream() {
+    let pg = postgres();
+    let proxy = file_proxy(&pg, "sslmode=disable");
+    let before = connections_received(&pg);
+    let out = psql(
+        proxy.port,
+        "wrong",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("password authentication failed for user \"alice\"")
+    );
+    let out = psql(
+        proxy.port,
+        "x",
+        "sslmode=disable user=ghost",
+        &["-c", "SELECT 1"],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("password authentication failed for user \"ghost\"")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        connections_received(&pg),
+        before,
+        "the proxy opened an upstream connection for a failed login"
+    );
+    ok(&psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    ));
+    assert_eq!(connections_received(&pg), before + 1);
+}
+
+#[test]
+fn a_changed_upstream_password_is_reported_as_a_stale_verifier() {
+    let pg = postgres();
+    let proxy = file_proxy(&pg, "sslmode=disable");
+    pg.sql("ALTER ROLE alice PASSWORD 'changed'");
+    let out = psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the stored SCRAM verifier for role \"alice\" is stale"),
+        "{stderr}"
+    );
+    drop(proxy);
+}
+
+#[test]
+fn auth_query_reads_verifiers_from_the_upstream() {
+    let pg = postgres();
+    let proxy = start_proxy(&pg, "sslmode=require", |_, upstream| {
+        let mut auth = upstream;
+        auth.set_user("pgscram_auth");
+        auth.set_password(Some("authpw"));
+        Arc::new(AuthQueryStore::new(
+            auth,
+            None,
+            std::time::Duration::from_secs(30),
+        ))
+    });
+    assert_eq!(
+        ok(&psql(
+            proxy.port,
+            "wonderland",
+            "sslmode=require channel_binding=require",
+            &["-c", "SELECT current_user"],
+            ""
+        )),
+        "alice"
+    );
+    let out = psql(
+        proxy.port,
+        "wrong",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("password authentication failed for user \"alice\"")
+    );
+    // The verifier changes upstream: the cached one is stale, the failure drops it, and
+    // the next login with the new password reads the new verifier.
+    pg.sql("ALTER ROLE alice PASSWORD 'changed'");
+    let out = psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is stale"));
+    assert_eq!(
+        ok(&psql(
+            proxy.port,
+            "changed",
+            "sslmode=disable",
+            &["-c", "SELECT current_user"],
+            ""
+        )),
+        "alice"
+    );
+}
+
+#[test]
+fn a_large_copy_arrives_intact() {
+    let pg = postgres();
+    pg.sql("CREATE TABLE big (id integer, payload text); GRANT ALL ON big TO alice");
+    let proxy = file_proxy(&pg, "sslmode=require");
+    let rows = 200_000u64;
+    let mut data = String::new();
+    let mut expected_len = 0u64;
+    for i in 0..rows {
+        let payload = format!("row-{i}-{}", "x".repeat((i % 97) as usize));
+        expected_len += payload.len() as u64;
+        data.push_str(&format!("{i}\t{payload}\n"));
+    }
+    data.push_str("\\.\n");
+    ok(&psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=require",
+        &["-c", "\\copy big FROM STDIN"],
+        &data,
+    ));
+    let summary = ok(&psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=require",
+        &[
+            "-c",
+            "SELECT count(*), sum(id), sum(length(payload)) FROM big",
+        ],
+        "",
+    ));
+    assert_eq!(
+        summary,
+        format!("{rows}|{}|{expected_len}", rows * (rows - 1) / 2)
+    );
+}
+
+#[test]
+fn tokio_postgres_query_cancel_through_the_proxy() {
+    let pg = postgres();
+    let proxy = file_proxy(&pg, "sslmode=disable");
+    let port = proxy.port;
+    let result = proxy.runtime.block_on(async move {
+        let conninfo =
+            format!("host=127.0.0.1 port={port} user=alice password=wonderland dbname=postgres");
+        let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let token = client.cancel_token();
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            token.cancel_query(tokio_postgres::NoTls).await
+        });
+        let result = client.simple_query("SELECT pg_sleep(30)").await;
+        canceller.await.unwrap().unwrap();
+        let after = client.simple_query("SELECT 1").await.map(|rows| rows.len());
+        (
+            result
+                .err()
+                .and_then(|e| e.code().map(|c| c.code().to_owned())),
+            after.is_ok(),
+        )
+    });
+    assert_eq!(
+        result.0.as_deref(),
+        Some("57014"),
+        "the query was not canceled"
+    );
+    assert!(result.1, "the session should survive the cancel");
+}
