@@ -75,6 +75,23 @@ CREATE VIEW IF NOT EXISTS pg_user AS
 CREATE VIEW IF NOT EXISTS pg_auth_members AS
     SELECT oid, roleid, member, grantor, admin_option, inherit_option, set_option
     FROM pgscram_auth_members;
+CREATE TABLE IF NOT EXISTS pgscram_hba_file_rules (
+    rule_number INTEGER,
+    file_name TEXT,
+    line_number INTEGER,
+    type TEXT,
+    database TEXT,
+    user_name TEXT,
+    address TEXT,
+    netmask TEXT,
+    auth_method TEXT,
+    options TEXT,
+    error TEXT
+);
+CREATE VIEW IF NOT EXISTS pg_hba_file_rules AS
+    SELECT rule_number, file_name, line_number, type, database, user_name, address,
+           netmask, auth_method, options, error
+    FROM pgscram_hba_file_rules;
 "#;
 
 /// Tables and views that belong to the catalog: user SQL may not create, drop or
@@ -85,9 +102,52 @@ pub(crate) fn is_catalog_name(name: &str) -> bool {
     lower.starts_with("pgscram_") || lower.starts_with("pg_")
 }
 
-/// Views only superusers may read (they show password secrets).
+/// Views only superusers may read: password secrets, and (as in PostgreSQL) the
+/// authentication rules.
 pub(crate) fn is_secret_view(name: &str) -> bool {
-    name.eq_ignore_ascii_case("pg_authid") || name.eq_ignore_ascii_case("pg_shadow")
+    ["pg_authid", "pg_shadow", "pg_hba_file_rules"]
+        .iter()
+        .any(|v| name.eq_ignore_ascii_case(v))
+}
+
+/// One row of `pg_hba_file_rules`; list columns hold PostgreSQL's array text (`{all}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HbaFileRow {
+    pub rule_number: Option<u32>,
+    pub file_name: String,
+    pub line_number: u32,
+    pub conn_type: Option<String>,
+    pub database: Option<String>,
+    pub user_name: Option<String>,
+    pub address: Option<String>,
+    pub netmask: Option<String>,
+    pub auth_method: Option<String>,
+    pub options: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Replaces the rows of `pg_hba_file_rules` (the caller's transaction).
+pub(crate) fn replace_hba_rows(conn: &Connection, rows: &[HbaFileRow]) -> Result<(), DbError> {
+    conn.execute("DELETE FROM pgscram_hba_file_rules", [])?;
+    let mut insert = conn.prepare(
+        "INSERT INTO pgscram_hba_file_rules VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for r in rows {
+        insert.execute(rusqlite::params![
+            r.rule_number,
+            r.file_name,
+            r.line_number,
+            r.conn_type,
+            r.database,
+            r.user_name,
+            r.address,
+            r.netmask,
+            r.auth_method,
+            r.options,
+            r.error
+        ])?;
+    }
+    Ok(())
 }
 
 /// Creates the catalog if the file has none; checks the version otherwise.

@@ -198,6 +198,19 @@ impl Database {
         }
     }
 
+    /// Replaces what `pg_hba_file_rules` shows, in one transaction.
+    pub fn replace_hba_file_rules(&self, rows: &[catalog::HbaFileRow]) -> Result<(), DbError> {
+        let conn = lock(&self.inner.catalog);
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        match catalog::replace_hba_rows(&conn, rows) {
+            Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     /// A new connection to the same database, configured like the first.
     pub(crate) fn connect(&self) -> Result<Connection, DbError> {
         let conn = Connection::open_with_flags(self.inner.target.file(), open_flags())?;

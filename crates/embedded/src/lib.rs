@@ -76,7 +76,7 @@ mod timestamp;
 mod translate;
 mod types;
 
-pub use catalog::{BOOTSTRAP_SUPERUSER_OID, RoleRecord};
+pub use catalog::{BOOTSTRAP_SUPERUSER_OID, HbaFileRow, RoleRecord};
 pub use database::Database;
 pub use error::{DbError, Notice, Severity, SqlError, SqlState, sqlstate};
 pub use password::MAX_SECRET_LEN;

@@ -2,8 +2,8 @@
 //! sessions on. A thin adapter; the SQL work lives in crates/embedded.
 
 use pgscram_embedded::{
-    Completion, Database, Notice, PasswordEncryption, PreparedStatement, Session, SessionSettings,
-    SqlError, StatementOutcome,
+    Completion, Database, HbaFileRow, Notice, PasswordEncryption, PreparedStatement, Session,
+    SessionSettings, SqlError, StatementOutcome,
 };
 use pgscram_wire::{ErrorFields, Severity, SqlState, TransactionStatus};
 
@@ -18,6 +18,8 @@ pub struct EmbeddedFactory {
     database: String,
     encryption: PasswordEncryption,
     iterations: u32,
+    /// The pg_hba.conf (size, mtime) that `pg_hba_file_rules` last showed.
+    hba_seen: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
 }
 
 impl EmbeddedFactory {
@@ -31,7 +33,56 @@ impl EmbeddedFactory {
                 PasswordEncryption::ScramSha256
             },
             iterations: config.scram_iterations,
+            hba_seen: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Keeps `pg_hba_file_rules` showing the file on disk, as PostgreSQL's view does
+    /// (errors included, whether or not it has been reloaded). Re-read only when the
+    /// file's size or modification time changed.
+    fn refresh_hba_view(&self, shared: &Shared) {
+        let path = shared.config().hba_path();
+        let stamp = std::fs::metadata(&path)
+            .ok()
+            .and_then(|m| Some((m.len(), m.modified().ok()?)));
+        let mut seen = self.hba_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if stamp.is_none() || *seen == stamp {
+            return;
+        }
+        let options = pgscram_auth::hba::HbaOptions {
+            ssl_enabled: shared.config().tls,
+        };
+        let path_text = path.to_string_lossy();
+        let Ok(rules) =
+            pgscram_auth::hba::file_rules(&path_text, &pgscram_auth::hba::FsSource, &options)
+        else {
+            return;
+        };
+        let rows: Vec<HbaFileRow> = rules.into_iter().map(hba_row).collect();
+        if self.db.replace_hba_file_rules(&rows).is_ok() {
+            *seen = stamp;
+        }
+    }
+}
+
+/// PostgreSQL shows list columns as arrays: `{all}`, `{alice,bob}`.
+fn array_text(items: Option<Vec<String>>) -> Option<String> {
+    items.map(|items| format!("{{{}}}", items.join(",")))
+}
+
+fn hba_row(rule: pgscram_auth::hba::HbaFileRule) -> HbaFileRow {
+    HbaFileRow {
+        rule_number: rule.rule_number,
+        file_name: rule.file_name,
+        line_number: rule.line_number,
+        conn_type: rule.conn_type,
+        database: array_text(rule.database),
+        user_name: array_text(rule.user_name),
+        address: rule.address,
+        netmask: rule.netmask,
+        auth_method: rule.auth_method,
+        options: array_text(rule.options),
+        error: rule.error,
     }
 }
 
@@ -39,8 +90,9 @@ impl EngineFactory for EmbeddedFactory {
     fn open(
         &self,
         start: &SessionStart,
-        _shared: &Shared,
+        shared: &Shared,
     ) -> Result<Box<dyn QueryEngine>, ErrorFields> {
+        self.refresh_hba_view(shared);
         let mut settings = SessionSettings::new(self.encryption, self.iterations);
         settings.set_database(&start.database);
         for (name, value) in start.startup.settings() {

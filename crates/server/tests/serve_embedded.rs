@@ -182,3 +182,54 @@ fn roles_made_with_sql_log_in_and_survive_a_restart() {
     serve.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn pg_hba_file_rules_shows_the_file_for_superusers() {
+    let dir = pgscram_testkit::temp_dir("serve-hba-view");
+    let serve = start(&dir);
+    ok(&serve.psql(
+        "postgres",
+        "superpw",
+        "sslmode=disable",
+        "CREATE ROLE alice LOGIN PASSWORD 'pw'",
+    ));
+    let rows = ok(&serve.psql(
+        "postgres",
+        "superpw",
+        "sslmode=disable",
+        "SELECT line_number, type, database, user_name, address, auth_method FROM pg_hba_file_rules ORDER BY line_number",
+    ));
+    assert!(
+        rows.contains("4|host|{all}|{all}|127.0.0.1|scram-sha-256"),
+        "{rows}"
+    );
+    let denied = serve.psql(
+        "alice",
+        "pw",
+        "sslmode=disable",
+        "SELECT * FROM pg_hba_file_rules",
+    );
+    assert!(
+        String::from_utf8_lossy(&denied.stderr)
+            .contains("permission denied for table pg_hba_file_rules")
+    );
+    // An edit shows up (with its error) before any reload, as in PostgreSQL.
+    let hba = std::fs::read_to_string(dir.join("pg_hba.conf")).unwrap();
+    std::fs::write(
+        dir.join("pg_hba.conf"),
+        format!("{hba}host all all 10.0.0.0/33 trust\n"),
+    )
+    .unwrap();
+    let rows = ok(&serve.psql(
+        "postgres",
+        "superpw",
+        "sslmode=disable",
+        "SELECT error FROM pg_hba_file_rules WHERE error IS NOT NULL",
+    ));
+    assert!(
+        rows.contains("invalid CIDR mask in address \"10.0.0.0/33\""),
+        "{rows}"
+    );
+    serve.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
