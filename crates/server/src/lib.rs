@@ -32,3 +32,14 @@ pub use config::ServerConfig;
 pub use server::{Server, Shared, StartError};
 pub use session::{Backend, EngineFactory, SessionStart};
 pub use store::{MemoryStore, PasswordStore, RoleAuth};
+
+/// The embedded default as a library call: serve `db` with its own role catalog as the
+/// credential store. Run the returned server with [`Server::run`].
+pub async fn serve_embedded(
+    config: ServerConfig,
+    db: pgscram_embedded::Database,
+) -> Result<Server, StartError> {
+    let store = std::sync::Arc::new(catalog_store::CatalogStore::new(db.clone()));
+    let factory = embedded_engine::EmbeddedFactory::new(db, &config);
+    Server::bind(config, store, Backend::Engine(Box::new(factory))).await
+}

@@ -1,0 +1,167 @@
+//! The real `pgscram serve` process: first start, SIGHUP reloads of pg_hba.conf (a broken
+//! file keeps the old rules), and query cancel on the embedded database.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Serve {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    log: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    fn start() -> Serve {
+        let dir = pgscram_testkit::temp_dir("serve-process");
+        let port = pgscram_testkit::free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pgscram"))
+            .args([
+                "serve",
+                "--port",
+                &port.to_string(),
+                "--no-unix-socket",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .env("PGSCRAM_PASSWORD", "superpw")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let serve = Serve {
+            child,
+            port,
+            dir,
+            log,
+        };
+        serve.wait_for_log("ready");
+        serve
+    }
+
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn psql(&self, sql: &str) -> Output {
+        Command::new(pgscram_testkit::bindir().join("psql"))
+            .args(["-X", "-A", "-t", "-c", sql])
+            .arg(format!("host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=disable connect_timeout=10", self.port))
+            .env("PGPASSWORD", "superpw")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn hup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn hba(&self) -> PathBuf {
+        self.dir.join("pg_hba.conf")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn sighup_keeps_the_old_rules_when_the_new_file_is_broken() {
+    let serve = Serve::start();
+    let out = serve.psql("SELECT name FROM users ORDER BY id LIMIT 1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Ada Lovelace");
+
+    write(
+        &serve.hba(),
+        "host all all 127.0.0.1/32 scram-sha-256\nhost all all 10.0.0.0/33 trust\n",
+    );
+    serve.hup();
+    let log = serve.wait_for_log("pg_hba.conf was not reloaded");
+    assert!(
+        log.contains("invalid CIDR mask in address \"10.0.0.0/33\""),
+        "{log}"
+    );
+    assert!(log.contains("line 2 of configuration file"), "{log}");
+    assert!(
+        serve.psql("SELECT 1").status.success(),
+        "the old rules must stay in force"
+    );
+
+    write(&serve.hba(), "host all all 127.0.0.1/32 reject\n");
+    serve.hup();
+    serve.wait_for_log("pg_hba.conf reloaded");
+    let out = serve.psql("SELECT 1");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("pg_hba.conf rejects connection for host \"127.0.0.1\"")
+    );
+}
+
+#[test]
+fn a_running_query_can_be_canceled() {
+    let serve = Serve::start();
+    let port = serve.port;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let code = runtime.block_on(async move {
+        let conninfo = format!("host=127.0.0.1 port={port} user=postgres password=superpw dbname=postgres sslmode=disable");
+        let mut conn = pgscram_client::connect(&conninfo).await.unwrap();
+        let token = conn.cancel_token().expect("BackendKeyData was sent");
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            token.cancel().await
+        });
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        let result = conn.simple_query(endless).await;
+        canceller.await.unwrap().unwrap();
+        let still_usable = conn.simple_query("SELECT 1").await.is_ok();
+        (result.err().and_then(|e| e.sqlstate()).map(|s| s.to_string()), still_usable)
+    });
+    assert_eq!(code.0.as_deref(), Some("57014"));
+    assert!(code.1, "the session must survive a cancel");
+}
