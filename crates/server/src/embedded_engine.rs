@@ -196,6 +196,14 @@ impl QueryEngine for EmbeddedEngine {
     fn initial_parameters(&self) -> Vec<(String, String)> {
         self.session.parameter_statuses()
     }
+
+    fn to_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields> {
+        pgscram_embedded::binary::to_binary(type_oid, text).map_err(|e| error(&e))
+    }
+
+    fn from_binary(&self, type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields> {
+        pgscram_embedded::binary::from_binary(type_oid, value).map_err(|e| error(&e))
+    }
 }
 
 fn column(c: &pgscram_embedded::Column) -> Column {

@@ -12,7 +12,6 @@
 #![forbid(unsafe_code)]
 
 pub mod authenticate;
-pub mod binary;
 pub mod cancel;
 pub mod catalog_store;
 pub mod config;

@@ -12,7 +12,6 @@ use pgscram_wire::{
     Format, FrontendMessage, SqlState, StartupMessage, TargetKind, TransactionStatus,
 };
 
-use crate::binary::{binary_to_text, text_to_binary};
 use crate::engine::{Column, Prepared, Produced, QueryEngine, StatementResult, Value};
 use crate::log::{self, Level};
 use crate::reply::push;
@@ -272,6 +271,12 @@ impl Session {
             .map_or(TransactionStatus::Idle, |e| e.transaction_status())
     }
 
+    fn engine(&self) -> Result<&dyn QueryEngine, ErrorFields> {
+        self.engine.as_deref().ok_or_else(|| {
+            ErrorFields::error(SqlState::INTERNAL_ERROR, "the session's engine is busy")
+        })
+    }
+
     fn fail(&mut self, conn: &mut Conn, error: ErrorFields) -> std::io::Result<()> {
         self.skipping = true;
         push(conn, &BackendMessage::ErrorResponse(error))
@@ -330,7 +335,9 @@ impl Session {
             params.push(match (value, bind.param_format(i)) {
                 (None, _) => None,
                 (Some(v), Format::Text) => Some(v.clone()),
-                (Some(v), Format::Binary) => Some(binary_to_text(prepared.param_types[i], v)?),
+                (Some(v), Format::Binary) => {
+                    Some(self.engine()?.from_binary(prepared.param_types[i], v)?)
+                }
             });
         }
         let columns = prepared.columns.as_ref().map_or(0, Vec::len);
@@ -387,7 +394,8 @@ impl Session {
                 Err(error) => return self.fail(conn, error),
             }
         }
-        let Some(portal) = self.portals.get_mut(name) else {
+        let (Some(engine), Some(portal)) = (self.engine.as_deref(), self.portals.get_mut(name))
+        else {
             return Ok(());
         };
         let columns = portal.prepared.columns.clone().unwrap_or_default();
@@ -396,15 +404,22 @@ impl Session {
             return Ok(());
         };
         let mut sent = 0;
+        let mut failure = None;
         for row in rows.by_ref() {
-            match encode_row(row, &columns, &formats) {
+            match encode_row(engine, row, &columns, &formats) {
                 Ok(row) => push(conn, &BackendMessage::DataRow(row))?,
-                Err(error) => return self.fail(conn, error),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
             }
             sent += 1;
             if max_rows > 0 && sent == max_rows {
                 break;
             }
+        }
+        if let Some(error) = failure {
+            return self.fail(conn, error);
         }
         if max_rows > 0 && sent == max_rows && rows.len() > 0 {
             push(conn, &BackendMessage::PortalSuspended)
@@ -445,6 +460,7 @@ fn describe(columns: &[Column], formats: &[Format]) -> Vec<FieldDescription> {
 }
 
 fn encode_row(
+    engine: &dyn QueryEngine,
     row: Vec<Value>,
     columns: &[Column],
     formats: &[Format],
@@ -454,7 +470,7 @@ fn encode_row(
         .map(|(i, value)| match (value, formats.get(i)) {
             (Some(text), Some(Format::Binary)) => {
                 let oid = columns.get(i).map_or(25, |c| c.type_oid);
-                text_to_binary(oid, &text).map(Some)
+                engine.to_binary(oid, &text).map(Some)
             }
             (value, _) => Ok(value),
         })

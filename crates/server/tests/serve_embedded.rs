@@ -233,3 +233,31 @@ fn pg_hba_file_rules_shows_the_file_for_superusers() {
     serve.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn tokio_postgres_binary_parameters_and_results() {
+    let dir = pgscram_testkit::temp_dir("serve-binary");
+    let serve = start(&dir);
+    let port = serve.port;
+    let (sum, text, flag) = serve.runtime.block_on(async move {
+        let conninfo =
+            format!("host=127.0.0.1 port={port} user=postgres password=superpw dbname=postgres");
+        let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        // A binary int4 parameter in, binary int4/text/bool results out.
+        let row = client
+            .query_one("SELECT $1::integer, 'x'::text, true", &[&42i32])
+            .await
+            .unwrap();
+        (
+            row.get::<_, i32>(0),
+            row.get::<_, String>(1),
+            row.get::<_, bool>(2),
+        )
+    });
+    assert_eq!((sum, text.as_str(), flag), (42, "x", true));
+    serve.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
