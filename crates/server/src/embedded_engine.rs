@@ -197,11 +197,11 @@ impl QueryEngine for EmbeddedEngine {
         self.session.parameter_statuses()
     }
 
-    fn to_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields> {
+    fn encode_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields> {
         pgscram_embedded::binary::to_binary(type_oid, text).map_err(|e| error(&e))
     }
 
-    fn from_binary(&self, type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields> {
+    fn decode_binary(&self, type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields> {
         pgscram_embedded::binary::from_binary(type_oid, value).map_err(|e| error(&e))
     }
 }

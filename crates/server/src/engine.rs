@@ -81,7 +81,7 @@ pub trait QueryEngine: Send + 'static {
     fn initial_parameters(&self) -> Vec<(String, String)>;
     /// A result value's binary form, for clients that ask for binary results. The
     /// engine owns its types, so it owns their wire encodings too.
-    fn to_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields>;
+    fn encode_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields>;
     /// A binary-format parameter in the text form `execute` takes.
-    fn from_binary(&self, type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields>;
+    fn decode_binary(&self, type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields>;
 }

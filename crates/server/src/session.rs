@@ -336,7 +336,7 @@ impl Session {
                 (None, _) => None,
                 (Some(v), Format::Text) => Some(v.clone()),
                 (Some(v), Format::Binary) => {
-                    Some(self.engine()?.from_binary(prepared.param_types[i], v)?)
+                    Some(self.engine()?.decode_binary(prepared.param_types[i], v)?)
                 }
             });
         }
@@ -470,7 +470,7 @@ fn encode_row(
         .map(|(i, value)| match (value, formats.get(i)) {
             (Some(text), Some(Format::Binary)) => {
                 let oid = columns.get(i).map_or(25, |c| c.type_oid);
-                engine.to_binary(oid, &text).map(Some)
+                engine.encode_binary(oid, &text).map(Some)
             }
             (value, _) => Ok(value),
         })

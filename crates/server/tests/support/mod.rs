@@ -55,10 +55,10 @@ impl QueryEngine for EchoEngine {
     fn interrupt_handle(&self) -> Interrupt {
         Box::new(|| {})
     }
-    fn to_binary(&self, _type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields> {
+    fn encode_binary(&self, _type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields> {
         Ok(text.to_vec()) // every column here is text, whose binary form is its text
     }
-    fn from_binary(&self, _type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields> {
+    fn decode_binary(&self, _type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields> {
         Ok(value.to_vec())
     }
     fn initial_parameters(&self) -> Vec<(String, String)> {
