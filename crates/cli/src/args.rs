@@ -12,6 +12,7 @@ usage: pgscram <command> [options]
 commands:
   serve                         run the PostgreSQL-wire server on its embedded database
   proxy                         SCRAM in front of a real PostgreSQL (pgscram proxy --help)
+  bench CONNINFO [options]      login load: logins/s and latency (pgscram bench --help)
   ping CONNINFO                 connect and print what was negotiated (exit 0 or 2)
   audit CONNINFO [options]      report every login role's secret and what needs upgrading
       --json                    machine-readable output
@@ -71,6 +72,8 @@ pub enum Command {
     Serve(Vec<OsString>),
     /// `proxy` parses its own options (see `proxy.rs`).
     Proxy(Vec<OsString>),
+    /// `bench` parses its own options (see `bench.rs`).
+    Bench(Vec<OsString>),
     EncryptPassword(EncryptOptions),
     Ping {
         conninfo: String,
@@ -93,6 +96,7 @@ impl Command {
             "help" => Ok(Command::Help),
             "serve" => Ok(Command::Serve(parser.raw_args()?.collect())),
             "proxy" => Ok(Command::Proxy(parser.raw_args()?.collect())),
+            "bench" => Ok(Command::Bench(parser.raw_args()?.collect())),
             "encrypt-password" => parse_encrypt(&mut parser).map(Command::EncryptPassword),
             "ping" => parse_ping(&mut parser),
             "audit" => parse_audit(&mut parser).map(Command::Audit),
@@ -137,7 +141,7 @@ fn iterations(parser: &mut lexopt::Parser) -> anyhow::Result<u32> {
         .with_context(|| format!("invalid iteration count \"{text}\": use 1..2147483647"))
 }
 
-fn password_on_argv() -> anyhow::Error {
+pub(crate) fn password_on_argv() -> anyhow::Error {
     anyhow::anyhow!(
         "passwords are not accepted on the command line; pgscram reads them from a prompt or stdin"
     )
@@ -148,7 +152,7 @@ fn password_on_argv() -> anyhow::Error {
 const SECRET_KEYWORDS: [&str; 3] = ["password", "scram_client_key", "sslpassword"];
 
 /// Takes the CONNINFO operand and refuses it if it carries a secret.
-fn conninfo_operand(value: OsString) -> anyhow::Result<String> {
+pub(crate) fn conninfo_operand(value: OsString) -> anyhow::Result<String> {
     let text = value
         .into_string()
         .map_err(|_| anyhow::anyhow!("the connection string is not valid UTF-8"))?;

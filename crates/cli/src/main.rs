@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod args;
 mod audit;
+mod bench;
 mod encrypt_password;
 mod login;
 mod passwd;
@@ -36,6 +37,7 @@ fn run() -> anyhow::Result<ExitCode> {
         args::Command::EncryptPassword(options) => encrypt_password::run(&options),
         args::Command::Serve(args) => serve::run(args),
         args::Command::Proxy(args) => proxy::run(args),
+        args::Command::Bench(args) => bench::run(args),
         args::Command::Ping { conninfo } => ping::run(&conninfo),
         args::Command::Audit(options) => audit::run(&options),
         args::Command::Passwd(options) => passwd::run(&options),
