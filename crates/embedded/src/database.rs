@@ -62,7 +62,14 @@ struct Inner {
     /// Live sessions per role name.
     sessions: Mutex<HashMap<String, u32>>,
     next_pid: AtomicI32,
+    /// Connections of ended sessions, ready for the next one: opening a SQLite
+    /// connection (and reading the schema on its first statement) was most of what a
+    /// login cost.
+    idle: Mutex<Vec<Connection>>,
 }
+
+/// How many idle connections are kept for reuse.
+const IDLE_CONNECTIONS: usize = 64;
 
 /// A handle on one embedded database. Cheap to clone; all clones share the catalog
 /// connection and the session counts. Sessions open their own connections.
@@ -120,6 +127,7 @@ impl Database {
                 target,
                 catalog: Mutex::new(conn),
                 sessions: Mutex::new(HashMap::new()),
+                idle: Mutex::new(Vec::new()),
                 next_pid: AtomicI32::new(1),
             }),
         })
@@ -219,6 +227,43 @@ impl Database {
         Ok(conn)
     }
 
+    /// A connection for a session: an idle one from an ended session, or a new one.
+    pub(crate) fn checkout(&self) -> Result<PooledConnection, DbError> {
+        let reused = lock(&self.inner.idle).pop();
+        let conn = match reused {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        Ok(PooledConnection {
+            conn: Some(conn),
+            db: self.clone(),
+        })
+    }
+
+    /// Takes back a session's connection if nothing of that session can survive in it:
+    /// no open transaction, no temporary objects. Anything else is closed.
+    fn checkin(&self, conn: Connection) {
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return;
+        }
+        conn.flush_prepared_statement_cache();
+        let temp_objects: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))
+            .unwrap_or(1);
+        if temp_objects != 0 {
+            return;
+        }
+        // Drop the ended session's hooks (and the state they hold) while idle.
+        conn.authorizer(
+            None::<fn(rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization>,
+        );
+        conn.progress_handler(0, None::<fn() -> bool>);
+        let mut idle = lock(&self.inner.idle);
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push(conn);
+        }
+    }
+
     /// A fresh backend "process id" for a session.
     pub(crate) fn next_pid(&self) -> i32 {
         self.inner.next_pid.fetch_add(1, Ordering::Relaxed)
@@ -286,6 +331,33 @@ fn open_flags() -> OpenFlags {
 fn configure(conn: &Connection) -> Result<(), DbError> {
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     Ok(())
+}
+
+/// A session's connection; goes back to the pool when the session ends.
+pub(crate) struct PooledConnection {
+    conn: Option<Connection>,
+    db: Database,
+}
+
+impl std::ops::Deref for PooledConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.db.checkin(conn);
+        }
+    }
 }
 
 /// A session's place in the per-role count; released on drop.

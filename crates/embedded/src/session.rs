@@ -16,7 +16,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
 use crate::catalog;
-use crate::database::{Database, SessionSlot};
+use crate::database::{Database, PooledConnection, SessionSlot};
 use crate::ddl;
 use crate::error::{DbError, Notice, SqlError, sqlstate};
 use crate::hooks::{self, Shared, lock};
@@ -222,7 +222,7 @@ enum Block {
 
 /// One client session on the embedded database.
 pub struct Session {
-    conn: Connection,
+    conn: PooledConnection,
     shared: Arc<Shared>,
     user: String,
     settings: SessionSettings,
@@ -310,7 +310,7 @@ impl Session {
             ));
         }
         let slot = db.enter(&role)?;
-        let conn = db.connect().map_err(db_err)?;
+        let conn = db.checkout().map_err(db_err)?;
         let shared = Arc::new(Shared::new(user, settings.database(), db.next_pid()));
         shared.superuser.store(role.superuser, Ordering::Relaxed);
         hooks::install(&conn, &shared)
