@@ -157,13 +157,13 @@ pub(crate) fn conninfo_operand(value: OsString) -> anyhow::Result<String> {
         .into_string()
         .map_err(|_| anyhow::anyhow!("the connection string is not valid UTF-8"))?;
     // A string that does not parse is reported when connecting, with libpq's text.
-    if let Ok(info) = pgscram_auth::conninfo::ConnInfo::parse(&text) {
-        if let Some(key) = SECRET_KEYWORDS.iter().find(|k| info.get(k).is_some()) {
-            bail!(
-                "the connection string holds a secret ({key}); secrets are not accepted on the \
-                 command line: use PGPASSWORD, a .pgpass file, or the prompt"
-            );
-        }
+    if let Ok(info) = pgscram_auth::conninfo::ConnInfo::parse(&text)
+        && let Some(key) = SECRET_KEYWORDS.iter().find(|k| info.get(k).is_some())
+    {
+        bail!(
+            "the connection string holds a secret ({key}); secrets are not accepted on the \
+             command line: use PGPASSWORD, a .pgpass file, or the prompt"
+        );
     }
     Ok(text)
 }

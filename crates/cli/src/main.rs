@@ -1,4 +1,5 @@
 //! `pgscram`: thin main. Parses arguments, calls the library, maps errors to an exit code.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

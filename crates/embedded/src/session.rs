@@ -401,11 +401,12 @@ impl Session {
         let multi = statements.len() > 1;
         let mut outcomes = Vec::with_capacity(statements.len());
         for tokens in statements {
-            if multi && self.block == Block::None {
-                if let Err(e) = self.begin_sqlite(Block::Implicit) {
-                    outcomes.push(StatementOutcome::error(e));
-                    break;
-                }
+            if multi
+                && self.block == Block::None
+                && let Err(e) = self.begin_sqlite(Block::Implicit)
+            {
+                outcomes.push(StatementOutcome::error(e));
+                break;
             }
             let outcome = self.run_statement(Run::Tokens(tokens));
             let failed = outcome.result.is_err();

@@ -234,7 +234,7 @@ pub(crate) fn parse_bytea(text: &[u8]) -> Result<Vec<u8>, SqlError> {
             .copied()
             .filter(|b| !b.is_ascii_whitespace())
             .collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(SqlError::new(
                 sqlstate::INVALID_TEXT_REPRESENTATION,
                 "invalid hexadecimal data: odd number of digits",

@@ -135,7 +135,7 @@ fn soup(rng: &mut Rng) -> String {
     let mut s = String::new();
     for _ in 0..n {
         s.push_str(rng.pick(FRAGMENTS));
-        if rng.next() % 3 != 0 {
+        if !rng.next().is_multiple_of(3) {
             s.push(' ');
         }
     }

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use pgscram_scram::pbkdf2::{pbkdf2_hmac_sha256, serial_compressions};
+use pgscram_scram::pbkdf2::{pbkdf2_hmac_sha256, pbkdf2_hmac_sha256_portable, serial_compressions};
 
 const ITERATIONS: u32 = 4096;
 
@@ -45,12 +45,24 @@ fn main() {
         reference,
         "ours disagrees with OpenSSL"
     );
+    assert_eq!(
+        pbkdf2_hmac_sha256_portable(password, &salt, ITERATIONS),
+        reference,
+        "the portable loop disagrees with OpenSSL"
+    );
 
     let floor = measure(rounds, runs, || {
         black_box(serial_compressions(black_box(2 * ITERATIONS)));
     });
     let ours = measure(rounds, runs, || {
         black_box(pbkdf2_hmac_sha256(
+            black_box(password),
+            black_box(&salt),
+            ITERATIONS,
+        ));
+    });
+    let portable = measure(rounds, runs, || {
+        black_box(pbkdf2_hmac_sha256_portable(
             black_box(password),
             black_box(&salt),
             ITERATIONS,
@@ -78,6 +90,7 @@ fn main() {
     for (name, us) in [
         ("floor: 8192 serial SHA-256 compressions", floor),
         ("pgscram", ours),
+        ("pgscram portable loop (sha2::compress256)", portable),
         ("OpenSSL PKCS5_PBKDF2_HMAC (libpq)", openssl),
         ("pbkdf2 crate (RustCrypto)", rustcrypto),
     ] {

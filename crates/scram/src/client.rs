@@ -174,10 +174,10 @@ impl ClientFirstSent {
             .ok_or(ClientError::InvalidSalt)?;
         let iterations = attrs.expect(b'i').map_err(client_attr_error)?;
         let iterations = parse_iterations(iterations, self.options.max_iterations)?;
-        if let Some((expected_salt, expected_iterations)) = &self.options.expected_parameters {
-            if *expected_salt != salt || *expected_iterations != iterations {
-                return Err(ClientError::UnexpectedParameters);
-            }
+        if let Some((expected_salt, expected_iterations)) = &self.options.expected_parameters
+            && (*expected_salt != salt || *expected_iterations != iterations)
+        {
+            return Err(ClientError::UnexpectedParameters);
         }
         // RFC 5802 allows extensions after i=; anything that is not one is garbage.
         while !attrs.at_end() {

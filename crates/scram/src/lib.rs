@@ -13,7 +13,7 @@
 //!
 //! Sans-IO: this crate never touches a socket, a clock or a random number generator.
 //! Nonces and salts come in as arguments, so every exchange is reproducible in tests.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod channel_binding;
 pub mod client;

@@ -174,10 +174,10 @@ impl<'a> ServerExchange<'a> {
             _ => {}
         }
         let first = parse_client_first(message)?;
-        if let CbindFlag::Required(name) = first.cbind_flag {
-            if ChannelBindingType::from_name(name) != Some(ChannelBindingType::TlsServerEndPoint) {
-                return Err(ServerError::UnsupportedChannelBindingType(name.to_owned()));
-            }
+        if let CbindFlag::Required(name) = first.cbind_flag
+            && ChannelBindingType::from_name(name) != Some(ChannelBindingType::TlsServerEndPoint)
+        {
+            return Err(ServerError::UnsupportedChannelBindingType(name.to_owned()));
         }
         let verifier = match &self.credentials {
             Credentials::Verifier(v) => v,

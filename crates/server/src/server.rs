@@ -311,10 +311,10 @@ fn load_or_create_mock_secret(data: &Path) -> Result<MockSecret, StartError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = data.join("mock_auth_secret");
-    if let Ok(bytes) = std::fs::read(&path) {
-        if let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(MockSecret::from_bytes(bytes));
-        }
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(MockSecret::from_bytes(bytes));
     }
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes)

@@ -7,6 +7,8 @@
 //! `/usr/lib/postgresql/<version>/bin`. A missing PostgreSQL fails the test with a
 //! message that says how to install it: these tests must not pass by doing nothing.
 
+#![forbid(unsafe_code)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

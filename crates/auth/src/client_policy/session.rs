@@ -517,13 +517,13 @@ impl AuthSession {
             return Err(PolicyError::DuplicateSasl);
         }
         let mechanism = select_mechanism(cb, self.tls_in_use, mechanisms)?;
-        if let Some(spec) = self.policy.require_auth.spec() {
-            if !self.policy.require_auth.allows_scram() {
-                return Err(PolicyError::MechanismForbidden {
-                    requirement: spec.to_owned(),
-                    mechanism: mechanism.as_str(),
-                });
-            }
+        if let Some(spec) = self.policy.require_auth.spec()
+            && !self.policy.require_auth.allows_scram()
+        {
+            return Err(PolicyError::MechanismForbidden {
+                requirement: spec.to_owned(),
+                mechanism: mechanism.as_str(),
+            });
         }
         if cb == ChannelBinding::Require && mechanism != SaslMechanism::ScramSha256Plus {
             return Err(PolicyError::ChannelBindingNotOffered);

@@ -315,13 +315,13 @@ impl ConnConfig {
             (None, Some(h)) => h.len(),
             (None, None) => 1,
         };
-        if let Some(h) = &host_list {
-            if h.len() != n {
-                return Err(ConnInfoError::HostCountMismatch {
-                    hosts: h.len(),
-                    hostaddrs: n,
-                });
-            }
+        if let Some(h) = &host_list
+            && h.len() != n
+        {
+            return Err(ConnInfoError::HostCountMismatch {
+                hosts: h.len(),
+                hostaddrs: n,
+            });
         }
         let port_list: Vec<&str> = match non_empty("port") {
             None => vec![""; n],
