@@ -165,3 +165,60 @@ fn a_running_query_can_be_canceled() {
     assert_eq!(code.0.as_deref(), Some("57014"));
     assert!(code.1, "the session must survive a cancel");
 }
+
+/// PEERS.md: "hard-coded default users (postgres/postgres)". Without PGSCRAM_PASSWORD and
+/// without a terminal, the first start generates a password and shows it once. (The test
+/// stops reading stderr after start-up: logging into a closed pipe must not break logins.)
+#[test]
+fn regression_no_default_password() {
+    let dir = pgscram_testkit::temp_dir("serve-generated");
+    let port = pgscram_testkit::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgscram"))
+        .args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--no-unix-socket",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env_remove("PGSCRAM_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut generated = None;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if let Some(password) = line.split("with password: ").nth(1) {
+            generated = Some(password.trim().to_owned());
+        }
+        if line.contains("ready") {
+            break;
+        }
+    }
+    let generated = generated.expect("the generated password is shown once");
+    assert!(
+        generated.len() >= 20,
+        "a generated password must be long: {generated}"
+    );
+    let login = |password: &str| {
+        Command::new(pgscram_testkit::bindir().join("psql"))
+            .args(["-X", "-A", "-t", "-c", "SELECT 1"])
+            .arg(format!(
+                "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable"
+            ))
+            .env("PGPASSWORD", password)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!login("postgres"), "postgres/postgres must not work");
+    assert!(login(&generated));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -26,7 +26,11 @@ impl Level {
 
 /// Writes one log line for session `pid` (0 for the postmaster-like listener).
 pub fn line(pid: i32, level: Level, message: &str) {
-    eprintln!(
+    // Best effort: a closed or full stderr must never take a session down (eprintln!
+    // would panic on EPIPE).
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr().lock(),
         "{} [{pid}] {}:  {message}",
         timestamp(SystemTime::now()),
         level.as_str()

@@ -228,3 +228,42 @@ fn mock_salt_is_stable_and_shaped_like_a_real_one() {
     assert_eq!(real_salt.len(), ghost1.len());
     assert_eq!(real_iterations, ghost_iterations);
 }
+
+/// PEERS.md: "an md5 method that sends AuthenticationOk without any challenge".
+#[test]
+fn regression_md5_always_challenges_before_ok() {
+    let store = MemoryStore::new();
+    store.insert("oldie", support::md5_role("oldie", "legacy"));
+    let server = TestServer::start("host all all 127.0.0.1/32 md5\n", store);
+    let mut stream = connect(&server);
+    stream.write_all(&startup("oldie")).unwrap();
+    let messages = read_messages(&mut stream, |m| {
+        matches!(m, BackendMessage::Authentication(_))
+    });
+    let Some(BackendMessage::Authentication(Authentication::Md5Password { salt })) =
+        messages.last()
+    else {
+        panic!("expected an md5 challenge first, got {messages:?}");
+    };
+    // A response for another salt is refused: the challenge is real.
+    let wrong = pgscram_scram::md5::client_response(
+        b"legacy",
+        "oldie",
+        [salt[0] ^ 1, salt[1], salt[2], salt[3]],
+    );
+    let mut reply = Vec::new();
+    pgscram_wire::PasswordMessage::new(wrong.as_str())
+        .encode(&mut reply)
+        .unwrap();
+    stream.write_all(&reply).unwrap();
+    let messages = read_messages(&mut stream, |_| false);
+    assert!(
+        !messages
+            .iter()
+            .any(|m| matches!(m, BackendMessage::Authentication(Authentication::Ok)))
+    );
+    assert_eq!(
+        error_text(&messages),
+        "28P01 password authentication failed for user \"oldie\""
+    );
+}
