@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use lexopt::prelude::*;
 use pgscram_server::ServerConfig;
+use pgscram_server::audit::AuditTarget;
 use zeroize::Zeroizing;
 
 pub const USAGE: &str = "\
@@ -28,10 +29,24 @@ usage: pgscram serve [options]
   --password-encryption md5|scram-sha-256   default for new passwords (scram-sha-256)
   --scram-iterations N        default SCRAM iteration count (4096)
   --max-connections N         (100)
-  --authentication-timeout SECONDS   (60)
+  --authentication-timeout SECONDS   (60; covers the startup packet, TLS and the exchange)
 
 First start creates the superuser with the password in PGSCRAM_PASSWORD, or asks for one
 on a terminal, or generates one and prints it once.
+";
+
+pub const HARDENING_USAGE: &str = "\
+Hardening:
+  --max-handshakes N          connections in startup/authentication at once (64)
+  --max-connections-per-address N   per client address, IPv6 per /64 (0 = no cap, default)
+  --throttle-delay MS         delay before a failed login's error, doubling with each recent
+                              failure of the address or the role (100; 0 turns it off)
+  --throttle-max-delay MS     cap of that delay (10000)
+  --throttle-half-life SECONDS   time for failures to be half forgotten (60)
+  --throttle-slots N          fixed size of the failure table (16384)
+  --audit-log FILE|-          one event per connection attempt (- for standard output)
+  --audit-format text|json    (text)
+  --metrics-listen ADDR:PORT  Prometheus metrics at http://ADDR:PORT/metrics
 ";
 
 struct Options {
@@ -45,6 +60,8 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
     let mut options = Options {
         config: ServerConfig {
             unix_socket_dir: None,
+            // Hardened default for the server binary; the library keeps it off.
+            throttle: pgscram_server::throttle::ThrottleConfig::default(),
             ..ServerConfig::default()
         },
         superuser: "postgres".to_owned(),
@@ -98,12 +115,17 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
                 }
                 options.config.authentication_timeout = Duration::from_secs(secs);
             }
+            Long(name) if HARDENING_FLAGS.contains(&name) => {
+                let name = name.to_owned();
+                hardening_flag(&name, &mut parser, &mut options.config)?;
+            }
             Long("password") => bail!(
                 "passwords are not accepted on the command line; use PGSCRAM_PASSWORD or the prompt"
             ),
             other => return Err(other.unexpected().into()),
         }
     }
+    check_hardening(&options.config)?;
     if options.config.tls_cert.is_some() != options.config.tls_key.is_some() {
         bail!("--tls-cert and --tls-key go together");
     }
@@ -119,6 +141,93 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
     Ok(Some(options))
 }
 
+/// The flags of the hardening options (throttling, limits, audit, metrics), shared by
+/// every command that runs a [`ServerConfig`] (`serve`, and `proxy` can call the same).
+pub const HARDENING_FLAGS: [&str; 9] = [
+    "max-handshakes",
+    "max-connections-per-address",
+    "throttle-delay",
+    "throttle-max-delay",
+    "throttle-half-life",
+    "throttle-slots",
+    "audit-log",
+    "audit-format",
+    "metrics-listen",
+];
+
+/// Applies one hardening flag `--NAME VALUE` (NAME in [`HARDENING_FLAGS`]) to `config`.
+pub fn hardening_flag(
+    name: &str,
+    parser: &mut lexopt::Parser,
+    config: &mut ServerConfig,
+) -> anyhow::Result<()> {
+    match name {
+        "max-handshakes" => {
+            let n: usize = number(parser, "--max-handshakes")?;
+            if n == 0 {
+                bail!("--max-handshakes must be at least 1");
+            }
+            config.max_handshakes = n;
+        }
+        "max-connections-per-address" => {
+            config.max_connections_per_address = number(parser, "--max-connections-per-address")?
+        }
+        "throttle-delay" => {
+            let ms: u64 = number(parser, "--throttle-delay")?;
+            config.throttle.base_delay = Duration::from_millis(ms);
+        }
+        "throttle-max-delay" => {
+            let ms: u64 = number(parser, "--throttle-max-delay")?;
+            config.throttle.max_delay = Duration::from_millis(ms);
+        }
+        "throttle-half-life" => {
+            let secs: u64 = number(parser, "--throttle-half-life")?;
+            if secs == 0 {
+                bail!("--throttle-half-life must be at least 1 second");
+            }
+            config.throttle.half_life = Duration::from_secs(secs);
+        }
+        "throttle-slots" => {
+            let n: usize = number(parser, "--throttle-slots")?;
+            if !(pgscram_server::throttle::WAYS..=1 << 24).contains(&n) {
+                bail!("--throttle-slots must be between 4 and 16777216");
+            }
+            config.throttle.slots = n;
+        }
+        "audit-log" => {
+            let value = parser.value()?;
+            config.audit_log = Some(if value == "-" {
+                AuditTarget::Stdout
+            } else {
+                AuditTarget::File(value.into())
+            });
+        }
+        "audit-format" => {
+            config.audit_format = parser
+                .value()?
+                .string()?
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--audit-format: {e}"))?;
+        }
+        "metrics-listen" => {
+            let text = parser.value()?.string()?;
+            config.metrics_listen = Some(text.parse().with_context(|| {
+                format!("invalid --metrics-listen address \"{text}\": use ADDR:PORT")
+            })?);
+        }
+        other => bail!("--{other} is not a hardening option"),
+    }
+    Ok(())
+}
+
+/// Checks hardening settings that depend on each other.
+pub fn check_hardening(config: &ServerConfig) -> anyhow::Result<()> {
+    if config.throttle.max_delay < config.throttle.base_delay {
+        bail!("--throttle-max-delay must not be below --throttle-delay");
+    }
+    Ok(())
+}
+
 fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, name: &str) -> anyhow::Result<T> {
     let text = parser.value()?.string()?;
     text.parse()
@@ -127,7 +236,7 @@ fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, name: &str) -> anyh
 
 pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let Some(options) = parse(args)? else {
-        print!("{USAGE}");
+        print!("{USAGE}\n{HARDENING_USAGE}");
         return Ok(ExitCode::SUCCESS);
     };
     let config = options.config;
@@ -257,5 +366,68 @@ mod tests {
         assert!(parse_args(&["--scram-iterations", "0"]).is_err());
         assert!(parse_args(&["--tls-cert", "x"]).is_err());
         assert!(parse_args(&["--password", "x"]).is_err());
+    }
+
+    #[test]
+    fn hardening_flags() {
+        let o = parse_args(&[]).unwrap().unwrap();
+        assert!(o.config.throttle.is_enabled(), "serve throttles by default");
+        assert_eq!(o.config.max_connections_per_address, 0);
+        assert_eq!(o.config.audit_log, None);
+        let o = parse_args(&[
+            "--max-handshakes",
+            "8",
+            "--max-connections-per-address",
+            "4",
+            "--throttle-delay",
+            "250",
+            "--throttle-max-delay",
+            "5000",
+            "--throttle-half-life",
+            "30",
+            "--throttle-slots",
+            "1024",
+            "--audit-log",
+            "-",
+            "--audit-format",
+            "json",
+            "--metrics-listen",
+            "127.0.0.1:9187",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.config.max_handshakes, 8);
+        assert_eq!(o.config.max_connections_per_address, 4);
+        assert_eq!(o.config.throttle.base_delay, Duration::from_millis(250));
+        assert_eq!(o.config.throttle.max_delay, Duration::from_secs(5));
+        assert_eq!(o.config.throttle.half_life, Duration::from_secs(30));
+        assert_eq!(o.config.throttle.slots, 1024);
+        assert_eq!(o.config.audit_log, Some(AuditTarget::Stdout));
+        assert_eq!(
+            o.config.audit_format,
+            pgscram_server::audit::AuditFormat::Json
+        );
+        assert_eq!(
+            o.config.metrics_listen,
+            Some("127.0.0.1:9187".parse().unwrap())
+        );
+        let o = parse_args(&["--audit-log", "/tmp/a.log", "--throttle-delay", "0"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.config.audit_log,
+            Some(AuditTarget::File(PathBuf::from("/tmp/a.log")))
+        );
+        assert!(!o.config.throttle.is_enabled());
+        for bad in [
+            &["--audit-format", "xml"][..],
+            &["--max-handshakes", "0"],
+            &["--throttle-slots", "2"],
+            &["--throttle-half-life", "0"],
+            &["--throttle-delay", "2000", "--throttle-max-delay", "1000"],
+            &["--metrics-listen", "localhost"],
+        ] {
+            assert!(parse_args(bad).is_err(), "{bad:?}");
+        }
     }
 }

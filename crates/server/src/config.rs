@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::audit::{AuditFormat, AuditTarget};
+use crate::throttle::ThrottleConfig;
+
 /// Settings for `serve` (and the client-facing side of `proxy`).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -31,6 +34,23 @@ pub struct ServerConfig {
     /// Concurrent PBKDF2 computations the server runs for cleartext logins and
     /// plaintext CREATE ROLE ... PASSWORD (defaults to the number of cores).
     pub hash_workers: usize,
+    /// Connections in TLS negotiation + authentication at once, counted from their
+    /// first complete startup packet; more wait (within authentication_timeout) for a
+    /// slot. Bounds the CPU and memory unauthenticated clients can claim, while idle
+    /// half-open connections (no packet yet) hold no slot.
+    pub max_handshakes: usize,
+    /// Connections from one client address (IPv6: one /64) at once, counting those
+    /// held by a failed-login delay; more are closed at accept. 0: no cap.
+    pub max_connections_per_address: usize,
+    /// Exponential delay before a failed login's error. Off in this default, as
+    /// PostgreSQL's auth_delay is; `pgscram serve` turns it on
+    /// ([`ThrottleConfig::default`]).
+    pub throttle: ThrottleConfig,
+    /// One event per attempt, if set.
+    pub audit_log: Option<AuditTarget>,
+    pub audit_format: AuditFormat,
+    /// Prometheus metrics over HTTP at `/metrics`, if set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +71,12 @@ impl Default for ServerConfig {
             hash_workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            max_handshakes: 64,
+            max_connections_per_address: 0,
+            throttle: ThrottleConfig::off(),
+            audit_log: None,
+            audit_format: AuditFormat::Text,
+            metrics_listen: None,
         }
     }
 }

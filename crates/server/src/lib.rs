@@ -11,6 +11,7 @@
 //! crates/scram's exchange; this crate owns sockets, timers and the blocking pool.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod authenticate;
 pub mod cancel;
 pub mod catalog_store;
@@ -19,12 +20,14 @@ pub mod embedded_engine;
 pub mod engine;
 pub mod hash_pool;
 pub mod log;
+pub mod metrics;
 pub mod proxy;
 mod reply;
 pub mod server;
 pub mod session;
 pub mod store;
 pub mod stream;
+pub mod throttle;
 pub mod tls;
 
 pub use config::ServerConfig;

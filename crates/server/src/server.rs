@@ -5,26 +5,31 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use pgscram_auth::hba::{
     ConnKind, ConnRequest, HbaOptions, HbaRules, Interface, MatchEnv, NoResolver, RoleOracle,
 };
 use pgscram_scram::MockSecret;
 use pgscram_wire::frame::limits;
-use pgscram_wire::{ErrorFields, SqlState, StartupMessage, StartupRequest};
+use pgscram_wire::{ErrorFields, SqlState, StartupMessage, StartupPacket, StartupRequest};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::authenticate::{AuthContext, AuthResult, authenticate};
 use crate::cancel::CancelRegistry;
 use crate::config::{DEFAULT_HBA, ServerConfig};
 use crate::hash_pool::HashPool;
 use crate::log::{self, Level};
+use crate::metrics::{Gauges, Metrics, RefuseReason};
 use crate::reply;
 use crate::session::{Backend, SessionStart};
 use crate::store::PasswordStore;
 use crate::stream::{Conn, ReadError, Transport};
+use crate::throttle::Throttle;
 use crate::tls::{CertificateSource, Tls};
 
 /// Why the server could not start. Names the file or address at fault.
@@ -34,6 +39,8 @@ pub enum StartError {
     Hba(String),
     Tls(crate::tls::TlsError),
     Bind(String, std::io::Error),
+    /// The audit log could not be opened.
+    Audit(String, std::io::Error),
 }
 
 impl std::fmt::Display for StartError {
@@ -43,6 +50,7 @@ impl std::fmt::Display for StartError {
             StartError::Hba(e) => f.write_str(e),
             StartError::Tls(e) => write!(f, "{e}"),
             StartError::Bind(addr, e) => write!(f, "could not listen on {addr}: {e}"),
+            StartError::Audit(target, e) => write!(f, "could not open audit log \"{target}\": {e}"),
         }
     }
 }
@@ -60,6 +68,15 @@ pub struct Shared {
     hash_pool: HashPool,
     active: AtomicUsize,
     per_role: Mutex<HashMap<String, usize>>,
+    /// Open connections per client address (see [`crate::throttle::prefix`]); an entry
+    /// exists only while a connection from it is open, so the map is bounded by the
+    /// connection ceiling.
+    per_address: Mutex<HashMap<[u8; 16], usize>>,
+    handshakes: Arc<Semaphore>,
+    throttle: Throttle,
+    metrics: Metrics,
+    audit: Option<AuditLog>,
+    next_pid: AtomicI32,
     backend: Backend,
     interfaces: Vec<Interface>,
 }
@@ -91,6 +108,45 @@ impl Shared {
 
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn audit(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+
+    /// Open client connections right now.
+    pub fn connections(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// The metrics page, with the gauges read now.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&Gauges {
+            connections: self.connections(),
+            max_connections: self.config.max_connections,
+            max_handshakes: self.config.max_handshakes.max(1),
+            hash_workers_free: self.hash_pool.available(),
+            throttle_slots: self.throttle.slots(),
+            audit_written: self.audit.as_ref().map_or(0, AuditLog::written),
+            audit_dropped: self.audit.as_ref().map_or(0, AuditLog::dropped),
+        })
+    }
+
+    /// The most connections that may exist at once: max_connections, plus room for the
+    /// handshakes that end in `53300 too many clients`. Beyond it, sockets are closed
+    /// at accept without reading a byte.
+    fn connection_ceiling(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_add(self.config.max_handshakes.max(1))
     }
 
     /// Re-reads pg_hba.conf. On any error the old rules stay, as PostgreSQL does on
@@ -125,6 +181,7 @@ pub struct Server {
     shared: Arc<Shared>,
     tcp: Vec<TcpListener>,
     unix: Option<(UnixListener, PathBuf)>,
+    metrics: Option<TcpListener>,
 }
 
 impl Server {
@@ -182,9 +239,33 @@ impl Server {
             }
             None => None,
         };
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::Bind(addr.to_string(), e))?,
+            ),
+            None => None,
+        };
+        let audit = match &config.audit_log {
+            Some(target) => Some(AuditLog::open(target, config.audit_format).map_err(|e| {
+                let name = match target {
+                    crate::audit::AuditTarget::Stdout => "-".to_owned(),
+                    crate::audit::AuditTarget::File(path) => path.display().to_string(),
+                };
+                StartError::Audit(name, e)
+            })?),
+            None => None,
+        };
         let interfaces = local_interfaces(&config.listen);
         let shared = Arc::new(Shared {
             hash_pool: HashPool::new(config.hash_workers),
+            per_address: Mutex::new(HashMap::new()),
+            handshakes: Arc::new(Semaphore::new(config.max_handshakes.max(1))),
+            throttle: Throttle::new(config.throttle),
+            metrics: Metrics::new(),
+            audit,
+            next_pid: AtomicI32::new(1),
             config,
             store,
             hba: RwLock::new(Arc::new(hba)),
@@ -196,7 +277,12 @@ impl Server {
             backend,
             interfaces,
         });
-        Ok(Server { shared, tcp, unix })
+        Ok(Server {
+            shared,
+            tcp,
+            unix,
+            metrics,
+        })
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -213,6 +299,11 @@ impl Server {
 
     pub fn unix_socket(&self) -> Option<&Path> {
         self.unix.as_ref().map(|(_, p)| p.as_path())
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Accepts connections until the task is dropped; reloads pg_hba.conf on SIGHUP.
@@ -237,6 +328,20 @@ impl Server {
             );
         }
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(listener) = self.metrics {
+            if let Ok(addr) = listener.local_addr() {
+                log::line(
+                    0,
+                    Level::Log,
+                    &format!("serving metrics on http://{addr}/metrics"),
+                );
+            }
+            let shared = self.shared.clone();
+            tasks.spawn(crate::metrics::serve_http(
+                listener,
+                Arc::new(move || shared.render_metrics()),
+            ));
+        }
         for listener in self.tcp {
             let shared = self.shared.clone();
             tasks.spawn(async move {
@@ -370,6 +475,68 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// Counts a connection for max_connections_per_address; released on drop.
+struct AddressSlot<'a> {
+    shared: &'a Shared,
+    key: [u8; 16],
+}
+
+impl<'a> AddressSlot<'a> {
+    /// `Err` when the address is at its cap; `Ok(None)` when there is no cap.
+    fn acquire(shared: &'a Shared, addr: IpAddr) -> Result<Option<Self>, ()> {
+        let cap = shared.config.max_connections_per_address;
+        if cap == 0 {
+            return Ok(None);
+        }
+        let key = crate::throttle::prefix(addr);
+        let mut counts = shared.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(key).or_insert(0);
+        if *count >= cap {
+            return Err(());
+        }
+        *count += 1;
+        Ok(Some(AddressSlot { shared, key }))
+    }
+}
+
+impl Drop for AddressSlot<'_> {
+    fn drop(&mut self) {
+        let mut counts = self
+            .shared
+            .per_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A handshake permit, counted in the metrics while held.
+struct Handshake<'a> {
+    metrics: &'a Metrics,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<'a> Handshake<'a> {
+    fn new(metrics: &'a Metrics, permit: OwnedSemaphorePermit) -> Self {
+        metrics.handshake_started();
+        Handshake {
+            metrics,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Handshake<'_> {
+    fn drop(&mut self) {
+        self.metrics.handshake_ended();
+    }
+}
+
 /// Counts a connection for the role's CONNECTION LIMIT; released on drop.
 pub(crate) struct RoleSlot<'a> {
     shared: &'a Shared,
@@ -389,42 +556,236 @@ impl Drop for RoleSlot<'_> {
     }
 }
 
-/// The whole life of one client connection.
+/// What is known about one attempt so far, for its audit event. Filled in as the
+/// connection progresses, so a timeout still reports how far it got.
+struct Attempt {
+    pid: i32,
+    client: Option<SocketAddr>,
+    user: Option<String>,
+    database: Option<String>,
+    method: Option<pgscram_auth::hba::AuthMethod>,
+    hba: Option<(String, u32)>,
+    ssl: bool,
+    delay: Duration,
+}
+
+impl Attempt {
+    fn new(pid: i32, client: Option<SocketAddr>) -> Self {
+        Attempt {
+            pid,
+            client,
+            user: None,
+            database: None,
+            method: None,
+            hba: None,
+            ssl: false,
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Counts the outcome and writes the audit event.
+    fn finish(self, shared: &Shared, outcome: Outcome, reason: Option<String>) {
+        shared.metrics.attempt(self.method, outcome);
+        if let Some(audit) = &shared.audit {
+            audit.record(&AuditEvent {
+                time: SystemTime::now(),
+                pid: self.pid,
+                client: self.client,
+                user: self.user,
+                database: self.database,
+                method: self.method,
+                hba: self.hba,
+                ssl: self.ssl,
+                outcome,
+                reason,
+                delay: self.delay,
+            });
+        }
+    }
+}
+
+/// How startup and authentication ended.
+enum Step<'a> {
+    /// Authenticated and admitted: start the session.
+    Ready(Conn, SessionStart, RoleSlot<'a>),
+    /// A failure whose error is still to be sent (after the throttle's delay, for a
+    /// credential failure). `reason` is the log-only explanation.
+    Failed {
+        conn: Conn,
+        error: Box<ErrorFields>,
+        reason: Option<String>,
+    },
+    /// Already answered or nothing to answer. `None`: not an attempt (a cancel
+    /// request, a client that left before its startup packet).
+    Ended(Option<(Outcome, Option<String>)>),
+}
+
+/// The whole life of one client connection, as connection `pid` in the log.
 async fn handle(shared: Arc<Shared>, io: Box<dyn Transport>, peer: Option<SocketAddr>) {
+    let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed);
+    log::scope(pid, serve_connection(&shared, io, peer, pid)).await;
+}
+
+async fn serve_connection(
+    shared: &Shared,
+    io: Box<dyn Transport>,
+    peer: Option<SocketAddr>,
+    pid: i32,
+) {
+    shared.metrics.accepted();
     let active = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
     let _slot = Slot(&shared.active);
-    let conn = Conn::new(io);
-    let deadline = shared.config.authentication_timeout;
-    let started = tokio::time::timeout(
+    let mut attempt = Attempt::new(pid, peer);
+    if active > shared.connection_ceiling() {
+        shared.metrics.refused(RefuseReason::Overload);
+        attempt.finish(
+            shared,
+            Outcome::Refused,
+            Some("connection ceiling reached; closed at accept".to_owned()),
+        );
+        return;
+    }
+    let _address_slot = match peer.map(|p| AddressSlot::acquire(shared, p.ip())) {
+        Some(Err(())) => {
+            shared.metrics.refused(RefuseReason::PerAddress);
+            attempt.finish(
+                shared,
+                Outcome::Refused,
+                Some("too many connections from this address; closed at accept".to_owned()),
+            );
+            return;
+        }
+        Some(Ok(slot)) => slot,
+        None => None,
+    };
+    // authentication_timeout covers the startup packet, the wait for a handshake slot,
+    // TLS and the exchange: a slow client is cut wherever it stalls.
+    let deadline = tokio::time::Instant::now() + shared.config.authentication_timeout;
+    let mut conn = Conn::new(io);
+    // The first packet is read before a handshake slot is taken: reading it is cheap
+    // and bounded (10 000 bytes), so idle and half-open connections wait out their
+    // timeout without holding a slot a real client needs.
+    let first = match tokio::time::timeout_at(deadline, read_first_packet(&mut conn)).await {
+        Ok(Ok(packet)) => packet,
+        Ok(Err(None)) => return,
+        Ok(Err(Some(message))) => {
+            attempt.finish(shared, Outcome::ProtocolError, Some(message));
+            return;
+        }
+        Err(_) => {
+            attempt.finish(
+                shared,
+                Outcome::Timeout,
+                Some("timeout before a complete startup packet".to_owned()),
+            );
+            return;
+        }
+    };
+    let permit =
+        match tokio::time::timeout_at(deadline, shared.handshakes.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                attempt.finish(
+                    shared,
+                    Outcome::Timeout,
+                    Some("timed out waiting for a handshake slot".to_owned()),
+                );
+                return;
+            }
+        };
+    let handshake = Handshake::new(&shared.metrics, permit);
+    let step = tokio::time::timeout_at(
         deadline,
-        startup_and_authenticate(&shared, conn, peer, active),
+        // Boxed: the handshake's state (TLS, SCRAM) is allocated only for connections
+        // that got this far, so an idle connection's task stays small.
+        Box::pin(startup_and_authenticate(
+            shared,
+            conn,
+            first,
+            peer,
+            active,
+            &mut attempt,
+        )),
     )
     .await;
-    let Ok(Some((conn, start, role_slot))) = started else {
-        // Timed out (slow-loris, or a client that never answers) or already reported.
-        return;
-    };
-    shared.backend.run_session(conn, start, &shared).await;
-    drop(role_slot);
+    // Whatever follows (a session, a throttled failure) is no longer handshake work.
+    drop(handshake);
+    match step {
+        Err(_) => {
+            // Slow-loris, or a client that never answers: cut without a word, as
+            // PostgreSQL does.
+            attempt.finish(
+                shared,
+                Outcome::Timeout,
+                Some("authentication timeout".to_owned()),
+            );
+        }
+        Ok(Step::Ready(conn, start, role_slot)) => {
+            attempt.finish(shared, Outcome::Success, None);
+            Box::pin(shared.backend.run_session(conn, start, shared)).await;
+            drop(role_slot);
+        }
+        Ok(Step::Failed {
+            mut conn,
+            error,
+            reason,
+        }) => {
+            let outcome = if error.code == SqlState::INVALID_PASSWORD {
+                Outcome::Failure
+            } else if error.code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+                Outcome::Rejected
+            } else {
+                Outcome::ProtocolError
+            };
+            if outcome == Outcome::Failure {
+                let user = attempt.user.as_deref().unwrap_or_default();
+                attempt.delay = shared.throttle.record_failure(peer.map(|p| p.ip()), user);
+                shared.metrics.throttled(attempt.delay);
+            }
+            let delay = attempt.delay;
+            attempt.finish(
+                shared,
+                outcome,
+                reason.or_else(|| Some(error.message.clone())),
+            );
+            // The delay is a sleeping task holding this connection (and its address
+            // slot): it costs the attacker the time, and us no CPU.
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let _ = reply::error(&mut conn, *error).await;
+        }
+        Ok(Step::Ended(Some((outcome, reason)))) => attempt.finish(shared, outcome, reason),
+        Ok(Step::Ended(None)) => {}
+    }
 }
 
 async fn startup_and_authenticate<'a>(
     shared: &'a Shared,
     conn: Conn,
+    first: StartupPacket,
     peer: Option<SocketAddr>,
     active: usize,
-) -> Option<(Conn, SessionStart, RoleSlot<'a>)> {
-    let (mut conn, startup, ssl) = negotiate(shared, conn).await?;
+    attempt: &mut Attempt,
+) -> Step<'a> {
+    let (mut conn, startup, ssl) = match negotiate(shared, conn, first).await {
+        Negotiated::Startup(conn, startup, ssl) => (conn, startup, ssl),
+        Negotiated::Ended(outcome) => return Step::Ended(outcome),
+    };
+    attempt.ssl = ssl;
+    attempt.user = Some(startup.user().to_owned());
+    attempt.database = Some(startup.database().to_owned());
     if active > shared.config.max_connections {
+        let message = "sorry, too many clients already";
         let _ = reply::error(
             &mut conn,
-            ErrorFields::fatal(
-                SqlState::TOO_MANY_CONNECTIONS,
-                "sorry, too many clients already",
-            ),
+            ErrorFields::fatal(SqlState::TOO_MANY_CONNECTIONS, message),
         )
         .await;
-        return None;
+        return Step::Ended(Some((
+            Outcome::TooManyConnections,
+            Some(message.to_owned()),
+        )));
     }
     if let Some(negotiate) = startup.negotiation(pgscram_wire::ProtocolVersion::LATEST) {
         let _ = reply::push(
@@ -462,11 +823,16 @@ async fn startup_and_authenticate<'a>(
         log::line(0, Level::Fatal, &message);
         let _ = reply::error(
             &mut conn,
-            ErrorFields::fatal(SqlState::INVALID_AUTHORIZATION_SPECIFICATION, message),
+            ErrorFields::fatal(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                message.clone(),
+            ),
         )
         .await;
-        return None;
+        return Step::Ended(Some((Outcome::Rejected, Some(message))));
     };
+    attempt.method = Some(rule.method);
+    attempt.hba = Some((rule.file.clone(), rule.line));
     let end_point = if ssl {
         shared.tls.as_ref().and_then(|t| t.end_point.as_deref())
     } else {
@@ -485,10 +851,18 @@ async fn startup_and_authenticate<'a>(
             for line in &lines {
                 log::line(0, Level::Detail, line);
             }
-            let _ = reply::error(&mut conn, error).await;
-            return None;
+            return Step::Failed {
+                conn,
+                error: Box::new(error),
+                reason: lines.first().cloned(),
+            };
         }
-        AuthResult::Gone => return None,
+        AuthResult::Gone => {
+            return Step::Ended(Some((
+                Outcome::Disconnected,
+                Some("client closed the connection during authentication".to_owned()),
+            )));
+        }
     };
     log::line(0, Level::Log, &rule.authenticated_log(&user));
 
@@ -560,43 +934,55 @@ async fn startup_and_authenticate<'a>(
         ssl,
         client_key,
     };
-    Some((conn, start, role_slot))
+    Step::Ready(conn, start, role_slot)
 }
 
-async fn fail_after_auth<T>(
+async fn fail_after_auth<'a>(
     conn: &mut Conn,
     code: pgscram_wire::SqlState,
     message: String,
-) -> Option<T> {
+) -> Step<'a> {
     log::line(0, Level::Fatal, &message);
-    let _ = reply::error(conn, ErrorFields::fatal(code, message)).await;
-    None
+    let _ = reply::error(conn, ErrorFields::fatal(code, message.clone())).await;
+    Step::Ended(Some((Outcome::Denied, Some(message))))
+}
+
+/// How startup negotiation ended.
+enum Negotiated {
+    /// A StartupMessage arrived; TLS is up if the flag says so.
+    Startup(Conn, StartupMessage, bool),
+    /// Nothing more to do on this connection (see [`Step::Ended`]).
+    Ended(Option<(Outcome, Option<String>)>),
 }
 
 /// Reads startup packets until a StartupMessage: answers SSLRequest (upgrading to
 /// TLS) and GSSENCRequest, serves CancelRequest. Returns the message and whether TLS
 /// is up.
-async fn negotiate(shared: &Shared, mut conn: Conn) -> Option<(Conn, StartupMessage, bool)> {
+async fn negotiate(shared: &Shared, mut conn: Conn, first: StartupPacket) -> Negotiated {
     let mut ssl = false;
     let mut gss_refused = false;
+    let mut next = Some(first);
     loop {
-        let packet = match conn.read_startup(limits::STARTUP_PACKET).await {
-            Ok(packet) => packet,
-            Err(ReadError::Protocol(e)) => {
-                // PostgreSQL logs this (COMMERROR) and closes without a reply.
-                log::line(0, Level::Log, &e.to_string());
-                return None;
-            }
-            Err(_) => return None,
+        let packet = match next.take() {
+            Some(packet) => packet,
+            None => match read_first_packet(&mut conn).await {
+                Ok(packet) => packet,
+                Err(None) => return Negotiated::Ended(None),
+                Err(Some(message)) => return protocol_error(message),
+            },
         };
         match StartupRequest::decode(&packet) {
-            Ok(StartupRequest::Startup(message)) => return Some((conn, message, ssl)),
+            Ok(StartupRequest::Startup(message)) => return Negotiated::Startup(conn, message, ssl),
             Ok(StartupRequest::SslRequest) if !ssl => {
                 let Some(tls) = &shared.tls else {
-                    conn.write_now(b"N").await.ok()?;
+                    if conn.write_now(b"N").await.is_err() {
+                        return Negotiated::Ended(None);
+                    }
                     continue;
                 };
-                conn.write_now(b"S").await.ok()?;
+                if conn.write_now(b"S").await.is_err() {
+                    return Negotiated::Ended(None);
+                }
                 if conn.buffered() > 0 {
                     // Bytes sent before the handshake would be taken as if encrypted
                     // (CVE-2021-23214): refuse, in the clear, as PostgreSQL does.
@@ -608,7 +994,9 @@ async fn negotiate(shared: &Shared, mut conn: Conn) -> Option<(Conn, StartupMess
                         "received unencrypted data after SSL request",
                     );
                     let _ = reply::error(&mut conn, error).await;
-                    return None;
+                    return protocol_error(
+                        "received unencrypted data after SSL request".to_owned(),
+                    );
                 }
                 match tls.acceptor.accept(conn.into_inner()).await {
                     Ok(stream) => {
@@ -616,18 +1004,17 @@ async fn negotiate(shared: &Shared, mut conn: Conn) -> Option<(Conn, StartupMess
                         ssl = true;
                     }
                     Err(e) => {
-                        log::line(
-                            0,
-                            Level::Log,
-                            &format!("could not accept SSL connection: {e}"),
-                        );
-                        return None;
+                        let message = format!("could not accept SSL connection: {e}");
+                        log::line(0, Level::Log, &message);
+                        return protocol_error(message);
                     }
                 }
             }
             Ok(StartupRequest::GssEncRequest) if !gss_refused && !ssl => {
                 gss_refused = true;
-                conn.write_now(b"N").await.ok()?;
+                if conn.write_now(b"N").await.is_err() {
+                    return Negotiated::Ended(None);
+                }
             }
             Ok(StartupRequest::SslRequest | StartupRequest::GssEncRequest) => {
                 let code = pgscram_wire::ProtocolVersion::from_code(packet.code());
@@ -637,21 +1024,40 @@ async fn negotiate(shared: &Shared, mut conn: Conn) -> Option<(Conn, StartupMess
                 );
                 let _ = reply::error(
                     &mut conn,
-                    ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, message),
+                    ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, message.clone()),
                 )
                 .await;
-                return None;
+                return protocol_error(message);
             }
             Ok(StartupRequest::Cancel(request)) => {
                 shared.cancel.cancel(request.pid, request.key.expose());
-                return None;
+                return Negotiated::Ended(None);
             }
             Err(e) => {
-                log::line(0, Level::Fatal, &e.to_string());
-                let _ =
-                    reply::error(&mut conn, ErrorFields::fatal(e.sqlstate(), e.to_string())).await;
-                return None;
+                let message = e.to_string();
+                log::line(0, Level::Fatal, &message);
+                let _ = reply::error(&mut conn, ErrorFields::fatal(e.sqlstate(), message.clone()))
+                    .await;
+                return protocol_error(message);
             }
         }
     }
+}
+
+/// Reads one startup-phase packet. `Err(None)`: the client left; `Err(Some)`: a
+/// framing error, logged (PostgreSQL logs it as COMMERROR and closes without a reply).
+async fn read_first_packet(conn: &mut Conn) -> Result<StartupPacket, Option<String>> {
+    match conn.read_startup(limits::STARTUP_PACKET).await {
+        Ok(packet) => Ok(packet),
+        Err(ReadError::Protocol(e)) => {
+            let message = e.to_string();
+            log::line(0, Level::Log, &message);
+            Err(Some(message))
+        }
+        Err(_) => Err(None),
+    }
+}
+
+fn protocol_error(message: String) -> Negotiated {
+    Negotiated::Ended(Some((Outcome::ProtocolError, Some(message))))
 }

@@ -7,6 +7,13 @@ use pgscram_wire::frame::{take_message, take_startup};
 use pgscram_wire::{DecodeError, Message, StartupPacket};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
+/// Spare room made for each read from the socket.
+pub const READ_CHUNK: usize = 8192;
+/// Room for a connection's first read.
+pub const FIRST_READ: usize = 1024;
+/// Below this much spare room, the buffer grows before the next read.
+const MIN_SPARE: usize = 512;
+
 /// Anything a session can run over.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
@@ -35,11 +42,13 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Buffers start empty and grow with what the peer actually sends, so an idle or
+    /// half-open connection holds only what its last read needed.
     pub fn new(io: Box<dyn Transport>) -> Self {
         Conn {
             io,
-            buf: Vec::with_capacity(8192),
-            out: Vec::with_capacity(8192),
+            buf: Vec::new(),
+            out: Vec::new(),
         }
     }
 
@@ -84,14 +93,32 @@ impl Conn {
         }
     }
 
+    /// Reads once into the buffer's spare room (no stack buffer held across the wait).
+    /// A connection's first read gets [`FIRST_READ`] bytes, enough for any real startup
+    /// packet, so a half-open connection that never sends holds little; later reads get
+    /// [`READ_CHUNK`]. The framing functions have already refused any length over the
+    /// caller's limit, so the buffer never holds more than one message under that limit
+    /// plus one chunk.
     async fn fill(&mut self) -> Result<(), ReadError> {
-        let mut chunk = [0u8; 8192];
-        let n = self.io.read(&mut chunk).await?;
+        if self.buf.capacity() - self.buf.len() < MIN_SPARE {
+            let room = if self.buf.capacity() == 0 {
+                FIRST_READ
+            } else {
+                READ_CHUNK
+            };
+            // Exact, not doubling: the bound is what was received plus one chunk.
+            self.buf.reserve_exact(room);
+        }
+        let n = self.io.read_buf(&mut self.buf).await?;
         if n == 0 {
             return Err(ReadError::Eof);
         }
-        self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
+    }
+
+    /// Bytes the buffers hold allocated (for tests of memory bounds).
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity() + self.out.capacity()
     }
 
     /// The output buffer: encode messages into it, then `flush`.
@@ -117,5 +144,65 @@ impl Conn {
     pub async fn shutdown(&mut self) {
         let _ = self.flush().await;
         let _ = self.io.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_length_over_the_limit_is_refused_before_the_body_arrives() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let mut conn = Conn::new(Box::new(server));
+        let mut client = client;
+        // A 'p' message claiming 1 GiB, followed by a little of its "body".
+        let mut bytes = vec![b'p'];
+        bytes.extend_from_slice(&0x4000_0000u32.to_be_bytes());
+        bytes.extend_from_slice(&[b'x'; 100]);
+        client.write_all(&bytes).await.unwrap();
+        let result = conn
+            .read_message(pgscram_wire::frame::limits::SASL_MESSAGE)
+            .await;
+        assert!(matches!(result, Err(ReadError::Protocol(_))));
+        assert!(conn.allocated() <= FIRST_READ + READ_CHUNK);
+    }
+
+    #[tokio::test]
+    async fn buffers_stay_bounded_while_a_client_trickles_bytes() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut conn = Conn::new(Box::new(server));
+        assert_eq!(conn.allocated(), 0);
+        // A startup packet sent one byte at a time: the buffer never exceeds the
+        // packet limit plus one read.
+        let mut packet = Vec::new();
+        pgscram_wire::StartupRequest::Startup(pgscram_wire::StartupMessage::new("u"))
+            .encode(&mut packet)
+            .unwrap();
+        let reader = tokio::spawn(async move {
+            let packet = conn
+                .read_startup(pgscram_wire::frame::limits::STARTUP_PACKET)
+                .await;
+            (packet.is_ok(), conn.allocated())
+        });
+        for byte in packet {
+            client.write_all(&[byte]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        let (ok, allocated) = reader.await.unwrap();
+        assert!(ok);
+        assert!(allocated <= FIRST_READ + READ_CHUNK, "{allocated}");
+    }
+
+    #[tokio::test]
+    async fn eof_is_reported() {
+        let (client, server) = tokio::io::duplex(1024);
+        drop(client);
+        let mut conn = Conn::new(Box::new(server));
+        assert!(matches!(
+            conn.read_startup(pgscram_wire::frame::limits::STARTUP_PACKET)
+                .await,
+            Err(ReadError::Eof)
+        ));
     }
 }
