@@ -27,6 +27,7 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE) [
   --hba-file FILE  --no-tls  --tls-cert FILE --tls-key FILE
   --unix-socket-dir DIR  --no-unix-socket
   --max-connections N  --authentication-timeout SECONDS  --scram-iterations N (for mock verifiers)
+  and the hardening flags of `pgscram serve --help` (throttling, handshake caps, audit, metrics)
 
 Clients must log in with SCRAM (scram-sha-256 in pg_hba.conf): their proof is what logs
 them in upstream. The stored verifier must be the upstream's own (same salt and
@@ -52,6 +53,8 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
     let mut config = ServerConfig {
         listen: vec![SocketAddr::from(([127, 0, 0, 1], 6432))],
         data_dir: PathBuf::from("pgscram-proxy-data"),
+        // Failed logins are throttled by default, as in serve.
+        throttle: pgscram_server::throttle::ThrottleConfig::default(),
         ..ServerConfig::default()
     };
     let (mut upstream, mut auth_file, mut auth_user, mut auth_query) = (None, None, None, None);
@@ -93,6 +96,10 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
             Long("scram-iterations") => {
                 config.scram_iterations = number(&mut parser, "--scram-iterations")?
             }
+            Long(name) if crate::serve::HARDENING_FLAGS.contains(&name) => {
+                let name = name.to_owned();
+                crate::serve::hardening_flag(&name, &mut parser, &mut config)?;
+            }
             Long("password") => bail!("passwords are not accepted on the command line"),
             other => return Err(other.unexpected().into()),
         }
@@ -123,6 +130,7 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
     if config.tls_cert.is_some() != config.tls_key.is_some() {
         bail!("--tls-cert and --tls-key go together");
     }
+    crate::serve::check_hardening(&config)?;
     Ok(Some(Options {
         config,
         upstream,

@@ -41,7 +41,18 @@ pub(crate) struct Tokenizer<'a> {
     source: &'a dyn ConfigSource,
     /// Messages PostgreSQL logs without failing the load (`skipping missing ...`).
     pub notices: Vec<HbaMessage>,
+    /// Files opened so far in this load, includes counted. The depth limit alone does
+    /// not bound the work: a file that includes itself k times expands to k^10 copies.
+    opened: std::cell::Cell<usize>,
+    /// Bytes read so far in this load.
+    bytes_read: std::cell::Cell<usize>,
 }
+
+/// At most this many file opens per load (PostgreSQL has no such cap; it needs none
+/// that a sane configuration comes near).
+pub const MAX_FILES_PER_LOAD: usize = 1000;
+/// At most this many bytes read per load, includes counted.
+pub const MAX_BYTES_PER_LOAD: usize = 16 << 20;
 
 fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t' || c == b'\r'
@@ -52,6 +63,8 @@ impl<'a> Tokenizer<'a> {
         Tokenizer {
             source,
             notices: Vec::new(),
+            opened: std::cell::Cell::new(0),
+            bytes_read: std::cell::Cell::new(0),
         }
     }
 
@@ -63,10 +76,29 @@ impl<'a> Tokenizer<'a> {
                 message: format!("could not open file \"{path}\": maximum nesting depth exceeded"),
             });
         }
-        self.source.read_file(path).map_err(|e| OpenError {
+        let too_much = |what: &str| OpenError {
+            missing: false,
+            message: format!("could not open file \"{path}\": {what} (includes counted)"),
+        };
+        self.opened.set(self.opened.get() + 1);
+        if self.opened.get() > MAX_FILES_PER_LOAD {
+            return Err(too_much(&format!(
+                "more than {MAX_FILES_PER_LOAD} files opened"
+            )));
+        }
+        let text = self.source.read_file(path).map_err(|e| OpenError {
             missing: e == SourceError::NotFound,
             message: format!("could not open file \"{path}\": {e}"),
-        })
+        })?;
+        self.bytes_read
+            .set(self.bytes_read.get().saturating_add(text.len()));
+        if self.bytes_read.get() > MAX_BYTES_PER_LOAD {
+            return Err(too_much(&format!(
+                "more than {} MiB read",
+                MAX_BYTES_PER_LOAD >> 20
+            )));
+        }
+        Ok(text)
     }
 
     /// Opens the top-level file (depth 0); the error text is PostgreSQL's.
@@ -484,6 +516,31 @@ mod tests {
         assert_eq!(
             out[0].error.as_deref(),
             Some("could not open file \"/d/hba\": maximum nesting depth exceeded")
+        );
+    }
+
+    /// Found by the hba_lines fuzz target: a file that includes itself four times
+    /// expanded to 4^10 copies within the depth limit and ran out of memory.
+    #[test]
+    fn regression_include_explosion_is_bounded() {
+        let src = MemorySource::new().with_file(
+            "/d/hba",
+            "include hba\ninclude hba\ninclude hba\ninclude hba\nhost all all 127.0.0.1/32 trust\n",
+        );
+        let out = lines(&src, "/d/hba");
+        // Each of the (at most) 1000 files opened gives its own line plus at most four
+        // failed include directives.
+        assert!(
+            out.len() <= 5 * (MAX_FILES_PER_LOAD + 1),
+            "{} lines",
+            out.len()
+        );
+        assert!(
+            out.iter().any(|l| l
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("more than 1000 files opened"))),
+            "the budget must be reported as an error on the directive"
         );
     }
 
