@@ -275,18 +275,25 @@ pub fn scram_error(error: &ServerError) -> ErrorFields {
     }
 }
 
-/// Reads one SASL message ('p'), with PostgreSQL's size limit and texts. An oversized
-/// message gets the generic 28P01 on the wire and `invalid message length` in the log.
-async fn read_sasl(
+/// Reads one authentication response ('p') of at most `limit` bytes. A message of
+/// another type is PostgreSQL's `expected <what> response, got message type N`; an
+/// oversized one gets the generic 28P01 on the wire and `invalid message length` in the
+/// log; a vanished client ends the exchange silently.
+async fn read_response(
     conn: &mut Conn,
     ctx: &AuthContext<'_>,
     rule: &HbaRule,
+    limit: u32,
+    what: &str,
 ) -> Result<Zeroizing<Vec<u8>>, AuthResult> {
-    match conn.read_message(limits::SASL_MESSAGE).await {
+    match conn.read_message(limit).await {
         Ok(message) if message.tag() == b'p' => Ok(Zeroizing::new(message.into_body())),
         Ok(message) => Err(protocol_failure(ErrorFields::fatal(
             SqlState::PROTOCOL_VIOLATION,
-            format!("expected SASL response, got message type {}", message.tag()),
+            format!(
+                "expected {what} response, got message type {}",
+                message.tag()
+            ),
         ))),
         Err(ReadError::Eof | ReadError::Io(_)) => Err(AuthResult::Gone),
         Err(ReadError::Protocol(_)) => Err(password_failed(
@@ -297,46 +304,32 @@ async fn read_sasl(
     }
 }
 
+/// Reads one SASL message, with PostgreSQL's 1024-byte limit.
+async fn read_sasl(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+) -> Result<Zeroizing<Vec<u8>>, AuthResult> {
+    read_response(conn, ctx, rule, limits::SASL_MESSAGE, "SASL").await
+}
+
 /// Reads a PasswordMessage for the cleartext and md5 methods.
 async fn read_password(
     conn: &mut Conn,
     ctx: &AuthContext<'_>,
     rule: &HbaRule,
 ) -> Result<Zeroizing<Vec<u8>>, AuthResult> {
-    let message = match conn.read_message(limits::PASSWORD_MESSAGE).await {
-        Ok(message) if message.tag() == b'p' => message,
-        Ok(message) => {
+    let body = read_response(conn, ctx, rule, limits::PASSWORD_MESSAGE, "password").await?;
+    // One NUL-terminated string, nothing after it.
+    let nul = match body.iter().position(|&b| b == 0) {
+        Some(nul) if nul + 1 == body.len() => nul,
+        _ => {
             return Err(protocol_failure(ErrorFields::fatal(
                 SqlState::PROTOCOL_VIOLATION,
-                format!(
-                    "expected password response, got message type {}",
-                    message.tag()
-                ),
+                "invalid password packet size",
             )));
         }
-        Err(ReadError::Eof | ReadError::Io(_)) => return Err(AuthResult::Gone),
-        Err(ReadError::Protocol(_)) => {
-            return Err(password_failed(
-                ctx.user,
-                "invalid message length".to_owned(),
-                rule,
-            ));
-        }
     };
-    let body = Zeroizing::new(message.into_body());
-    // One NUL-terminated string, nothing after it.
-    let Some(nul) = body.iter().position(|&b| b == 0) else {
-        return Err(protocol_failure(ErrorFields::fatal(
-            SqlState::PROTOCOL_VIOLATION,
-            "invalid password packet size",
-        )));
-    };
-    if nul + 1 != body.len() {
-        return Err(protocol_failure(ErrorFields::fatal(
-            SqlState::PROTOCOL_VIOLATION,
-            "invalid password packet size",
-        )));
-    }
     if nul == 0 {
         return Err(protocol_failure(ErrorFields::fatal(
             SqlState::INVALID_PASSWORD,

@@ -267,3 +267,34 @@ fn regression_md5_always_challenges_before_ok() {
         "28P01 password authentication failed for user \"oldie\""
     );
 }
+
+#[test]
+fn malformed_password_packets_get_postgres_errors() {
+    let server = TestServer::start("host all all 127.0.0.1/32 password\n", store());
+    for (body, expected) in [
+        (&b"abc"[..], "08P01 invalid password packet size"),
+        (&b"ab\0c"[..], "08P01 invalid password packet size"),
+        (&b"\0"[..], "28P01 empty password returned by client"),
+    ] {
+        let mut stream = connect(&server);
+        stream.write_all(&startup("alice")).unwrap();
+        let messages = read_messages(&mut stream, |m| {
+            matches!(m, BackendMessage::Authentication(_))
+        });
+        assert!(matches!(
+            messages.last(),
+            Some(BackendMessage::Authentication(
+                Authentication::CleartextPassword
+            ))
+        ));
+        let mut message = vec![b'p'];
+        message.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        message.extend_from_slice(body);
+        stream.write_all(&message).unwrap();
+        assert_eq!(
+            error_text(&read_messages(&mut stream, |_| false)),
+            expected,
+            "{body:?}"
+        );
+    }
+}
