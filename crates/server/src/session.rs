@@ -12,6 +12,7 @@ use pgscram_wire::{
     Format, FrontendMessage, SqlState, StartupMessage, TargetKind, TransactionStatus,
 };
 
+use crate::cancel::CancelHandle;
 use crate::engine::{Column, Prepared, Produced, QueryEngine, StatementResult, Value};
 use crate::log::{self, Level};
 use crate::reply::push;
@@ -67,9 +68,9 @@ impl Backend {
                         return;
                     }
                 };
-                let mut start = start;
-                start.client_key = None;
-                let _ = run(conn, engine, &start, shared).await;
+                // Nothing here needs the ClientKey: drop (zeroize) it before the session runs.
+                drop(start);
+                let _ = run(conn, engine, shared).await;
             }
         }
     }
@@ -92,30 +93,39 @@ struct Session {
     skipping: bool,
 }
 
-async fn run(
-    mut conn: Conn,
-    engine: Box<dyn QueryEngine>,
-    start: &SessionStart,
+/// What every backend sends once a login is accepted: AuthenticationOk, the
+/// ParameterStatus values, BackendKeyData with a fresh cancel key, ReadyForQuery (idle).
+/// The returned handle keeps the session cancellable until it is dropped.
+pub(crate) async fn greet(
+    conn: &mut Conn,
     shared: &Shared,
-) -> std::io::Result<()> {
+    parameters: impl IntoIterator<Item = (String, String)>,
+) -> std::io::Result<CancelHandle> {
     let key: [u8; 4] = crate::authenticate::random_bytes()[..4]
         .try_into()
         .unwrap_or([0; 4]);
     let cancel = shared.cancel_registry().register(key);
-    push(
-        &mut conn,
-        &BackendMessage::Authentication(Authentication::Ok),
-    )?;
-    for (name, value) in engine.initial_parameters() {
-        push(&mut conn, &BackendMessage::ParameterStatus { name, value })?;
+    push(conn, &BackendMessage::Authentication(Authentication::Ok))?;
+    for (name, value) in parameters {
+        push(conn, &BackendMessage::ParameterStatus { name, value })?;
     }
     push(
-        &mut conn,
+        conn,
         &BackendMessage::BackendKeyData(BackendKeyData {
             pid: cancel.pid,
             key: CancelKey::from_u32(u32::from_be_bytes(key)),
         }),
     )?;
+    push(
+        conn,
+        &BackendMessage::ReadyForQuery(TransactionStatus::Idle),
+    )?;
+    conn.flush().await?;
+    Ok(cancel)
+}
+
+async fn run(mut conn: Conn, engine: Box<dyn QueryEngine>, shared: &Shared) -> std::io::Result<()> {
+    let cancel = greet(&mut conn, shared, engine.initial_parameters()).await?;
     let mut session = Session {
         engine: Some(engine),
         statements: HashMap::new(),
@@ -123,9 +133,6 @@ async fn run(
         bound_params: HashMap::new(),
         skipping: false,
     };
-    push(&mut conn, &BackendMessage::ReadyForQuery(session.status()))?;
-    conn.flush().await?;
-    let _ = start;
 
     loop {
         let message = match conn.read_message(limits::LARGE_MESSAGE).await {
@@ -158,7 +165,7 @@ async fn run(
                     .run_blocking(&cancel.signal, move |engine| engine.simple_query(&sql))
                     .await;
                 for result in results {
-                    send_result(&mut conn, result, None, &[])?;
+                    send_result(&mut conn, result)?;
                 }
                 push(&mut conn, &BackendMessage::ReadyForQuery(session.status()))?;
                 conn.flush().await?;
@@ -478,12 +485,7 @@ fn encode_row(
 }
 
 /// Sends one simple-protocol statement result.
-fn send_result(
-    conn: &mut Conn,
-    result: StatementResult,
-    _columns: Option<&[Column]>,
-    _formats: &[Format],
-) -> std::io::Result<()> {
+fn send_result(conn: &mut Conn, result: StatementResult) -> std::io::Result<()> {
     for notice in result.notices {
         push(conn, &BackendMessage::NoticeResponse(notice))?;
     }

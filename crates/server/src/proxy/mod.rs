@@ -22,10 +22,7 @@ mod relay;
 use std::sync::Arc;
 
 use pgscram_scram::ScramVerifier;
-use pgscram_wire::{
-    Authentication, BackendKeyData, BackendMessage, CancelKey, ErrorFields, SqlState,
-    TransactionStatus,
-};
+use pgscram_wire::{ErrorFields, SqlState};
 
 use crate::log::{self, Level};
 use crate::reply;
@@ -129,30 +126,10 @@ impl ProxyBackend {
         let cancel_token = upstream.cancel_token();
         let relay = upstream.into_relay();
 
-        let key: [u8; 4] = crate::authenticate::random_bytes()[..4]
-            .try_into()
-            .unwrap_or([0; 4]);
-        let cancel = shared.cancel_registry().register(key);
-        let mut hello = vec![BackendMessage::Authentication(Authentication::Ok)];
-        hello.extend(relay.parameters.iter().map(|(name, value)| {
-            BackendMessage::ParameterStatus {
-                name: name.clone(),
-                value: value.clone(),
-            }
-        }));
-        hello.push(BackendMessage::BackendKeyData(BackendKeyData {
-            pid: cancel.pid,
-            key: CancelKey::from_u32(u32::from_be_bytes(key)),
-        }));
-        hello.push(BackendMessage::ReadyForQuery(TransactionStatus::Idle));
-        for message in &hello {
-            if reply::push(&mut conn, message).is_err() {
-                return;
-            }
-        }
-        if conn.flush().await.is_err() {
+        let Ok(cancel) = crate::session::greet(&mut conn, shared, relay.parameters.clone()).await
+        else {
             return;
-        }
+        };
         let (client, client_buffered) = conn.into_parts();
         relay::run(
             client,
