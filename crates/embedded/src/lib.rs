@@ -82,7 +82,7 @@ pub use error::{DbError, Notice, Severity, SqlError, SqlState, sqlstate};
 pub use password::MAX_SECRET_LEN;
 pub use session::{
     CancelHandle, Column, Completion, Portal, PreparedStatement, QueryResult, Row, Session,
-    StatementOutcome, TransactionStatus,
+    SessionIdentity, StatementOutcome, TransactionStatus,
 };
 pub use settings::{PasswordEncryption, SessionSettings};
 pub use timestamp::{Timestamp, TimestampError};

@@ -233,7 +233,20 @@ pub struct Session {
     local_undo: Option<SessionSettings>,
     read_only_txn: bool,
     reported: Vec<(&'static str, String)>,
-    _slot: SessionSlot,
+    /// Counts the session against the role's CONNECTION LIMIT when this crate did the
+    /// admission ([`Session::new`]); `None` when the server did ([`Session::for_identity`]).
+    slot: Option<SessionSlot>,
+}
+
+/// Who a session runs as, decided by the server that authenticated the client.
+#[derive(Debug, Clone)]
+pub struct SessionIdentity {
+    /// The session user (`current_user`, `session_user`).
+    pub user: String,
+    /// Whether the role is a superuser (sees secrets in the catalog views).
+    pub superuser: bool,
+    /// The backend pid: the one in BackendKeyData, the log, and `pg_backend_pid()`.
+    pub pid: i32,
 }
 
 impl std::fmt::Debug for Session {
@@ -310,29 +323,62 @@ impl Session {
             ));
         }
         let slot = db.enter(&role)?;
+        let identity = SessionIdentity {
+            user: user.to_owned(),
+            superuser: role.superuser,
+            pid: db.next_pid(),
+        };
+        Self::open(db, identity, settings, Some(slot))
+    }
+
+    /// Opens a session for an identity the caller has already authenticated and
+    /// admitted (login right, connection limit): no catalog lookup. The role need not
+    /// be in the catalog: a server whose credential store lives elsewhere runs the
+    /// session as `identity.user` with the store's superuser flag. When the catalog
+    /// does hold the role, its superuser flag is followed from the next statement on.
+    pub fn for_identity(
+        db: &Database,
+        identity: SessionIdentity,
+        settings: SessionSettings,
+    ) -> Result<Session, SqlError> {
+        Self::open(db, identity, settings, None)
+    }
+
+    fn open(
+        db: &Database,
+        identity: SessionIdentity,
+        settings: SessionSettings,
+        slot: Option<SessionSlot>,
+    ) -> Result<Session, SqlError> {
         let conn = db.checkout().map_err(db_err)?;
-        let shared = Arc::new(Shared::new(user, settings.database(), db.next_pid()));
-        shared.superuser.store(role.superuser, Ordering::Relaxed);
+        let shared = Arc::new(Shared::new(
+            &identity.user,
+            settings.database(),
+            identity.pid,
+        ));
+        shared
+            .superuser
+            .store(identity.superuser, Ordering::Relaxed);
         hooks::install(&conn, &shared)
             .map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
         let mut settings = settings;
-        settings.set_internal("session_authorization", user.to_owned());
+        settings.set_internal("session_authorization", identity.user.clone());
         settings.set_internal(
             "is_superuser",
-            if role.superuser { "on" } else { "off" }.to_owned(),
+            if identity.superuser { "on" } else { "off" }.to_owned(),
         );
         let reported = settings.reported();
         Ok(Session {
             conn,
             shared,
-            user: user.to_owned(),
+            user: identity.user,
             settings,
             block: Block::None,
             txn_settings: None,
             local_undo: None,
             read_only_txn: false,
             reported,
-            _slot: slot,
+            slot,
         })
     }
 
@@ -737,11 +783,14 @@ impl Session {
     /// it). A cached statement compiled under old rights is thrown away.
     fn refresh_superuser(&mut self) {
         self.shared.internal.store(true, Ordering::Relaxed);
-        let su = catalog::role_by_name(&self.conn, &self.user)
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.superuser);
+        let role = catalog::role_by_name(&self.conn, &self.user);
         self.shared.internal.store(false, Ordering::Relaxed);
+        let su = match role {
+            Ok(Some(role)) => role.superuser,
+            // A role from another credential store keeps the flag it started with.
+            Ok(None) if self.slot.is_none() => return,
+            _ => false,
+        };
         if self.shared.superuser.swap(su, Ordering::Relaxed) != su {
             self.conn.flush_prepared_statement_cache();
             self.settings
