@@ -7,12 +7,14 @@ mod args;
 mod audit;
 mod bench;
 mod encrypt_password;
+mod logging;
 mod login;
 mod passwd;
 mod ping;
 mod proxy;
 mod secret_input;
 mod serve;
+mod server_args;
 mod sql;
 
 fn main() -> ExitCode {

@@ -9,9 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use lexopt::prelude::*;
 use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, ProxyBackend};
-use pgscram_server::{Backend, PasswordStore, Server, ServerConfig};
+use pgscram_server::{PasswordStore, Server, Settings};
+
+use crate::server_args::ServerArgs;
+
+/// The proxy's own settings (PgBouncer's names), beside the server's.
+const PROGRAM_SETTINGS: &[&str] = &[
+    "upstream",
+    "auth_file",
+    "auth_user",
+    "auth_query",
+    "auth_query_ttl",
+];
 
 pub const USAGE: &str = "\
 usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE) [options]
@@ -22,12 +32,7 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE) [
   --auth-user ROLE            read verifiers from the upstream's pg_shadow as ROLE (its password from
                               PGPASSWORD or .pgpass), cached for --auth-query-ttl seconds (default 30)
   --auth-query SQL            the query for --auth-user, $1 is the role name
-  --listen ADDR:PORT          (default 127.0.0.1:6432)   --port N
-  --data-dir DIR              pg_hba.conf, certificate, mock secret (default ./pgscram-proxy-data)
-  --hba-file FILE  --no-tls  --tls-cert FILE --tls-key FILE
-  --unix-socket-dir DIR  --no-unix-socket
-  --max-connections N  --authentication-timeout SECONDS  --scram-iterations N (for mock verifiers)
-  and the hardening flags of `pgscram serve --help` (throttling, handshake caps, audit, metrics)
+  (default address 127.0.0.1:6432, data directory ./pgscram-proxy-data)
 
 Clients must log in with SCRAM (scram-sha-256 in pg_hba.conf): their proof is what logs
 them in upstream. The stored verifier must be the upstream's own (same salt and
@@ -43,114 +48,58 @@ enum Source {
     },
 }
 
+/// The proxy's defaults: the library's, on PgBouncer's port, with its own data directory.
+fn defaults() -> Settings {
+    let mut settings = Settings::default();
+    settings.listen = vec![SocketAddr::from(([127, 0, 0, 1], 6432))];
+    settings.data_dir = Some(PathBuf::from("pgscram-proxy-data"));
+    settings
+}
+
 struct Options {
-    config: ServerConfig,
     upstream: String,
     source: Source,
 }
 
-fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
-    let mut config = ServerConfig {
-        listen: vec![SocketAddr::from(([127, 0, 0, 1], 6432))],
-        data_dir: PathBuf::from("pgscram-proxy-data"),
-        // Failed logins are throttled by default, as in serve.
-        throttle: pgscram_server::throttle::ThrottleConfig::default(),
-        ..ServerConfig::default()
-    };
-    let (mut upstream, mut auth_file, mut auth_user, mut auth_query) = (None, None, None, None);
-    let mut ttl = Duration::from_secs(30);
-    let (mut listen, mut port, mut unix_dir, mut no_unix) = (Vec::new(), None, None, false);
-    let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Long("help") | Short('h') => return Ok(None),
-            Long("upstream") => upstream = Some(parser.value()?.string()?),
-            Long("auth-file") => auth_file = Some(PathBuf::from(parser.value()?)),
-            Long("auth-user") => auth_user = Some(parser.value()?.string()?),
-            Long("auth-query") => auth_query = Some(parser.value()?.string()?),
-            Long("auth-query-ttl") => {
-                ttl = Duration::from_secs(number(&mut parser, "--auth-query-ttl")?)
-            }
-            Long("listen") => {
-                let text = parser.value()?.string()?;
-                listen.push(
-                    text.parse::<SocketAddr>()
-                        .with_context(|| format!("invalid --listen address \"{text}\""))?,
-                );
-            }
-            Long("port") | Short('p') => port = Some(number::<u16>(&mut parser, "--port")?),
-            Long("data-dir") => config.data_dir = parser.value()?.into(),
-            Long("hba-file") => config.hba_file = Some(parser.value()?.into()),
-            Long("unix-socket-dir") => unix_dir = Some(PathBuf::from(parser.value()?)),
-            Long("no-unix-socket") => no_unix = true,
-            Long("no-tls") => config.tls = false,
-            Long("tls-cert") => config.tls_cert = Some(parser.value()?.into()),
-            Long("tls-key") => config.tls_key = Some(parser.value()?.into()),
-            Long("max-connections") => {
-                config.max_connections = number(&mut parser, "--max-connections")?
-            }
-            Long("authentication-timeout") => {
-                config.authentication_timeout =
-                    Duration::from_secs(number(&mut parser, "--authentication-timeout")?)
-            }
-            Long("scram-iterations") => {
-                config.scram_iterations = number(&mut parser, "--scram-iterations")?
-            }
-            Long(name) if crate::serve::HARDENING_FLAGS.contains(&name) => {
-                let name = name.to_owned();
-                crate::serve::hardening_flag(&name, &mut parser, &mut config)?;
-            }
-            Long("password") => bail!("passwords are not accepted on the command line"),
-            other => return Err(other.unexpected().into()),
-        }
-    }
-    let upstream = upstream.context("--upstream CONNINFO is required")?;
+fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Result<Options> {
+    let upstream = program
+        .get("upstream")
+        .cloned()
+        .context("--upstream CONNINFO is required")?;
     if upstream.contains("password") || upstream.contains("scram_client_key") {
         bail!(
             "--upstream must not carry a password or key: give the auth_user's password in PGPASSWORD or .pgpass"
         );
     }
-    let source = match (auth_file, auth_user) {
-        (Some(file), None) => Source::File(file),
+    let ttl = match program.get("auth_query_ttl") {
+        Some(text) => Duration::from_secs(
+            text.parse()
+                .map_err(|_| anyhow::anyhow!("invalid --auth-query-ttl value \"{text}\""))?,
+        ),
+        None => Duration::from_secs(30),
+    };
+    let source = match (program.get("auth_file"), program.get("auth_user")) {
+        (Some(file), None) => Source::File(PathBuf::from(file)),
         (None, Some(user)) => Source::Query {
-            user,
-            query: auth_query,
+            user: user.clone(),
+            query: program.get("auth_query").cloned(),
             ttl,
         },
         _ => bail!("give exactly one of --auth-file FILE and --auth-user ROLE"),
     };
-    if !listen.is_empty() {
-        config.listen = listen;
-    } else if let Some(port) = port {
-        config.listen = vec![SocketAddr::from(([127, 0, 0, 1], port))];
-    }
-    if !no_unix {
-        config.unix_socket_dir = Some(unix_dir.unwrap_or_else(|| config.data_dir.clone()));
-    }
-    if config.tls_cert.is_some() != config.tls_key.is_some() {
-        bail!("--tls-cert and --tls-key go together");
-    }
-    crate::serve::check_hardening(&config)?;
-    Ok(Some(Options {
-        config,
-        upstream,
-        source,
-    }))
-}
-
-fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, name: &str) -> anyhow::Result<T> {
-    let text = parser.value()?.string()?;
-    text.parse()
-        .map_err(|_| anyhow::anyhow!("invalid {name} value \"{text}\""))
+    Ok(Options { upstream, source })
 }
 
 pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
-    let Some(options) = parse(args)? else {
-        print!("{USAGE}");
+    let Some(mut args) = ServerArgs::parse(args, PROGRAM_SETTINGS)? else {
+        print!("{USAGE}\n{}", crate::server_args::USAGE);
         return Ok(ExitCode::SUCCESS);
     };
+    let resolved = args.resolve(&defaults(), PROGRAM_SETTINGS)?;
+    let options = options(&resolved.program)?;
     let upstream =
         pgscram_server::proxy::upstream_config(&options.upstream).context("reading --upstream")?;
+    crate::logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -171,31 +120,28 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
                     (Arc::new(AuthQueryStore::new(auth, query, ttl)), None)
                 }
             };
-        let backend = Backend::Proxy(Box::new(ProxyBackend::new(upstream, store.clone())));
-        let server = Server::bind(options.config, store, backend).await?;
+        let mut builder = Server::builder()
+            .settings(defaults())
+            .overrides(std::mem::take(&mut args.overrides))
+            .program_settings(PROGRAM_SETTINGS)
+            .store(store.clone())
+            .backend(ProxyBackend::new(upstream, store));
+        if let Some(file) = args.config_file.take() {
+            builder = builder.config_file(file);
+        }
+        let server = builder.build().await?;
         for addr in server.local_addrs() {
             eprintln!("pgscram proxy: ready on {addr}");
         }
-        if let Some(file) = auth_file {
-            tokio::spawn(async move {
-                let Ok(mut hup) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                else {
-                    return;
-                };
-                while hup.recv().await.is_some() {
-                    match file.reload() {
-                        Ok(n) => eprintln!("pgscram proxy: auth_file reloaded: {n} verifiers"),
-                        Err(e) => eprintln!("pgscram proxy: {e}; auth_file was not reloaded"),
-                    }
+        crate::server_args::run_until_signalled(server, move || {
+            if let Some(file) = &auth_file {
+                match file.reload() {
+                    Ok(n) => tracing::info!("auth_file reloaded: {n} verifiers"),
+                    Err(e) => tracing::info!("{e}; auth_file was not reloaded"),
                 }
-            });
-        }
-        tokio::select! {
-            () = server.run() => {}
-            _ = tokio::signal::ctrl_c() => eprintln!("pgscram proxy: shutting down"),
-        }
-        anyhow::Ok(())
+            }
+        })
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -204,8 +150,12 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
-    fn parse_args(args: &[&str]) -> anyhow::Result<Option<Options>> {
-        parse(args.iter().map(OsString::from).collect())
+    fn parse_args(args: &[&str]) -> anyhow::Result<(Settings, Options)> {
+        let mut args =
+            ServerArgs::parse(args.iter().map(OsString::from).collect(), PROGRAM_SETTINGS)?
+                .expect("not --help");
+        let resolved = args.resolve(&defaults(), PROGRAM_SETTINGS)?;
+        Ok((resolved.settings, options(&resolved.program)?))
     }
 
     #[test]
@@ -223,9 +173,9 @@ mod tests {
             .is_err()
         );
         assert!(parse_args(&["--upstream", "host=h password=x", "--auth-file", "f"]).is_err());
-        let o = parse_args(&["--upstream", "host=h", "--auth-file", "f"])
-            .unwrap()
-            .unwrap();
-        assert_eq!(o.config.listen, vec!["127.0.0.1:6432".parse().unwrap()]);
+        let (settings, options) =
+            parse_args(&["--upstream", "host=h", "--auth-file", "f"]).unwrap();
+        assert_eq!(settings.listen, vec!["127.0.0.1:6432".parse().unwrap()]);
+        assert!(matches!(options.source, Source::File(_)));
     }
 }

@@ -343,6 +343,24 @@ pub(crate) fn is_member(conn: &Connection, user: &str, role: &str) -> Result<boo
     Ok(found.is_some())
 }
 
+/// Every role `user` belongs to through any chain of grants, itself excluded, by name
+/// (what a credential store hands the server with the role, for pg_hba's `+group`).
+pub(crate) fn groups_of(conn: &Connection, user: &str) -> Result<Vec<String>, DbError> {
+    let mut statement = conn.prepare_cached(
+        "WITH RECURSIVE up(oid) AS ( \
+             SELECT oid FROM pgscram_roles WHERE rolname = ?1 \
+             UNION \
+             SELECT m.roleid FROM pgscram_auth_members m JOIN up ON m.member = up.oid \
+         ) \
+         SELECT r.rolname FROM up JOIN pgscram_roles r ON r.oid = up.oid \
+         WHERE r.rolname <> ?1 ORDER BY r.rolname",
+    )?;
+    let names = statement
+        .query_map([user], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
 /// Same as [`is_member`] by OID (used for circular-grant checks).
 pub(crate) fn is_member_oid(conn: &Connection, member: u32, role: u32) -> Result<bool, DbError> {
     let found: Option<i64> = conn

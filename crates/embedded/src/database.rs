@@ -159,6 +159,20 @@ impl Database {
         catalog::is_member(&lock(&self.inner.catalog), user, role)
     }
 
+    /// The role `name` with every role it belongs to (transitively), read in one
+    /// catalog lock: what one login needs. `Ok(None)` for no such role.
+    pub fn role_with_groups(
+        &self,
+        name: &str,
+    ) -> Result<Option<(RoleRecord, Vec<String>)>, DbError> {
+        let conn = lock(&self.inner.catalog);
+        let Some(role) = catalog::role_by_name(&conn, name)? else {
+            return Ok(None);
+        };
+        let groups = catalog::groups_of(&conn, name)?;
+        Ok(Some((role, groups)))
+    }
+
     /// First start: if the catalog holds no role at all, creates `name` as the
     /// bootstrap superuser (OID 10, every attribute, LOGIN). `password` may be a
     /// plaintext password (hashed with SCRAM-SHA-256 and the default iterations) or a

@@ -82,10 +82,10 @@ pub(crate) fn resolve(
             password.to_owned()
         }
         StoredSecret::Md5(s) => {
-            if s == md5_secret(b"", role_name) {
+            if s.ct_eq(&md5_secret(b"", role_name)) {
                 return Ok(cleared(notices));
             }
-            s
+            s.expose().to_owned()
         }
         StoredSecret::Plaintext => {
             if password.is_empty() {

@@ -35,5 +35,7 @@ pub use keys::{ClientKey, ServerKey, StoredKey};
 pub use mock::MockSecret;
 pub use nonce::Nonce;
 pub use secret::{SecretKind, StoredSecret};
-pub use server::{Channel, Credentials, FailureReason, Mechanism, Outcome, ServerExchange};
+pub use server::{
+    Channel, Credentials, FailureReason, Mechanism, Outcome, ProofVerified, ServerExchange,
+};
 pub use verifier::{DEFAULT_ITERATIONS, ScramVerifier, VerifierError};

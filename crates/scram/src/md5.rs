@@ -103,3 +103,32 @@ mod tests {
         assert!(!verify_response("plaintext", salt, response.as_bytes()));
     }
 }
+
+/// A stored md5 secret (`md5` + 32 hex digits). It is a password equivalent for the
+/// md5 method (the client's response is computed from it alone), so it is zeroized on
+/// drop, compared in constant time, and never printed.
+#[derive(Clone, zeroize::ZeroizeOnDrop)]
+pub struct Md5Secret(String);
+
+impl Md5Secret {
+    /// Wraps `text` if it has the shape of an md5 secret.
+    pub fn parse(text: &str) -> Option<Self> {
+        is_md5_secret(text).then(|| Md5Secret(text.to_owned()))
+    }
+
+    /// The secret's text, for the md5 exchange and for writing it back to storage.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `other` is the same secret, in constant time.
+    pub fn ct_eq(&self, other: &str) -> bool {
+        self.0.len() == other.len() && bool::from(self.0.as_bytes().ct_eq(other.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for Md5Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Md5Secret(<redacted>)")
+    }
+}

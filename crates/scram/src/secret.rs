@@ -1,15 +1,15 @@
 //! What a `rolpassword` string is: a SCRAM verifier, an md5 secret, or (as PostgreSQL
 //! would take it) a plaintext password to be hashed.
 
-use crate::md5::is_md5_secret;
+use crate::md5::Md5Secret;
 use crate::verifier::{PREFIX, ScramVerifier, VerifierError};
 
 /// A stored password secret, classified.
 #[derive(Debug, Clone)]
 pub enum StoredSecret {
     Scram(ScramVerifier),
-    /// `md5` + 32 hex digits.
-    Md5(String),
+    /// `md5` + 32 hex digits (zeroized on drop, printed redacted).
+    Md5(Md5Secret),
     /// Not a recognised hash: a plaintext password (to be hashed before storing).
     Plaintext,
 }
@@ -29,8 +29,8 @@ impl StoredSecret {
     pub fn classify(text: &str) -> Result<Self, VerifierError> {
         if text.starts_with(PREFIX) {
             ScramVerifier::parse(text).map(StoredSecret::Scram)
-        } else if is_md5_secret(text) {
-            Ok(StoredSecret::Md5(text.to_owned()))
+        } else if let Some(md5) = Md5Secret::parse(text) {
+            Ok(StoredSecret::Md5(md5))
         } else {
             Ok(StoredSecret::Plaintext)
         }

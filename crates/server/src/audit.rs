@@ -323,11 +323,7 @@ impl AuditLog {
                         }
                         Err(e) if !failed => {
                             failed = true;
-                            log::line(
-                                0,
-                                log::Level::Warning,
-                                &format!("could not write audit event: {e}"),
-                            );
+                            tracing::warn!("could not write audit event: {e}");
                         }
                         Err(_) => {}
                     }

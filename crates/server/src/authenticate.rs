@@ -6,36 +6,70 @@
 //! `scram-sha-256` rule all run a full SCRAM exchange against a mock verifier first, so
 //! an attacker cannot tell them from a wrong password (no role enumeration).
 
+use std::time::SystemTime;
+
 use pgscram_auth::hba::{AuthMethod, ConnRequest, HbaRule};
 use pgscram_scram::{
-    Channel, Credentials, Nonce, Outcome, ScramVerifier, ServerError, ServerExchange, StoredSecret,
+    Channel, Credentials, MockSecret, Nonce, Outcome, ProofVerified, ScramVerifier, ServerError,
+    ServerExchange, StoredSecret,
 };
 use pgscram_wire::frame::limits;
 use pgscram_wire::{Authentication, ErrorFields, SqlState};
 use zeroize::Zeroizing;
 
+use crate::config::PasswordEncryption;
+use crate::hash_pool::HashPool;
 use crate::reply;
-use crate::server::Shared;
-use crate::store::RoleAuth;
+use crate::store::{Role, StoreError};
 use crate::stream::{Conn, ReadError};
 
 /// What the connection knows when authentication starts.
-pub struct AuthContext<'a> {
+pub(crate) struct AuthContext<'a> {
     pub user: &'a str,
     /// The request as pg_hba saw it (for the `rejects` message).
     pub request: ConnRequest<'a>,
     /// tls-server-end-point of our certificate, when TLS is up and binding is possible.
     pub end_point: Option<&'a [u8]>,
+    /// The store's answer for the user: looked up once, before pg_hba matching.
+    pub role: &'a Result<Option<Role>, StoreError>,
+}
+
+/// What authentication needs from the server: nothing else of it.
+pub(crate) struct AuthEnv<'a> {
+    pub mock: &'a MockSecret,
+    pub scram_iterations: u32,
+    pub password_encryption: PasswordEncryption,
+    pub hash_pool: &'a HashPool,
+}
+
+/// Proof that the client authenticated: the only way to send AuthenticationOk
+/// ([`Authenticated::send_ok`]). After SCRAM it can only be made from the
+/// [`ProofVerified`] token of a constant-time proof check.
+pub(crate) struct Authenticated {
+    /// `None` for the methods that compare no SCRAM proof (trust, md5, password).
+    _proof: Option<ProofVerified>,
+}
+
+impl Authenticated {
+    /// Sends AuthenticationOk.
+    pub async fn send_ok(&self, conn: &mut Conn) -> std::io::Result<()> {
+        reply::authentication(conn, &Authentication::Ok).await
+    }
+
+    /// After trust, or a constant-time md5 or cleartext comparison.
+    fn without_proof() -> Self {
+        Authenticated { _proof: None }
+    }
 }
 
 /// How authentication ended. Made once per login and consumed at once, so the size of
 /// the failure variant (a whole ErrorFields) costs nothing worth boxing.
 #[allow(clippy::large_enum_variant)]
-pub enum AuthResult {
-    /// Authenticated; carries the method for the log and, after SCRAM, the ClientKey
+pub(crate) enum AuthResult {
+    /// Authenticated; carries the proof of it and, after SCRAM, the ClientKey
     /// recovered from the proof (the proxy logs in upstream with it).
     Ok {
-        method: AuthMethod,
+        authenticated: Authenticated,
         client_key: Option<pgscram_scram::ClientKey>,
     },
     /// Failed: `error` goes to the client (FATAL), `log` lines to the server log.
@@ -62,15 +96,15 @@ fn protocol_failure(error: ErrorFields) -> AuthResult {
 }
 
 /// Runs the rule's method. The caller has already matched the rule.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     conn: &mut Conn,
     ctx: &AuthContext<'_>,
     rule: &HbaRule,
-    shared: &Shared,
+    env: &AuthEnv<'_>,
 ) -> AuthResult {
     match rule.method {
         AuthMethod::Trust => AuthResult::Ok {
-            method: AuthMethod::Trust,
+            authenticated: Authenticated::without_proof(),
             client_key: None,
         },
         AuthMethod::Reject => AuthResult::Failed {
@@ -80,27 +114,30 @@ pub async fn authenticate(
             ),
             log: vec![],
         },
-        AuthMethod::Password => cleartext(conn, ctx, rule, shared).await,
-        AuthMethod::Md5 | AuthMethod::ScramSha256 => challenge(conn, ctx, rule, shared).await,
+        AuthMethod::Password => cleartext(conn, ctx, rule, env).await,
+        AuthMethod::Md5 | AuthMethod::ScramSha256 => challenge(conn, ctx, rule, env).await,
     }
 }
 
 /// The stored secret if it is usable right now, or the log-only reason it is not.
-fn usable_secret(user: &str, role: Option<&RoleAuth>) -> Result<StoredSecret, String> {
-    let role = role.ok_or_else(|| format!("Role \"{user}\" does not exist."))?;
+fn usable_secret(
+    user: &str,
+    lookup: &Result<Option<Role>, StoreError>,
+) -> Result<StoredSecret, String> {
+    let role = match lookup {
+        Ok(Some(role)) => role,
+        Ok(None) => return Err(format!("Role \"{user}\" does not exist.")),
+        Err(e) => return Err(format!("Could not look up role \"{user}\": {e}")),
+    };
     let secret = role
         .secret
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| format!("User \"{user}\" has no password assigned."))?;
-    if role.password_expired {
+    if role.password_expired(SystemTime::now()) {
         return Err(format!("User \"{user}\" has an expired password."));
     }
-    StoredSecret::classify(secret)
+    StoredSecret::classify(secret.expose())
         .map_err(|e| format!("User \"{user}\" has an invalid password secret: {e}."))
-}
-
-fn lookup(user: &str, shared: &Shared) -> Result<Option<RoleAuth>, String> {
-    shared.store().role(user)
 }
 
 /// `md5` and `scram-sha-256` rules. Under `md5`, a role whose secret is SCRAM (or a
@@ -110,54 +147,35 @@ async fn challenge(
     conn: &mut Conn,
     ctx: &AuthContext<'_>,
     rule: &HbaRule,
-    shared: &Shared,
+    env: &AuthEnv<'_>,
 ) -> AuthResult {
-    let role = match lookup(ctx.user, shared) {
-        Ok(role) => role,
-        Err(e) => {
-            return password_failed(
-                ctx.user,
-                format!("Could not look up role \"{}\": {e}", ctx.user),
-                rule,
-            );
-        }
-    };
-    let secret = usable_secret(ctx.user, role.as_ref());
+    let secret = usable_secret(ctx.user, ctx.role);
     let use_md5 = rule.method == AuthMethod::Md5
         && match &secret {
             Ok(StoredSecret::Md5(_)) => true,
             Ok(_) => false,
-            Err(_) => shared.config().password_encryption_md5,
+            Err(_) => env.password_encryption == PasswordEncryption::Md5,
         };
     if use_md5 {
         return md5_exchange(conn, ctx, rule, secret).await;
     }
     let credentials = match secret {
         Ok(StoredSecret::Scram(verifier)) => Credentials::Verifier(verifier),
-        Ok(StoredSecret::Md5(_)) => doomed(
+        Ok(StoredSecret::Md5(_) | StoredSecret::Plaintext) => doomed(
             ctx.user,
-            shared,
+            env,
             format!("User \"{}\" does not have a valid SCRAM secret.", ctx.user),
         ),
-        Ok(StoredSecret::Plaintext) => doomed(
-            ctx.user,
-            shared,
-            format!("User \"{}\" does not have a valid SCRAM secret.", ctx.user),
-        ),
-        Err(reason) => doomed(ctx.user, shared, reason),
+        Err(reason) => doomed(ctx.user, env, reason),
     };
     scram_exchange(conn, ctx, rule, credentials).await
 }
 
-fn doomed(user: &str, shared: &Shared, reason: String) -> Credentials {
-    let mock = shared
-        .mock_secret()
-        .verifier(user, shared.config().scram_iterations)
-        .or_else(|_| {
-            shared
-                .mock_secret()
-                .verifier(user, pgscram_scram::DEFAULT_ITERATIONS)
-        });
+fn doomed(user: &str, env: &AuthEnv<'_>, reason: String) -> Credentials {
+    let mock = env
+        .mock
+        .verifier(user, env.scram_iterations)
+        .or_else(|_| env.mock.verifier(user, pgscram_scram::DEFAULT_ITERATIONS));
     match mock {
         Ok(mock) => Credentials::Doomed { mock, reason },
         // Unreachable with a valid iteration count; fall back to a fixed shape.
@@ -239,7 +257,7 @@ async fn scram_exchange(
         Ok(Outcome::Success {
             server_final,
             client_key,
-            ..
+            verified,
         }) => {
             if reply::authentication(conn, &Authentication::SaslFinal(server_final.into_bytes()))
                 .await
@@ -248,7 +266,9 @@ async fn scram_exchange(
                 return AuthResult::Gone;
             }
             AuthResult::Ok {
-                method: AuthMethod::ScramSha256,
+                authenticated: Authenticated {
+                    _proof: Some(verified),
+                },
                 client_key: Some(client_key),
             }
         }
@@ -266,7 +286,7 @@ async fn scram_exchange(
 }
 
 /// Maps a SCRAM protocol error to what PostgreSQL sends.
-pub fn scram_error(error: &ServerError) -> ErrorFields {
+pub(crate) fn scram_error(error: &ServerError) -> ErrorFields {
     let code = SqlState::parse(error.sqlstate()).unwrap_or(SqlState::PROTOCOL_VIOLATION);
     let fields = ErrorFields::fatal(code, error.message());
     match error.detail() {
@@ -359,9 +379,9 @@ async fn md5_exchange(
     };
     match secret {
         Ok(StoredSecret::Md5(stored)) => {
-            if pgscram_scram::md5::verify_response(&stored, salt, &response) {
+            if pgscram_scram::md5::verify_response(stored.expose(), salt, &response) {
                 AuthResult::Ok {
-                    method: AuthMethod::Md5,
+                    authenticated: Authenticated::without_proof(),
                     client_key: None,
                 }
             } else {
@@ -389,7 +409,7 @@ async fn cleartext(
     conn: &mut Conn,
     ctx: &AuthContext<'_>,
     rule: &HbaRule,
-    shared: &Shared,
+    env: &AuthEnv<'_>,
 ) -> AuthResult {
     if reply::authentication(conn, &Authentication::CleartextPassword)
         .await
@@ -401,23 +421,13 @@ async fn cleartext(
         Ok(password) => password,
         Err(result) => return result,
     };
-    let role = match lookup(ctx.user, shared) {
-        Ok(role) => role,
-        Err(e) => {
-            return password_failed(
-                ctx.user,
-                format!("Could not look up role \"{}\": {e}", ctx.user),
-                rule,
-            );
-        }
-    };
-    let secret = match usable_secret(ctx.user, role.as_ref()) {
+    let secret = match usable_secret(ctx.user, ctx.role) {
         Ok(secret) => secret,
         Err(reason) => return password_failed(ctx.user, reason, rule),
     };
     let user = ctx.user.to_owned();
-    let matches = shared
-        .hash_pool()
+    let matches = env
+        .hash_pool
         .run(move || match secret {
             StoredSecret::Scram(stored) => {
                 ScramVerifier::derive(&password, stored.salt(), stored.iterations())
@@ -425,17 +435,15 @@ async fn cleartext(
                     .unwrap_or(false)
             }
             StoredSecret::Md5(stored) => {
-                use subtle::ConstantTimeEq as _;
                 let computed = Zeroizing::new(pgscram_scram::md5::md5_secret(&password, &user));
-                computed.len() == stored.len()
-                    && bool::from(computed.as_bytes().ct_eq(stored.as_bytes()))
+                stored.ct_eq(&computed)
             }
             StoredSecret::Plaintext => false,
         })
         .await;
     if matches {
         AuthResult::Ok {
-            method: AuthMethod::Password,
+            authenticated: Authenticated::without_proof(),
             client_key: None,
         }
     } else {
@@ -449,7 +457,7 @@ async fn cleartext(
 
 /// Fresh random bytes from the OS for nonces and salts. A failing OS RNG is not
 /// survivable for an authentication server.
-pub fn random_bytes() -> [u8; 18] {
+pub(crate) fn random_bytes() -> [u8; 18] {
     let mut bytes = [0u8; 18];
     getrandom::getrandom(&mut bytes)
         .expect("the operating system's random number generator failed");

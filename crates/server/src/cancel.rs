@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -15,31 +14,25 @@ type Entry = ([u8; 4], Arc<Notify>);
 
 /// The shared registry.
 #[derive(Debug, Default)]
-pub struct CancelRegistry {
-    next_pid: AtomicI32,
+pub(crate) struct CancelRegistry {
     sessions: Mutex<HashMap<i32, Entry>>,
 }
 
 /// A session's registration; dropping it unregisters.
 #[derive(Debug)]
-pub struct CancelHandle {
+pub(crate) struct CancelHandle {
     pub pid: i32,
-    pub key: [u8; 4],
     pub signal: Arc<Notify>,
     registry: Arc<CancelRegistry>,
 }
 
 impl CancelRegistry {
     pub fn new() -> Arc<Self> {
-        Arc::new(CancelRegistry {
-            next_pid: AtomicI32::new(1000),
-            sessions: Mutex::new(HashMap::new()),
-        })
+        Arc::new(CancelRegistry::default())
     }
 
-    /// Registers a session with a fresh random key.
-    pub fn register(self: &Arc<Self>, key: [u8; 4]) -> CancelHandle {
-        let pid = self.next_pid.fetch_add(1, Ordering::Relaxed);
+    /// Makes session `pid` cancellable with `key` until the handle is dropped.
+    pub fn register(self: &Arc<Self>, pid: i32, key: [u8; 4]) -> CancelHandle {
         let signal = Arc::new(Notify::new());
         self.sessions
             .lock()
@@ -47,7 +40,6 @@ impl CancelRegistry {
             .insert(pid, (key, signal.clone()));
         CancelHandle {
             pid,
-            key,
             signal,
             registry: self.clone(),
         }
@@ -84,7 +76,7 @@ mod tests {
     #[test]
     fn only_the_right_key_cancels() {
         let registry = CancelRegistry::new();
-        let handle = registry.register([1, 2, 3, 4]);
+        let handle = registry.register(1000, [1, 2, 3, 4]);
         assert!(!registry.cancel(handle.pid, &[1, 2, 3, 5]));
         assert!(!registry.cancel(handle.pid + 1, &[1, 2, 3, 4]));
         assert!(registry.cancel(handle.pid, &[1, 2, 3, 4]));

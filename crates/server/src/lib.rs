@@ -1,47 +1,66 @@
-//! The tokio drivers of pgscram: the listener, TLS, authentication exactly like
-//! PostgreSQL, and sessions on the embedded database.
+//! A PostgreSQL-wire server that authenticates exactly like PostgreSQL: TLS, pg_hba,
+//! trust/reject/password/md5/SCRAM-SHA-256(-PLUS), mock authentication for unknown
+//! roles, throttling, audit and metrics, in front of any backend.
 //!
 //! ```text
-//! TcpListener/UnixListener ─▶ server::handle ─▶ negotiate (SSLRequest ▸ TLS, GSSENC ▸ 'N', Cancel)
-//!                                            ─▶ pg_hba match ─▶ authenticate (trust|reject|password|md5|scram)
-//!                                            ─▶ role/database checks ─▶ session (simple + extended protocol)
+//! listener ─▶ admission ─▶ negotiate ─▶ store lookup (once) ─▶ pg_hba ─▶ authenticate
+//!   accept,     caps per      SSLRequest,   PasswordStore          rule       scram | md5 |
+//!   shutdown    address,      GSSENC,                                          password | trust
+//!               handshakes    Cancel, TLS
+//!          ─▶ AuthenticationOk ─▶ role/database/limit checks ─▶ Backend::serve(SessionStart, Client)
 //! ```
 //!
-//! Every byte from the network goes through crates/wire's bounded decoders and
-//! crates/scram's exchange; this crate owns sockets, timers and the blocking pool.
+//! What a program provides: a [`PasswordStore`] (where roles and their secrets live)
+//! and a [`Backend`] (what serves a session: the embedded SQLite database through
+//! [`engine::EngineBackend`], the proxy, or its own [`engine::QueryEngine`]). The rest
+//! has safe defaults in [`ServerBuilder`]:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = pgscram_embedded::Database::open("app.db")?;
+//! let server = pgscram_server::Server::builder().embedded(db).build().await?;
+//! server.run().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The library installs no signal handler and writes no log: it emits `tracing`
+//! events (a span per connection with its pid, client and user) and stops when told
+//! through a [`ServerHandle`]. Blocking work (SQLite, PBKDF2) runs off the async
+//! workers.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod admission;
+#[allow(missing_docs)] // documented on the telemetry branch, merged next
 pub mod audit;
-pub mod authenticate;
-pub mod cancel;
-pub mod catalog_store;
+mod authenticate;
+mod backend;
+mod builder;
+mod cancel;
 pub mod config;
-pub mod embedded_engine;
+mod connection;
 pub mod engine;
-pub mod hash_pool;
+mod hash_pool;
 pub mod log;
+#[allow(missing_docs)] // documented on the telemetry branch, merged next
 pub mod metrics;
+mod negotiate;
 pub mod proxy;
 mod reply;
-pub mod server;
-pub mod session;
+mod server;
+mod shutdown;
+mod state;
 pub mod store;
-pub mod stream;
+mod stream;
 pub mod throttle;
-pub mod tls;
+mod tls;
 
-pub use config::ServerConfig;
-pub use server::{Server, Shared, StartError};
-pub use session::{Backend, EngineFactory, SessionStart};
-pub use store::{MemoryStore, PasswordStore, RoleAuth};
-
-/// The embedded default as a library call: serve `db` with its own role catalog as the
-/// credential store. Run the returned server with [`Server::run`].
-pub async fn serve_embedded(
-    config: ServerConfig,
-    db: pgscram_embedded::Database,
-) -> Result<Server, StartError> {
-    let store = std::sync::Arc::new(catalog_store::CatalogStore::new(db.clone()));
-    let factory = embedded_engine::EmbeddedFactory::new(db, &config);
-    Server::bind(config, store, Backend::Engine(Box::new(factory))).await
-}
+pub use backend::{Backend, CancelSignal, Client, SessionDefaults, SessionStart};
+pub use builder::{ServerBuilder, StartError};
+pub use config::{PasswordEncryption, Settings, Ssl};
+pub use server::{Server, ServerHandle};
+pub use shutdown::ShutdownSignal;
+pub use state::ReloadReport;
+pub use store::{MemoryStore, PasswordStore, Role, Secret, StoreError};
+pub use stream::Transport;
+pub use tls::{Tls, TlsError};

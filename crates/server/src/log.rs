@@ -1,35 +1,23 @@
-//! Server log lines in PostgreSQL's shape (`2026-11-24 13:40:00.123 UTC [pid] LOG:  ...`)
-//! on standard error. Secrets never reach this module: callers pass reasons and names,
-//! never passwords, proofs, keys or verifiers.
+//! PostgreSQL's log-line shape (`2026-11-24 13:40:00.123 UTC [pid] LOG:  ...`) and the
+//! timestamps of the audit log. The library writes no log itself: it emits `tracing`
+//! events, and a program that wants PostgreSQL's text (the `pgscram` binary does) formats
+//! them with [`format_line`].
 //!
-//! Each connection runs inside [`scope`] with its own pid, so lines written for it carry
-//! that pid even where the caller does not know it (callers pass 0). Control characters
-//! in a message (a role name with a newline in it) are escaped, so a client cannot
-//! forge log lines.
+//! Control characters in a message (a role name with a newline in it) are escaped, so a
+//! client cannot forge log lines.
 
-use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-tokio::task_local! {
-    static PID: i32;
-}
-
-/// Runs `future` as connection `pid`: log lines written inside it carry that pid.
-pub async fn scope<F: Future>(pid: i32, future: F) -> F::Output {
-    PID.scope(pid, future).await
-}
-
-/// The pid of the connection the current task serves, if any.
-pub fn current_pid() -> Option<i32> {
-    PID.try_with(|pid| *pid).ok()
-}
 
 /// Severity words as PostgreSQL prints them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// `LOG`: the server's own record of events.
     Log,
+    /// `FATAL`: an error that ends a connection.
     Fatal,
+    /// `WARNING`.
     Warning,
+    /// `DETAIL`: more about the line before.
     Detail,
 }
 
@@ -44,26 +32,8 @@ impl Level {
     }
 }
 
-/// Writes one log line for session `pid`; 0 means the current connection's pid when
-/// inside [`scope`], else the postmaster-like listener.
-pub fn line(pid: i32, level: Level, message: &str) {
-    // Best effort: a closed or full stderr must never take a session down (eprintln!
-    // would panic on EPIPE).
-    use std::io::Write as _;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "{}",
-        format_line(pid, level, message, SystemTime::now())
-    );
-}
-
 /// The text of one log line, without the newline.
 pub fn format_line(pid: i32, level: Level, message: &str, at: SystemTime) -> String {
-    let pid = if pid == 0 {
-        current_pid().unwrap_or(0)
-    } else {
-        pid
-    };
     format!(
         "{} [{pid}] {}:  {}",
         timestamp(at),
@@ -161,20 +131,5 @@ mod tests {
         assert!(!line.contains('\n'));
         assert!(line.ends_with("role \"a\\n2026-01-01 00:00:00.000 UTC [1] LOG:  x\\x1b\""));
         assert_eq!(escape_controls("plain ünïcode"), "plain ünïcode");
-    }
-
-    #[tokio::test]
-    async fn lines_inside_a_scope_carry_its_pid() {
-        assert_eq!(current_pid(), None);
-        let inside = scope(4242, async {
-            (current_pid(), format_line(0, Level::Log, "hi", UNIX_EPOCH))
-        })
-        .await;
-        assert_eq!(inside.0, Some(4242));
-        assert_eq!(inside.1, "1970-01-01 00:00:00.000 UTC [4242] LOG:  hi");
-        assert_eq!(
-            format_line(0, Level::Log, "hi", UNIX_EPOCH),
-            "1970-01-01 00:00:00.000 UTC [0] LOG:  hi"
-        );
     }
 }

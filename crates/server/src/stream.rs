@@ -23,7 +23,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 pub enum ReadError {
     /// The peer closed the connection (PostgreSQL exits silently in this case).
     Eof,
-    Io(io::Error),
+    /// The connection broke.
+    Io(#[allow(dead_code)] io::Error),
     /// The bytes broke the protocol (bad length, over the limit): report and close.
     Protocol(DecodeError),
 }
@@ -93,6 +94,20 @@ impl Conn {
         }
     }
 
+    /// Reads one frontend message after login, with the limit PostgreSQL applies to its
+    /// type (a Sync or Flush is a few bytes, a Query up to 1 GiB), so a client cannot
+    /// make the server buffer a huge message of a type that is always small.
+    pub async fn read_frontend(&mut self) -> Result<Message, ReadError> {
+        loop {
+            if let Some(&tag) = self.buf.first() {
+                let limit =
+                    pgscram_wire::frame::frontend_max_len(tag).map_err(ReadError::Protocol)?;
+                return self.read_message(limit).await;
+            }
+            self.fill().await?;
+        }
+    }
+
     /// Reads once into the buffer's spare room (no stack buffer held across the wait).
     /// A connection's first read gets [`FIRST_READ`] bytes, enough for any real startup
     /// packet, so a half-open connection that never sends holds little; later reads get
@@ -117,6 +132,7 @@ impl Conn {
     }
 
     /// Bytes the buffers hold allocated (for tests of memory bounds).
+    #[cfg(test)]
     pub fn allocated(&self) -> usize {
         self.buf.capacity() + self.out.capacity()
     }

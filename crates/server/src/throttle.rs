@@ -61,6 +61,7 @@ impl ThrottleConfig {
         }
     }
 
+    /// Whether failures are delayed at all.
     pub fn is_enabled(&self) -> bool {
         !self.base_delay.is_zero()
     }
@@ -95,6 +96,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// A table of `config.slots` entries, allocated now and never grown.
     pub fn new(config: ThrottleConfig) -> Self {
         let slots = if config.is_enabled() {
             config.slots
@@ -112,6 +114,7 @@ impl Throttle {
         }
     }
 
+    /// The configuration in force.
     pub fn config(&self) -> &ThrottleConfig {
         &self.config
     }
@@ -123,6 +126,7 @@ impl Throttle {
         self.record_failure_at(addr, role, Instant::now())
     }
 
+    /// [`Throttle::record_failure`] at a given time (for tests).
     pub fn record_failure_at(&self, addr: Option<IpAddr>, role: &str, now: Instant) -> Duration {
         if !self.config.is_enabled() {
             return Duration::ZERO;
@@ -138,6 +142,7 @@ impl Throttle {
         self.score_at(key, Instant::now())
     }
 
+    /// [`Throttle::score`] at a given time (for tests).
     pub fn score_at(&self, key: Key<'_>, now: Instant) -> f32 {
         let now = self.millis(now);
         let (tag, bucket) = self.locate(key);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use pgscram_server::{MemoryStore, RoleAuth};
+use pgscram_server::{MemoryStore, Role};
 use support::{TestServer, err, md5_role, ok, scram_role};
 
 const SCRAM_HBA: &str = "host all all 127.0.0.1/32 scram-sha-256\n";
@@ -12,29 +12,21 @@ fn store() -> MemoryStore {
     let store = MemoryStore::new();
     store.insert("alice", scram_role("wonderland"));
     store.insert("oldie", md5_role("oldie", "legacy"));
-    store.insert(
-        "nologin",
-        RoleAuth {
-            can_login: false,
-            ..scram_role("pw")
-        },
-    );
-    store.insert(
-        "nopass",
-        RoleAuth {
-            secret: None,
-            can_login: true,
-            connection_limit: -1,
-            ..RoleAuth::default()
-        },
-    );
-    store.insert(
-        "expired",
-        RoleAuth {
-            password_expired: true,
-            ..scram_role("pw")
-        },
-    );
+    store.insert("nologin", {
+        let mut role = scram_role("pw");
+        role.can_login = false;
+        role
+    });
+    store.insert("nopass", {
+        let mut role = Role::default();
+        role.can_login = true;
+        role
+    });
+    store.insert("expired", {
+        let mut role = scram_role("pw");
+        role.valid_until = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
+        role
+    });
     store
 }
 
@@ -189,7 +181,8 @@ fn sighup_reload_keeps_old_rules_when_the_new_file_is_broken() {
         "host all all 10.0.0.0/33 trust\n",
     )
     .unwrap();
-    let error = server.shared.reload_hba().unwrap_err();
+    let report = server.handle.reload();
+    let error = report.hba.expect("rules from a file").unwrap_err();
     assert!(
         error.contains("invalid CIDR mask in address \"10.0.0.0/33\""),
         "{error}"
@@ -204,7 +197,12 @@ fn sighup_reload_keeps_old_rules_when_the_new_file_is_broken() {
         "host all all 127.0.0.1/32 reject\n",
     )
     .unwrap();
-    server.shared.reload_hba().unwrap();
+    server
+        .handle
+        .reload()
+        .hba
+        .expect("rules from a file")
+        .unwrap();
     let stderr = err(&server.psql("alice", "wonderland", "sslmode=disable"));
     assert!(
         stderr.contains("pg_hba.conf rejects connection"),

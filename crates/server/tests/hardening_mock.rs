@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use hardening_util::{Login, login_at};
-use pgscram_server::{MemoryStore, RoleAuth};
+use pgscram_server::{MemoryStore, Role};
 use support::{TestServer, md5_role, scram_role};
 
 const HBA: &str = "host all all 127.0.0.1/32 scram-sha-256\n";
@@ -19,15 +19,11 @@ fn store() -> MemoryStore {
     let store = MemoryStore::new();
     store.insert("alice", scram_role("wonderland"));
     store.insert("oldie", md5_role("oldie", "legacy"));
-    store.insert(
-        "nopass",
-        RoleAuth {
-            secret: None,
-            can_login: true,
-            connection_limit: -1,
-            ..RoleAuth::default()
-        },
-    );
+    store.insert("nopass", {
+        let mut role = Role::default();
+        role.can_login = true;
+        role
+    });
     store
 }
 
@@ -140,15 +136,7 @@ fn mock_iterations_follow_scram_iterations() {
     // (the 2026 CVE): a role made under that setting has 10000 too.
     let store = store();
     let verifier = pgscram_scram::ScramVerifier::derive(b"pw", &[7; 16], 10_000).unwrap();
-    store.insert(
-        "modern",
-        RoleAuth {
-            secret: Some(verifier.to_string()),
-            can_login: true,
-            connection_limit: -1,
-            ..RoleAuth::default()
-        },
-    );
+    store.insert("modern", Role::login(verifier.to_string()));
     let server = TestServer::start_with(HBA, store, |c| c.scram_iterations = 10_000);
     let real = login_at(server.addr, "modern", "wrong");
     let ghost = login_at(server.addr, "ghost", "wrong");

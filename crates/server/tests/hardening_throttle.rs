@@ -98,10 +98,10 @@ fn assert_doubling(delays: &[u64], base: u64, cap: u64) {
     }
 }
 
-fn audited(dir: &Path) -> (PathBuf, impl FnOnce(&mut pgscram_server::ServerConfig)) {
+fn audited(dir: &Path) -> (PathBuf, impl FnOnce(&mut pgscram_server::Settings)) {
     let path = dir.join("audit.jsonl");
     let target = path.clone();
-    (path, move |c: &mut pgscram_server::ServerConfig| {
+    (path, move |c: &mut pgscram_server::Settings| {
         c.audit_log = Some(AuditTarget::File(target));
         c.audit_format = AuditFormat::Json;
     })
@@ -211,7 +211,7 @@ fn repeated_failures_get_doubling_delays_and_no_one_else_is_slowed() {
             assert!(!line.contains(secret), "{secret} in {line}");
         }
     }
-    let metrics = server.shared.metrics();
+    let metrics = server.handle.metrics();
     assert_eq!(
         metrics.attempts(
             Some(pgscram_auth::hba::AuthMethod::ScramSha256),
@@ -219,7 +219,7 @@ fn repeated_failures_get_doubling_delays_and_no_one_else_is_slowed() {
         ),
         7
     );
-    let page = server.shared.render_metrics();
+    let page = server.handle.metrics_page();
     assert!(page.contains("pgscram_auth_throttled_total 7"), "{page}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -291,7 +291,7 @@ fn per_address_cap_handshake_cap_and_slow_loris_cut() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(server.shared.metrics().handshakes(), 2);
+    assert_eq!(server.handle.metrics().handshakes(), 2);
     // A real client waits for a slot, and gets one when the stalled ones are cut.
     let login = login_from(&server, [127, 0, 0, 5], "alice", "wonderland");
     assert!(login.ok, "{:?}", login.messages);
@@ -299,7 +299,7 @@ fn per_address_cap_handshake_cap_and_slow_loris_cut() {
         "login behind two stalled handshakes took {:?} (authentication_timeout 2 s)",
         login.total
     );
-    assert!(server.shared.metrics().handshakes_peak() <= 2);
+    assert!(server.handle.metrics().handshakes_peak() <= 2);
     // Every stalled or idle connection was cut by authentication_timeout.
     for s in idle.iter_mut().chain(stalled.iter_mut()) {
         assert!(closed_within(s, Duration::from_secs(10)), "not cut");
@@ -307,7 +307,7 @@ fn per_address_cap_handshake_cap_and_slow_loris_cut() {
     println!("all slow clients cut after {:?}", started.elapsed());
     assert_eq!(
         server
-            .shared
+            .handle
             .metrics()
             .refused_count(RefuseReason::PerAddress),
         1
@@ -409,7 +409,7 @@ fn legitimate_logins_keep_succeeding_under_a_flood() {
     stop.store(true, Ordering::SeqCst);
     let attempts: u32 = flooders.into_iter().map(|t| t.join().unwrap()).sum();
     times.sort();
-    let metrics = server.shared.metrics();
+    let metrics = server.handle.metrics();
     println!(
         "flood: {attempts} attacker connections from 4 addresses; {ok}/40 legitimate logins \
          succeeded, median {:?}, max {:?}; refused at accept: {}; peak handshakes {}",

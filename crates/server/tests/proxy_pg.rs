@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, ProxyBackend};
-use pgscram_server::{Backend, PasswordStore, Server, ServerConfig};
+use pgscram_server::{PasswordStore, Server};
 use pgscram_testkit::{Options, Postgres, self_signed_cert};
 
 struct Proxy {
@@ -61,22 +61,20 @@ fn start_proxy(
     ))
     .unwrap();
     let store = store(&dir, upstream.clone());
-    let config = ServerConfig {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        data_dir: dir.clone(),
-        ..ServerConfig::default()
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let server = runtime
-        .block_on(Server::bind(
-            config,
-            store.clone(),
-            Backend::Proxy(Box::new(ProxyBackend::new(upstream, store))),
-        ))
+        .block_on(
+            Server::builder()
+                .listen("127.0.0.1:0".parse().unwrap())
+                .data_dir(&dir)
+                .store(store.clone())
+                .backend(ProxyBackend::new(upstream, store))
+                .build(),
+        )
         .unwrap();
     let port = server.local_addrs()[0].port();
     runtime.spawn(server.run());

@@ -4,12 +4,9 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 
 use pgscram_embedded::Database;
-use pgscram_server::catalog_store::CatalogStore;
-use pgscram_server::embedded_engine::EmbeddedFactory;
-use pgscram_server::{Backend, Server, ServerConfig};
+use pgscram_server::Server;
 
 struct Serve {
     port: u16,
@@ -19,23 +16,19 @@ struct Serve {
 fn start(data_dir: &Path) -> Serve {
     let db = Database::open(data_dir.join("pgscram.db")).unwrap();
     db.bootstrap_superuser("postgres", Some("superpw")).unwrap();
-    let config = ServerConfig {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        data_dir: data_dir.to_owned(),
-        ..ServerConfig::default()
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let factory = EmbeddedFactory::new(db.clone(), &config);
     let server = runtime
-        .block_on(Server::bind(
-            config,
-            Arc::new(CatalogStore::new(db)),
-            Backend::Engine(Box::new(factory)),
-        ))
+        .block_on(
+            Server::builder()
+                .listen("127.0.0.1:0".parse().unwrap())
+                .data_dir(data_dir)
+                .embedded(db)
+                .build(),
+        )
         .unwrap();
     let port = server.local_addrs()[0].port();
     runtime.spawn(server.run());

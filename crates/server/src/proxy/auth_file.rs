@@ -11,13 +11,16 @@ use std::sync::RwLock;
 
 use pgscram_scram::{ScramVerifier, StoredSecret};
 
-use crate::store::{PasswordStore, RoleAuth};
+use crate::store::{PasswordStore, Role, StoreError};
 
 /// One problem in the file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthFileError {
+    /// The auth_file.
     pub file: PathBuf,
+    /// The line at fault (0: the file as a whole).
     pub line: usize,
+    /// What is wrong (never the secret itself).
     pub message: String,
 }
 
@@ -36,7 +39,10 @@ impl std::fmt::Display for AuthFileError {
 impl std::error::Error for AuthFileError {}
 
 /// Parses auth_file contents into user -> verifier.
-pub fn parse(file: &Path, text: &str) -> Result<HashMap<String, ScramVerifier>, AuthFileError> {
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+) -> Result<HashMap<String, ScramVerifier>, AuthFileError> {
     let mut entries = HashMap::new();
     for (index, line) in text.lines().enumerate() {
         let at = |message: String| AuthFileError {
@@ -101,6 +107,7 @@ pub struct AuthFileStore {
 }
 
 impl AuthFileStore {
+    /// Reads the file; any error names its line.
     pub fn load(path: &Path) -> Result<Self, AuthFileError> {
         let entries = read(path)?;
         Ok(AuthFileStore {
@@ -136,19 +143,12 @@ fn read(path: &Path) -> Result<HashMap<String, ScramVerifier>, AuthFileError> {
     parse(path, &text)
 }
 
+/// auth_file knows no memberships (`+group` rules never match), expiry or limits: every
+/// listed role may log in, and the upstream PostgreSQL judges the rest at its login.
+#[async_trait::async_trait]
 impl PasswordStore for AuthFileStore {
-    fn role(&self, name: &str) -> Result<Option<RoleAuth>, String> {
-        Ok(self.verifier(name).map(|v| RoleAuth {
-            secret: Some(v.to_string()),
-            can_login: true,
-            connection_limit: -1,
-            ..RoleAuth::default()
-        }))
-    }
-
-    /// auth_file knows no roles' memberships: `+group` rules never match.
-    fn is_member(&self, user: &str, role: &str) -> bool {
-        user == role
+    async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
+        Ok(self.verifier(name).map(|v| Role::login(v.to_string())))
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::store::{PasswordStore, RoleAuth};
+use crate::store::{PasswordStore, Role, Secret, StoreError};
 
 /// The query, with `$1` standing for the quoted role name.
 pub const DEFAULT_AUTH_QUERY: &str =
@@ -15,8 +15,9 @@ pub const DEFAULT_AUTH_QUERY: &str =
 
 /// When an answer was fetched, and the answer: `None` for no such role, else the
 /// role's secret (NULL when it has no password).
-type Cached = (Instant, Option<Option<String>>);
+type Cached = (Instant, Option<Option<Secret>>);
 
+/// Verifiers read from the upstream's `pg_shadow` as an auth_user, cached for a while.
 pub struct AuthQueryStore {
     /// The upstream as the auth_user (its password from PGPASSWORD or .pgpass).
     config: pgscram_client::Config,
@@ -26,6 +27,8 @@ pub struct AuthQueryStore {
 }
 
 impl AuthQueryStore {
+    /// Reads with `config` (the upstream as the auth_user), `query` (default
+    /// [`DEFAULT_AUTH_QUERY`]), caching answers for `ttl`.
     pub fn new(config: pgscram_client::Config, query: Option<String>, ttl: Duration) -> Self {
         AuthQueryStore {
             config,
@@ -65,7 +68,7 @@ impl AuthQueryStore {
 
 /// A string literal with standard_conforming_strings on: quotes doubled. Names with a
 /// backslash use the E'' form so the meaning does not depend on the setting.
-pub fn quote_literal(text: &str) -> String {
+pub(crate) fn quote_literal(text: &str) -> String {
     let doubled = text.replace('\'', "''");
     if text.contains('\\') {
         format!("E'{}'", doubled.replace('\\', "\\\\"))
@@ -74,8 +77,9 @@ pub fn quote_literal(text: &str) -> String {
     }
 }
 
+#[async_trait::async_trait]
 impl PasswordStore for AuthQueryStore {
-    fn role(&self, name: &str) -> Result<Option<RoleAuth>, String> {
+    async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache
@@ -86,11 +90,11 @@ impl PasswordStore for AuthQueryStore {
         let answer = match cached {
             Some(answer) => answer,
             None => {
-                // The lookup interface is synchronous; the proxy runs on the multi-threaded
-                // runtime, where block_in_place lets this worker wait without stalling others.
-                let fetched = tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(self.fetch(name))
-                })?;
+                let fetched = self
+                    .fetch(name)
+                    .await
+                    .map_err(StoreError::Unavailable)?
+                    .map(|secret| secret.map(Secret::new));
                 self.cache
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -98,16 +102,11 @@ impl PasswordStore for AuthQueryStore {
                 fetched
             }
         };
-        Ok(answer.map(|secret| RoleAuth {
+        Ok(answer.map(|secret| Role {
             secret,
             can_login: true,
-            connection_limit: -1,
-            ..RoleAuth::default()
+            ..Role::default()
         }))
-    }
-
-    fn is_member(&self, user: &str, role: &str) -> bool {
-        user == role
     }
 
     fn invalidate(&self, user: &str) {

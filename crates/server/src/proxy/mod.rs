@@ -15,8 +15,8 @@
 //! verifiers (StoredKey, ServerKey), and the ClientKey it recovers from the client's
 //! proof lives until the upstream login is done, then is zeroized.
 
-pub mod auth_file;
-pub mod auth_query;
+mod auth_file;
+mod auth_query;
 mod relay;
 
 use std::sync::Arc;
@@ -24,15 +24,11 @@ use std::sync::Arc;
 use pgscram_scram::ScramVerifier;
 use pgscram_wire::{ErrorFields, SqlState};
 
-use crate::log::{self, Level};
-use crate::reply;
-use crate::server::Shared;
-use crate::session::SessionStart;
+use crate::backend::{Backend, Client, SessionStart};
 use crate::store::PasswordStore;
-use crate::stream::Conn;
 
-pub use auth_file::AuthFileStore;
-pub use auth_query::AuthQueryStore;
+pub use auth_file::{AuthFileError, AuthFileStore};
+pub use auth_query::{AuthQueryStore, DEFAULT_AUTH_QUERY};
 
 /// Reads the upstream's conninfo. Its user is only a template (each client logs in as
 /// itself), so a missing user is not an error here.
@@ -52,40 +48,40 @@ pub struct ProxyBackend {
 
 impl ProxyBackend {
     /// `upstream` names the server and its TLS and channel-binding settings; user,
-    /// database and credentials are set per client.
+    /// database and credentials are set per client. `store` is the server's credential
+    /// store, told when a verifier proves stale.
     pub fn new(upstream: pgscram_client::Config, store: Arc<dyn PasswordStore>) -> Self {
         ProxyBackend { upstream, store }
     }
+}
 
+#[async_trait::async_trait]
+impl Backend for ProxyBackend {
     /// The upstream's database is the judge of which databases exist.
-    pub fn has_database(&self, _name: &str) -> bool {
+    fn has_database(&self, _name: &str) -> bool {
         true
     }
 
-    pub async fn run_session(&self, mut conn: Conn, mut start: SessionStart, shared: &Shared) {
-        let Some(client_key) = start.client_key.take() else {
+    async fn serve(&self, mut start: SessionStart, mut client: Client) {
+        let Some(client_key) = start.take_client_key() else {
             let error = ErrorFields::fatal(
                 SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                 "pgscram proxy logs in upstream with the client's SCRAM proof; use scram-sha-256 in pg_hba.conf for this connection",
             );
-            let _ = reply::error(&mut conn, error).await;
-            return;
+            return client.refuse(error).await;
         };
-        let verifier = match self.store.role(&start.user) {
-            Ok(Some(role)) => role
-                .secret
-                .as_deref()
-                .and_then(|s| ScramVerifier::parse(s).ok()),
-            _ => None,
-        };
+        // The verifier the client just proved itself against: the one lookup of this login.
+        let verifier = start
+            .role
+            .secret
+            .as_ref()
+            .and_then(|s| ScramVerifier::parse(s.expose()).ok());
         let Some(verifier) = verifier else {
-            // The verifier vanished between the exchange and now (an auth_file reload).
             let error = ErrorFields::fatal(
                 SqlState::INVALID_PASSWORD,
                 format!("password authentication failed for user \"{}\"", start.user),
             );
-            let _ = reply::error(&mut conn, error).await;
-            return;
+            return client.refuse(error).await;
         };
 
         let mut config = self.upstream.clone();
@@ -108,38 +104,34 @@ impl ProxyBackend {
                     pgscram_client::Error::Scram(pgscram_scram::ClientError::UnexpectedParameters)
                 ) {
                     self.store.invalidate(&start.user);
-                    log::line(
-                        0,
-                        Level::Log,
-                        &format!(
-                            "the SCRAM verifier for role \"{}\" is stale: update it from the upstream's pg_authid",
-                            start.user
-                        ),
+                    tracing::info!(
+                        "the SCRAM verifier for role \"{}\" is stale: update it from the upstream's pg_authid",
+                        start.user
                     );
                 }
-                let fields = upstream_error(&start.user, &error);
-                log::line(0, Level::Fatal, &fields.message);
-                let _ = reply::error(&mut conn, fields).await;
-                return;
+                return client.refuse(upstream_error(&start.user, &error)).await;
             }
         };
         let cancel_token = upstream.cancel_token();
         let relay = upstream.into_relay();
-
-        let Ok(cancel) = crate::session::greet(&mut conn, shared, relay.parameters.clone()).await
-        else {
+        let Ok(cancel) = client.ready(relay.parameters.clone()).await else {
             return;
         };
-        let (client, client_buffered) = conn.into_parts();
-        relay::run(
-            client,
-            client_buffered,
-            relay.stream,
-            relay.buffered,
-            &cancel.signal,
-            cancel_token,
-        )
-        .await;
+        let mut shutdown = client.shutdown_signal();
+        let (stream, buffered) = client.into_stream();
+        tokio::select! {
+            () = relay::run(
+                stream,
+                buffered,
+                relay.stream,
+                relay.buffered,
+                cancel.notify(),
+                cancel_token,
+            ) => {}
+            // Bytes are relayed untouched, so there is no message boundary to end on:
+            // on shutdown both sides are closed.
+            () = shutdown.requested() => {}
+        }
     }
 }
 

@@ -9,11 +9,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use pgscram_server::engine::{
-    Column, Interrupt, Prepared, Produced, QueryEngine, StatementResult, Value,
+    Column, EngineBackend, EngineFactory, Interrupt, Prepared, Produced, QueryEngine,
+    StatementResult, Value,
 };
-use pgscram_server::{
-    Backend, EngineFactory, MemoryStore, RoleAuth, Server, ServerConfig, SessionStart, Shared,
-};
+use pgscram_server::{MemoryStore, Role, Server, ServerHandle, SessionStart, Settings};
 use pgscram_wire::{ErrorFields, TransactionStatus};
 
 pub struct EchoEngine {
@@ -80,11 +79,7 @@ fn columns() -> Vec<Column> {
 pub struct EchoFactory;
 
 impl EngineFactory for EchoFactory {
-    fn open(
-        &self,
-        start: &SessionStart,
-        _shared: &Shared,
-    ) -> Result<Box<dyn QueryEngine>, ErrorFields> {
+    fn open(&self, start: &SessionStart) -> Result<Box<dyn QueryEngine>, ErrorFields> {
         Ok(Box::new(EchoEngine {
             user: start.user.clone(),
         }))
@@ -97,7 +92,7 @@ impl EngineFactory for EchoFactory {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
-    pub shared: Arc<Shared>,
+    pub handle: ServerHandle,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -106,38 +101,36 @@ impl TestServer {
         Self::start_with(hba, store, |_| {})
     }
 
-    pub fn start_with(
-        hba: &str,
-        store: MemoryStore,
-        tweak: impl FnOnce(&mut ServerConfig),
-    ) -> Self {
+    pub fn start_with(hba: &str, store: MemoryStore, tweak: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = pgscram_testkit::temp_dir("serve");
         std::fs::write(data_dir.join("pg_hba.conf"), hba).unwrap();
-        let mut config = ServerConfig {
-            listen: vec!["127.0.0.1:0".parse().unwrap()],
-            data_dir: data_dir.clone(),
-            ..ServerConfig::default()
-        };
-        tweak(&mut config);
+        let mut settings = Settings::default();
+        settings.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        settings.data_dir = Some(data_dir.clone());
+        // Off unless a test turns it on: these tests time failed logins themselves.
+        settings.throttle = pgscram_server::throttle::ThrottleConfig::off();
+        tweak(&mut settings);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let server = runtime
-            .block_on(Server::bind(
-                config,
-                Arc::new(store),
-                Backend::Engine(Box::new(EchoFactory)),
-            ))
+            .block_on(
+                Server::builder()
+                    .settings(settings)
+                    .store(Arc::new(store))
+                    .backend(EngineBackend::new(EchoFactory))
+                    .build(),
+            )
             .expect("server starts");
         let addr = server.local_addrs()[0];
-        let shared = server.shared().clone();
+        let handle = server.handle();
         runtime.spawn(server.run());
         TestServer {
             addr,
             data_dir,
-            shared,
+            handle,
             runtime: Some(runtime),
         }
     }
@@ -167,24 +160,14 @@ impl Drop for TestServer {
     }
 }
 
-pub fn scram_role(password: &str) -> RoleAuth {
+pub fn scram_role(password: &str) -> Role {
     let verifier =
         pgscram_scram::ScramVerifier::derive(password.as_bytes(), &[4; 16], 4096).unwrap();
-    RoleAuth {
-        secret: Some(verifier.to_string()),
-        can_login: true,
-        connection_limit: -1,
-        ..RoleAuth::default()
-    }
+    Role::login(verifier.to_string())
 }
 
-pub fn md5_role(user: &str, password: &str) -> RoleAuth {
-    RoleAuth {
-        secret: Some(pgscram_scram::md5::md5_secret(password.as_bytes(), user)),
-        can_login: true,
-        connection_limit: -1,
-        ..RoleAuth::default()
-    }
+pub fn md5_role(user: &str, password: &str) -> Role {
+    Role::login(pgscram_scram::md5::md5_secret(password.as_bytes(), user))
 }
 
 pub fn ok(out: &Output) -> String {

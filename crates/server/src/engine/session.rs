@@ -4,77 +4,24 @@
 //! Statements run on the blocking pool (SQLite blocks); a CancelRequest for this
 //! session interrupts the running statement, which then fails with 57014.
 
+//! The simple and extended query protocols over a [`QueryEngine`], for
+//! [`super::EngineBackend`].
+//!
+//! Statements run on the blocking pool (SQLite blocks); a CancelRequest for this
+//! session interrupts the running statement, which then fails with 57014. A shutdown
+//! ends an idle session with 57P01, as PostgreSQL's fast shutdown does.
+
 use std::collections::HashMap;
 
-use pgscram_wire::frame::limits;
 use pgscram_wire::{
-    Authentication, BackendKeyData, BackendMessage, Bind, CancelKey, ErrorFields, FieldDescription,
-    Format, FrontendMessage, SqlState, StartupMessage, TargetKind, TransactionStatus,
+    BackendMessage, Bind, ErrorFields, FieldDescription, Format, FrontendMessage, SqlState,
+    TargetKind, TransactionStatus,
 };
 
-use crate::cancel::CancelHandle;
-use crate::engine::{Column, Prepared, Produced, QueryEngine, StatementResult, Value};
-use crate::log::{self, Level};
+use super::{Column, Prepared, Produced, QueryEngine, StatementResult, Value};
+use crate::backend::Client;
 use crate::reply::push;
-use crate::server::Shared;
 use crate::stream::{Conn, ReadError};
-
-/// What authentication hands to the session.
-pub struct SessionStart {
-    pub startup: StartupMessage,
-    pub user: String,
-    pub database: String,
-    pub superuser: bool,
-    pub ssl: bool,
-    /// Recovered from a SCRAM proof; the embedded backend has no use for it and drops it.
-    pub client_key: Option<pgscram_scram::ClientKey>,
-}
-
-/// Opens engines for sessions.
-pub trait EngineFactory: Send + Sync {
-    fn open(
-        &self,
-        start: &SessionStart,
-        shared: &Shared,
-    ) -> Result<Box<dyn QueryEngine>, ErrorFields>;
-    fn has_database(&self, name: &str) -> bool;
-}
-
-/// What serves a session after login.
-pub enum Backend {
-    /// Queries run on a local engine (the embedded SQLite database).
-    Engine(Box<dyn EngineFactory>),
-    /// Sessions are relayed to an upstream PostgreSQL after a pass-through login.
-    Proxy(Box<crate::proxy::ProxyBackend>),
-}
-
-impl Backend {
-    pub fn has_database(&self, name: &str, _shared: &Shared) -> bool {
-        match self {
-            Backend::Engine(factory) => factory.has_database(name),
-            Backend::Proxy(proxy) => proxy.has_database(name),
-        }
-    }
-
-    pub async fn run_session(&self, conn: Conn, start: SessionStart, shared: &Shared) {
-        match self {
-            Backend::Proxy(proxy) => proxy.run_session(conn, start, shared).await,
-            Backend::Engine(factory) => {
-                let engine = match factory.open(&start, shared) {
-                    Ok(engine) => engine,
-                    Err(error) => {
-                        let mut conn = conn;
-                        let _ = crate::reply::error(&mut conn, error).await;
-                        return;
-                    }
-                };
-                // Nothing here needs the ClientKey: drop (zeroize) it before the session runs.
-                drop(start);
-                let _ = run(conn, engine, shared).await;
-            }
-        }
-    }
-}
 
 struct Portal {
     prepared: Prepared,
@@ -93,39 +40,12 @@ struct Session {
     skipping: bool,
 }
 
-/// What every backend sends once a login is accepted: AuthenticationOk, the
-/// ParameterStatus values, BackendKeyData with a fresh cancel key, ReadyForQuery (idle).
-/// The returned handle keeps the session cancellable until it is dropped.
-pub(crate) async fn greet(
-    conn: &mut Conn,
-    shared: &Shared,
-    parameters: impl IntoIterator<Item = (String, String)>,
-) -> std::io::Result<CancelHandle> {
-    let key: [u8; 4] = crate::authenticate::random_bytes()[..4]
-        .try_into()
-        .unwrap_or([0; 4]);
-    let cancel = shared.cancel_registry().register(key);
-    push(conn, &BackendMessage::Authentication(Authentication::Ok))?;
-    for (name, value) in parameters {
-        push(conn, &BackendMessage::ParameterStatus { name, value })?;
-    }
-    push(
-        conn,
-        &BackendMessage::BackendKeyData(BackendKeyData {
-            pid: cancel.pid,
-            key: CancelKey::from_u32(u32::from_be_bytes(key)),
-        }),
-    )?;
-    push(
-        conn,
-        &BackendMessage::ReadyForQuery(TransactionStatus::Idle),
-    )?;
-    conn.flush().await?;
-    Ok(cancel)
-}
-
-async fn run(mut conn: Conn, engine: Box<dyn QueryEngine>, shared: &Shared) -> std::io::Result<()> {
-    let cancel = greet(&mut conn, shared, engine.initial_parameters()).await?;
+pub(super) async fn run(mut client: Client, engine: Box<dyn QueryEngine>) {
+    let parameters = engine.initial_parameters();
+    let Ok(cancel) = client.ready(parameters).await else {
+        return;
+    };
+    let mut shutdown = client.shutdown_signal();
     let mut session = Session {
         engine: Some(engine),
         statements: HashMap::new(),
@@ -133,60 +53,79 @@ async fn run(mut conn: Conn, engine: Box<dyn QueryEngine>, shared: &Shared) -> s
         bound_params: HashMap::new(),
         skipping: false,
     };
+    let conn = client.conn();
+    let _ = serve(conn, &mut session, cancel.notify(), &mut shutdown).await;
+    conn.shutdown().await;
+}
 
+async fn serve(
+    conn: &mut Conn,
+    session: &mut Session,
+    cancel: &tokio::sync::Notify,
+    shutdown: &mut crate::shutdown::ShutdownSignal,
+) -> std::io::Result<()> {
     loop {
-        let message = match conn.read_message(limits::LARGE_MESSAGE).await {
+        let read = tokio::select! {
+            read = conn.read_frontend() => read,
+            () = shutdown.requested() => {
+                let error = ErrorFields::fatal(
+                    SqlState::ADMIN_SHUTDOWN,
+                    "terminating connection due to administrator command",
+                );
+                return crate::reply::error(conn, error).await;
+            }
+        };
+        let message = match read {
             Ok(message) => message,
             Err(ReadError::Eof | ReadError::Io(_)) => return Ok(()),
             Err(ReadError::Protocol(e)) => {
-                let _ =
-                    crate::reply::error(&mut conn, ErrorFields::fatal(e.sqlstate(), e.to_string()))
-                        .await;
-                return Ok(());
+                return crate::reply::error(conn, ErrorFields::fatal(e.sqlstate(), e.to_string()))
+                    .await;
             }
         };
         let message = match FrontendMessage::decode(&message) {
             Ok(message) => message,
             Err(e) => {
-                let _ =
-                    crate::reply::error(&mut conn, ErrorFields::fatal(e.sqlstate(), e.to_string()))
-                        .await;
-                return Ok(());
+                return crate::reply::error(conn, ErrorFields::fatal(e.sqlstate(), e.to_string()))
+                    .await;
             }
         };
         if session.skipping
-            && !matches!(message, FrontendMessage::Sync | FrontendMessage::Terminate)
+            && !matches!(
+                message,
+                FrontendMessage::Sync | FrontendMessage::Terminate | FrontendMessage::Flush
+            )
         {
             continue;
         }
         match message {
             FrontendMessage::Query(sql) => {
                 let results = session
-                    .run_blocking(&cancel.signal, move |engine| engine.simple_query(&sql))
+                    .run_blocking(cancel, move |engine| engine.simple_query(&sql))
                     .await;
                 for result in results {
-                    send_result(&mut conn, result)?;
+                    send_result(conn, result)?;
                 }
-                push(&mut conn, &BackendMessage::ReadyForQuery(session.status()))?;
+                push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
                 conn.flush().await?;
             }
             FrontendMessage::Parse(parse) => {
                 let query = parse.query.clone();
                 let types = parse.param_types.clone();
                 match session
-                    .run_blocking(&cancel.signal, move |engine| engine.prepare(&query, &types))
+                    .run_blocking(cancel, move |engine| engine.prepare(&query, &types))
                     .await
                 {
                     Ok(prepared) => {
                         session.statements.insert(parse.name, prepared);
-                        push(&mut conn, &BackendMessage::ParseComplete)?;
+                        push(conn, &BackendMessage::ParseComplete)?;
                     }
-                    Err(error) => session.fail(&mut conn, error)?,
+                    Err(error) => session.fail(conn, error).await?,
                 }
             }
             FrontendMessage::Bind(bind) => match session.bind(bind) {
-                Ok(()) => push(&mut conn, &BackendMessage::BindComplete)?,
-                Err(error) => session.fail(&mut conn, error)?,
+                Ok(()) => push(conn, &BackendMessage::BindComplete)?,
+                Err(error) => session.fail(conn, error).await?,
             },
             FrontendMessage::Describe(target) => {
                 let described = match target.kind {
@@ -202,23 +141,27 @@ async fn run(mut conn: Conn, engine: Box<dyn QueryEngine>, shared: &Shared) -> s
                 match described {
                     Some((params, columns, formats)) => {
                         if let Some(params) = params {
-                            push(&mut conn, &BackendMessage::ParameterDescription(params))?;
+                            push(conn, &BackendMessage::ParameterDescription(params))?;
                         }
                         match columns {
                             Some(columns) => push(
-                                &mut conn,
+                                conn,
                                 &BackendMessage::RowDescription(describe(&columns, &formats)),
                             )?,
-                            None => push(&mut conn, &BackendMessage::NoData)?,
+                            None => push(conn, &BackendMessage::NoData)?,
                         }
                     }
-                    None => session.fail(&mut conn, missing(target.kind, &target.name))?,
+                    None => {
+                        session
+                            .fail(conn, missing(target.kind, &target.name))
+                            .await?
+                    }
                 }
             }
             FrontendMessage::Execute(execute) => {
                 let max_rows = usize::try_from(execute.max_rows).unwrap_or(0);
                 session
-                    .execute(&mut conn, &execute.portal, max_rows, &cancel.signal)
+                    .execute(conn, &execute.portal, max_rows, cancel)
                     .await?;
             }
             FrontendMessage::Close(target) => {
@@ -226,18 +169,15 @@ async fn run(mut conn: Conn, engine: Box<dyn QueryEngine>, shared: &Shared) -> s
                     TargetKind::Statement => session.statements.remove(&target.name).map(|_| ()),
                     TargetKind::Portal => session.portals.remove(&target.name).map(|_| ()),
                 };
-                push(&mut conn, &BackendMessage::CloseComplete)?;
+                push(conn, &BackendMessage::CloseComplete)?;
             }
             FrontendMessage::Sync => {
-                if let Some(error) = session
-                    .run_blocking(&cancel.signal, |engine| engine.sync())
-                    .await
-                {
-                    push(&mut conn, &BackendMessage::ErrorResponse(error))?;
+                if let Some(error) = session.run_blocking(cancel, |engine| engine.sync()).await {
+                    push(conn, &BackendMessage::ErrorResponse(error))?;
                 }
                 session.skipping = false;
                 session.portals.retain(|name, _| !name.is_empty());
-                push(&mut conn, &BackendMessage::ReadyForQuery(session.status()))?;
+                push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
                 conn.flush().await?;
             }
             FrontendMessage::Flush => conn.flush().await?,
@@ -248,14 +188,16 @@ async fn run(mut conn: Conn, engine: Box<dyn QueryEngine>, shared: &Shared) -> s
                 // No COPY is in progress; PostgreSQL ignores these outside COPY.
             }
             FrontendMessage::FunctionCall(_) => {
-                session.fail(
-                    &mut conn,
-                    ErrorFields::error(
-                        SqlState::FEATURE_NOT_SUPPORTED,
-                        "fastpath function calls are not supported",
-                    ),
-                )?;
-                push(&mut conn, &BackendMessage::ReadyForQuery(session.status()))?;
+                session
+                    .fail(
+                        conn,
+                        ErrorFields::error(
+                            SqlState::FEATURE_NOT_SUPPORTED,
+                            "fastpath function calls are not supported",
+                        ),
+                    )
+                    .await?;
+                push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
                 session.skipping = false;
                 conn.flush().await?;
             }
@@ -264,8 +206,7 @@ async fn run(mut conn: Conn, engine: Box<dyn QueryEngine>, shared: &Shared) -> s
                     SqlState::PROTOCOL_VIOLATION,
                     "unexpected message type 0x70 during COPY from stdin",
                 );
-                let _ = crate::reply::error(&mut conn, error).await;
-                return Ok(());
+                return crate::reply::error(conn, error).await;
             }
         }
     }
@@ -284,9 +225,12 @@ impl Session {
         })
     }
 
-    fn fail(&mut self, conn: &mut Conn, error: ErrorFields) -> std::io::Result<()> {
+    /// An error in the extended protocol: sent at once (a driver that sent Parse and
+    /// Flush is waiting for it), then messages are skipped until Sync.
+    async fn fail(&mut self, conn: &mut Conn, error: ErrorFields) -> std::io::Result<()> {
         self.skipping = true;
-        push(conn, &BackendMessage::ErrorResponse(error))
+        push(conn, &BackendMessage::ErrorResponse(error))?;
+        conn.flush().await
     }
 
     /// Runs `work` on the engine on the blocking pool; a cancel signal interrupts it.
@@ -367,7 +311,7 @@ impl Session {
         cancel: &tokio::sync::Notify,
     ) -> std::io::Result<()> {
         let Some(portal) = self.portals.get_mut(name) else {
-            return self.fail(conn, missing(TargetKind::Portal, name));
+            return self.fail(conn, missing(TargetKind::Portal, name)).await;
         };
         if portal.pending.is_none() {
             let prepared = portal.prepared.clone();
@@ -398,7 +342,7 @@ impl Session {
                     return push(conn, &BackendMessage::CommandComplete(tag));
                 }
                 Ok(Produced::Empty) => return push(conn, &BackendMessage::EmptyQueryResponse),
-                Err(error) => return self.fail(conn, error),
+                Err(error) => return self.fail(conn, error).await,
             }
         }
         let (Some(engine), Some(portal)) = (self.engine.as_deref(), self.portals.get_mut(name))
@@ -426,7 +370,7 @@ impl Session {
             }
         }
         if let Some(error) = failure {
-            return self.fail(conn, error);
+            return self.fail(conn, error).await;
         }
         if max_rows > 0 && sent == max_rows && rows.len() > 0 {
             push(conn, &BackendMessage::PortalSuspended)
@@ -507,7 +451,7 @@ fn send_result(conn: &mut Conn, result: StatementResult) -> std::io::Result<()> 
         Ok(Produced::Empty) => push(conn, &BackendMessage::EmptyQueryResponse),
         Err(error) => {
             if error.code == SqlState::QUERY_CANCELED {
-                log::line(0, Level::Log, "canceling statement due to user request");
+                tracing::info!("canceling statement due to user request");
             }
             push(conn, &BackendMessage::ErrorResponse(error))
         }

@@ -1,13 +1,25 @@
-//! What the session needs from a database: a small trait, so the protocol handling in
-//! `session` does not depend on SQLite (the embedded engine implements it in
-//! `engine_embedded`; tests can implement it with a table).
+//! Backends that run queries themselves: a [`QueryEngine`] per session, opened by an
+//! [`EngineFactory`], behind [`EngineBackend`], which speaks the simple and extended
+//! query protocols. The protocol handling (`session`) does not depend on SQLite: the
+//! embedded database is one engine ([`EmbeddedFactory`]), a program's own is another.
+
+mod embedded;
+mod session;
+
+use std::sync::Arc;
 
 use pgscram_wire::{ErrorFields, TransactionStatus};
+
+use crate::backend::{Backend, Client, SessionStart};
+
+pub use embedded::EmbeddedFactory;
 
 /// One result column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
+    /// The column's name.
     pub name: String,
+    /// pg_type.oid of its type.
     pub type_oid: u32,
     /// pg_type.typlen: -1 for variable length.
     pub type_size: i16,
@@ -19,12 +31,18 @@ pub type Value = Option<Vec<u8>>;
 /// What one statement produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Produced {
+    /// A row set and its command tag (`SELECT 3`).
     Rows {
+        /// The columns.
         columns: Vec<Column>,
+        /// The rows, text format.
         rows: Vec<Vec<Value>>,
+        /// The command tag.
         tag: String,
     },
+    /// A command without rows and its tag (`CREATE TABLE`).
     Command {
+        /// The command tag.
         tag: String,
     },
     /// The query string held no statement.
@@ -34,13 +52,16 @@ pub enum Produced {
 /// One statement's result with what was said along the way.
 #[derive(Debug, Clone)]
 pub struct StatementResult {
+    /// Notices raised along the way, sent before the result.
     pub notices: Vec<ErrorFields>,
+    /// The result, or the statement's error.
     pub outcome: Result<Produced, ErrorFields>,
     /// Settings whose change the client must hear about (ParameterStatus).
     pub reported: Vec<(String, String)>,
 }
 
 impl StatementResult {
+    /// A statement that failed with `fields`.
     pub fn error(fields: ErrorFields) -> Self {
         StatementResult {
             notices: Vec::new(),
@@ -53,7 +74,9 @@ impl StatementResult {
 /// A parsed statement for the extended protocol.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The statement's text.
     pub sql: String,
+    /// The parameters' type oids.
     pub param_types: Vec<u32>,
     /// `None` when the statement returns no rows.
     pub columns: Option<Vec<Column>>,
@@ -75,7 +98,9 @@ pub trait QueryEngine: Send + 'static {
     fn sync(&mut self) -> Option<ErrorFields> {
         None
     }
+    /// For ReadyForQuery: idle, in a transaction, or in a failed one.
     fn transaction_status(&self) -> TransactionStatus;
+    /// A handle that interrupts the running statement from another thread.
     fn interrupt_handle(&self) -> Interrupt;
     /// ParameterStatus values to send after authentication.
     fn initial_parameters(&self) -> Vec<(String, String)>;
@@ -84,4 +109,46 @@ pub trait QueryEngine: Send + 'static {
     fn encode_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields>;
     /// A binary-format parameter in the text form `execute` takes.
     fn decode_binary(&self, type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields>;
+}
+
+/// Opens a [`QueryEngine`] per session. `open` may block (it runs on the blocking pool).
+pub trait EngineFactory: Send + Sync + 'static {
+    /// Opens the session's engine, or refuses the session with a FATAL error.
+    fn open(&self, start: &SessionStart) -> Result<Box<dyn QueryEngine>, ErrorFields>;
+    /// Whether `name` is a database this factory serves.
+    fn has_database(&self, name: &str) -> bool;
+}
+
+/// A [`Backend`] that runs each session's queries on an engine from `F`.
+pub struct EngineBackend<F: EngineFactory> {
+    factory: Arc<F>,
+}
+
+impl<F: EngineFactory> EngineBackend<F> {
+    /// A backend over `factory`.
+    pub fn new(factory: F) -> Self {
+        EngineBackend {
+            factory: Arc::new(factory),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<F: EngineFactory> Backend for EngineBackend<F> {
+    fn has_database(&self, name: &str) -> bool {
+        self.factory.has_database(name)
+    }
+
+    async fn serve(&self, mut start: SessionStart, client: Client) {
+        // Nothing here needs the ClientKey: drop (zeroize) it before the session runs.
+        drop(start.take_client_key());
+        let factory = self.factory.clone();
+        let opened = tokio::task::spawn_blocking(move || factory.open(&start)).await;
+        let engine = match opened {
+            Ok(Ok(engine)) => engine,
+            Ok(Err(error)) => return client.refuse(error).await,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        session::run(client, engine).await;
+    }
 }

@@ -1,48 +1,67 @@
 //! The embedded SQLite database as a [`QueryEngine`]: what `pgscram serve` runs
 //! sessions on. A thin adapter; the SQL work lives in crates/embedded.
 
+use std::path::PathBuf;
+
 use pgscram_embedded::{
     Completion, Database, HbaFileRow, Notice, PasswordEncryption, PreparedStatement, Session,
-    SessionSettings, SqlError, StatementOutcome,
+    SessionIdentity, SessionSettings, SqlError, StatementOutcome,
 };
 use pgscram_wire::{ErrorFields, Severity, SqlState, TransactionStatus};
 
-use crate::config::ServerConfig;
-use crate::engine::{Column, Interrupt, Prepared, Produced, QueryEngine, StatementResult, Value};
-use crate::server::Shared;
-use crate::session::{EngineFactory, SessionStart};
+use super::{
+    Column, EngineFactory, Interrupt, Prepared, Produced, QueryEngine, StatementResult, Value,
+};
+use crate::backend::SessionStart;
 
-/// Opens embedded sessions with the server's defaults.
+/// Opens sessions on the embedded SQLite database.
+///
+/// A session runs as the role the server authenticated, whatever store authenticated
+/// it: when the catalog holds the role, its catalog attributes apply from the first
+/// statement on; when it does not (a program's own [`crate::PasswordStore`]), the
+/// session runs as that name with the store's superuser flag. Login rights, expiry and
+/// CONNECTION LIMIT were already checked by the server from the store's answer.
 pub struct EmbeddedFactory {
     db: Database,
     database: String,
-    encryption: PasswordEncryption,
-    iterations: u32,
+    /// pg_hba.conf as `pg_hba_file_rules` shows it, if the rules come from a file.
+    hba_view: Option<(PathBuf, bool)>,
     /// The pg_hba.conf (size, mtime) that `pg_hba_file_rules` last showed.
     hba_seen: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
 }
 
 impl EmbeddedFactory {
-    pub fn new(db: Database, config: &ServerConfig) -> Self {
+    /// Sessions on `db`, serving the database named `postgres`.
+    pub fn new(db: Database) -> Self {
         EmbeddedFactory {
             db,
-            database: config.database.clone(),
-            encryption: if config.password_encryption_md5 {
-                PasswordEncryption::Md5
-            } else {
-                PasswordEncryption::ScramSha256
-            },
-            iterations: config.scram_iterations,
+            database: "postgres".to_owned(),
+            hba_view: None,
             hba_seen: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Serves the database named `name` instead of `postgres`.
+    pub fn database(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.database);
+        self
+    }
+
+    /// Shows the pg_hba.conf at `path` in `pg_hba_file_rules` (`ssl_enabled`: whether
+    /// `hostssl` lines can match, as the server is configured).
+    pub fn hba_view(mut self, path: PathBuf, ssl_enabled: bool) -> Self {
+        self.hba_view = Some((path, ssl_enabled));
+        self
     }
 
     /// Keeps `pg_hba_file_rules` showing the file on disk, as PostgreSQL's view does
     /// (errors included, whether or not it has been reloaded). Re-read only when the
     /// file's size or modification time changed.
-    fn refresh_hba_view(&self, shared: &Shared) {
-        let path = shared.config().hba_path();
-        let stamp = std::fs::metadata(&path)
+    fn refresh_hba_view(&self) {
+        let Some((path, ssl_enabled)) = &self.hba_view else {
+            return;
+        };
+        let stamp = std::fs::metadata(path)
             .ok()
             .and_then(|m| Some((m.len(), m.modified().ok()?)));
         let mut seen = self.hba_seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -50,7 +69,7 @@ impl EmbeddedFactory {
             return;
         }
         let options = pgscram_auth::hba::HbaOptions {
-            ssl_enabled: shared.config().tls,
+            ssl_enabled: *ssl_enabled,
         };
         let path_text = path.to_string_lossy();
         let Ok(rules) =
@@ -87,18 +106,23 @@ fn hba_row(rule: pgscram_auth::hba::HbaFileRule) -> HbaFileRow {
 }
 
 impl EngineFactory for EmbeddedFactory {
-    fn open(
-        &self,
-        start: &SessionStart,
-        shared: &Shared,
-    ) -> Result<Box<dyn QueryEngine>, ErrorFields> {
-        self.refresh_hba_view(shared);
-        let mut settings = SessionSettings::new(self.encryption, self.iterations);
+    fn open(&self, start: &SessionStart) -> Result<Box<dyn QueryEngine>, ErrorFields> {
+        self.refresh_hba_view();
+        let encryption = match start.defaults.password_encryption {
+            crate::config::PasswordEncryption::Md5 => PasswordEncryption::Md5,
+            _ => PasswordEncryption::ScramSha256,
+        };
+        let mut settings = SessionSettings::new(encryption, start.defaults.scram_iterations);
         settings.set_database(&start.database);
         for (name, value) in start.startup.settings() {
             settings.set_startup(name, value).map_err(|e| fatal(&e))?;
         }
-        let session = Session::new(&self.db, &start.user, settings).map_err(|e| fatal(&e))?;
+        let identity = SessionIdentity {
+            user: start.user.clone(),
+            superuser: start.role.superuser,
+            pid: start.pid,
+        };
+        let session = Session::for_identity(&self.db, identity, settings).map_err(|e| fatal(&e))?;
         Ok(Box::new(EmbeddedEngine {
             session,
             prepared: Vec::new(),

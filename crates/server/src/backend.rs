@@ -1,0 +1,202 @@
+//! What serves a session once the server has authenticated and admitted the client: a
+//! [`Backend`]. The embedded database ([`crate::engine::EngineBackend`]), the proxy
+//! ([`crate::proxy::ProxyBackend`]) and a program's own backends implement it.
+//!
+//! The server decides everything a session starts with once, and hands it over in
+//! [`SessionStart`]: the pid (the one in BackendKeyData, the log and
+//! `pg_backend_pid()`), the role as the store returned it (looked up once per login),
+//! the database and the startup parameters.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pgscram_wire::{
+    BackendKeyData, BackendMessage, CancelKey, ErrorFields, StartupMessage, TransactionStatus,
+};
+
+use crate::cancel::{CancelHandle, CancelRegistry};
+use crate::config::PasswordEncryption;
+use crate::reply::push;
+use crate::shutdown::ShutdownSignal;
+use crate::store::Role;
+use crate::stream::{Conn, Transport};
+
+/// Serves authenticated sessions.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Whether `name` is a database this backend serves. Asked after authentication,
+    /// so the answer (PostgreSQL's 3D000) is never revealed to a client that has not
+    /// proved who it is.
+    fn has_database(&self, name: &str) -> bool;
+
+    /// Serves one session until it ends. AuthenticationOk has been sent; the backend
+    /// sends the rest of the greeting with [`Client::ready`] (or refuses with
+    /// [`Client::refuse`]).
+    async fn serve(&self, start: SessionStart, client: Client);
+}
+
+/// Server-wide defaults a session starts with.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SessionDefaults {
+    /// `password_encryption` for CREATE/ALTER ROLE ... PASSWORD.
+    pub password_encryption: PasswordEncryption,
+    /// `scram_iterations` for new verifiers.
+    pub scram_iterations: u32,
+}
+
+/// Everything a session starts with, decided once by the server.
+#[non_exhaustive]
+pub struct SessionStart {
+    /// The backend pid: BackendKeyData, log lines and `pg_backend_pid()` all show it.
+    pub pid: i32,
+    /// The authenticated user.
+    pub user: String,
+    /// The database asked for (already checked with [`Backend::has_database`]).
+    pub database: String,
+    /// The role as the credential store returned it (login right, superuser, limits,
+    /// memberships, secret).
+    pub role: Role,
+    /// The client's startup packet (its settings: application_name, options, ...).
+    pub startup: StartupMessage,
+    /// Whether the client connected over TLS.
+    pub ssl: bool,
+    /// The client's address; `None` on a Unix socket.
+    pub peer: Option<SocketAddr>,
+    /// Server-wide defaults for the session's settings.
+    pub defaults: SessionDefaults,
+    /// Recovered from a SCRAM proof (the proxy logs in upstream with it). A password
+    /// equivalent: zeroized when dropped.
+    client_key: Option<pgscram_scram::ClientKey>,
+}
+
+impl SessionStart {
+    pub(crate) fn new(
+        pid: i32,
+        role: Role,
+        startup: StartupMessage,
+        ssl: bool,
+        peer: Option<SocketAddr>,
+        defaults: SessionDefaults,
+        client_key: Option<pgscram_scram::ClientKey>,
+    ) -> Self {
+        SessionStart {
+            pid,
+            user: startup.user().to_owned(),
+            database: startup.database().to_owned(),
+            role,
+            startup,
+            ssl,
+            peer,
+            defaults,
+            client_key,
+        }
+    }
+
+    /// Takes the ClientKey recovered from the client's SCRAM proof, if the login was
+    /// SCRAM. Backends that have no use for it never take it; it is zeroized either way.
+    pub fn take_client_key(&mut self) -> Option<pgscram_scram::ClientKey> {
+        self.client_key.take()
+    }
+}
+
+/// The authenticated client connection a backend serves.
+pub struct Client {
+    conn: Conn,
+    pid: i32,
+    cancel: Arc<CancelRegistry>,
+    shutdown: ShutdownSignal,
+}
+
+/// Cancel requests for the session: [`Client::ready`] registers the session, and the
+/// registration ends when this is dropped.
+pub struct CancelSignal {
+    handle: CancelHandle,
+}
+
+impl CancelSignal {
+    /// Waits for the next CancelRequest that names this session's pid and key.
+    pub async fn requested(&self) {
+        self.handle.signal.notified().await;
+    }
+
+    pub(crate) fn notify(&self) -> &tokio::sync::Notify {
+        &self.handle.signal
+    }
+}
+
+impl Client {
+    pub(crate) fn new(
+        conn: Conn,
+        pid: i32,
+        cancel: Arc<CancelRegistry>,
+        shutdown: ShutdownSignal,
+    ) -> Self {
+        Client {
+            conn,
+            pid,
+            cancel,
+            shutdown,
+        }
+    }
+
+    /// The session's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Resolves when the server shuts down: end the session then.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.clone()
+    }
+
+    /// Finishes the greeting: ParameterStatus for each of `parameters`, BackendKeyData
+    /// with a fresh cancel key, ReadyForQuery (idle). The session is cancellable while
+    /// the returned signal lives.
+    pub async fn ready(
+        &mut self,
+        parameters: impl IntoIterator<Item = (String, String)>,
+    ) -> io::Result<CancelSignal> {
+        let key: [u8; 4] = crate::authenticate::random_bytes()[..4]
+            .try_into()
+            .unwrap_or([0; 4]);
+        let handle = self.cancel.register(self.pid, key);
+        for (name, value) in parameters {
+            push(
+                &mut self.conn,
+                &BackendMessage::ParameterStatus { name, value },
+            )?;
+        }
+        push(
+            &mut self.conn,
+            &BackendMessage::BackendKeyData(BackendKeyData {
+                pid: self.pid,
+                key: CancelKey::from_u32(u32::from_be_bytes(key)),
+            }),
+        )?;
+        push(
+            &mut self.conn,
+            &BackendMessage::ReadyForQuery(TransactionStatus::Idle),
+        )?;
+        self.conn.flush().await?;
+        Ok(CancelSignal { handle })
+    }
+
+    /// Ends the session with `error` (sent as is: give it FATAL severity).
+    pub async fn refuse(mut self, error: ErrorFields) {
+        tracing::error!(code = %error.code, "{}", error.message);
+        let _ = crate::reply::error(&mut self.conn, error).await;
+        self.conn.shutdown().await;
+    }
+
+    /// The raw connection and the bytes already read from it but not consumed (a
+    /// pipelined first query), for backends that relay bytes.
+    pub fn into_stream(self) -> (Box<dyn Transport>, Vec<u8>) {
+        self.conn.into_parts()
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}

@@ -1,0 +1,454 @@
+//! The life of one client connection, as a pipeline where each stage knows only the
+//! next: admission (caps) -> negotiation (TLS, cancel, startup packet) -> one store
+//! lookup -> pg_hba match -> authentication -> PostgreSQL's post-authentication checks
+//! -> the backend's session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pgscram_auth::hba::{AuthMethod, ConnKind, ConnRequest, MatchEnv, NoResolver, RoleOracle};
+use pgscram_wire::{ErrorFields, SqlState, StartupPacket};
+use tracing::Instrument as _;
+
+use crate::admission::RoleSlot;
+use crate::audit::{AuditEvent, Outcome};
+use crate::authenticate::{AuthContext, AuthEnv, AuthResult, authenticate};
+use crate::backend::{Client, SessionDefaults, SessionStart};
+use crate::config::Settings;
+use crate::metrics::RefuseReason;
+use crate::negotiate::{Negotiated, negotiate, read_first_packet};
+use crate::reply;
+use crate::state::ServerState;
+use crate::store::{Role, StoreError};
+use crate::stream::{Conn, Transport};
+
+/// Serves one accepted connection to its end, as connection `pid` in the log.
+pub(crate) async fn handle(
+    state: Arc<ServerState>,
+    io: Box<dyn Transport>,
+    peer: Option<SocketAddr>,
+) {
+    let pid = state.next_pid();
+    let client = peer.map_or_else(|| "[local]".to_owned(), |p| p.to_string());
+    let span =
+        tracing::info_span!("connection", pid, client = %client, user = tracing::field::Empty);
+    serve_connection(&state, io, peer, pid)
+        .instrument(span)
+        .await;
+}
+
+/// What is known about one attempt so far, for its audit event. Filled in as the
+/// connection progresses, so a timeout still reports how far it got.
+struct Attempt {
+    pid: i32,
+    client: Option<SocketAddr>,
+    user: Option<String>,
+    database: Option<String>,
+    method: Option<AuthMethod>,
+    hba: Option<(String, u32)>,
+    ssl: bool,
+    delay: Duration,
+}
+
+impl Attempt {
+    fn new(pid: i32, client: Option<SocketAddr>) -> Self {
+        Attempt {
+            pid,
+            client,
+            user: None,
+            database: None,
+            method: None,
+            hba: None,
+            ssl: false,
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Counts the outcome and writes the audit event.
+    fn finish(self, state: &ServerState, outcome: Outcome, reason: Option<String>) {
+        state.metrics.attempt(self.method, outcome);
+        if let Some(audit) = &state.audit {
+            audit.record(&AuditEvent {
+                time: SystemTime::now(),
+                pid: self.pid,
+                client: self.client,
+                user: self.user,
+                database: self.database,
+                method: self.method,
+                hba: self.hba,
+                ssl: self.ssl,
+                outcome,
+                reason,
+                delay: self.delay,
+            });
+        }
+    }
+}
+
+/// How startup and authentication ended.
+enum Step<'a> {
+    /// Authenticated and admitted: start the session.
+    Ready(Conn, Box<SessionStart>, RoleSlot<'a>),
+    /// A failure whose error is still to be sent (after the throttle's delay, for a
+    /// credential failure). `reason` is the log-only explanation.
+    Failed {
+        conn: Conn,
+        error: Box<ErrorFields>,
+        reason: Option<String>,
+    },
+    /// Already answered or nothing to answer. `None`: not an attempt (a cancel
+    /// request, a client that left before its startup packet).
+    Ended(Option<(Outcome, Option<String>)>),
+}
+
+async fn serve_connection(
+    state: &ServerState,
+    io: Box<dyn Transport>,
+    peer: Option<SocketAddr>,
+    pid: i32,
+) {
+    let settings = state.settings();
+    state.metrics.accepted();
+    let (_slot, active) = state.admission.connect();
+    let mut attempt = Attempt::new(pid, peer);
+    // max_connections, plus room for the handshakes that end in `53300 too many
+    // clients`. Beyond it, sockets are closed at accept without reading a byte.
+    let ceiling = settings
+        .max_connections
+        .saturating_add(settings.max_handshakes.max(1));
+    if active > ceiling {
+        state.metrics.refused(RefuseReason::Overload);
+        attempt.finish(
+            state,
+            Outcome::Refused,
+            Some("connection ceiling reached; closed at accept".to_owned()),
+        );
+        return;
+    }
+    let cap = settings.max_connections_per_address;
+    let _address_slot = match peer.map(|p| state.admission.address(p.ip(), cap)) {
+        Some(Err(())) => {
+            state.metrics.refused(RefuseReason::PerAddress);
+            attempt.finish(
+                state,
+                Outcome::Refused,
+                Some("too many connections from this address; closed at accept".to_owned()),
+            );
+            return;
+        }
+        Some(Ok(slot)) => slot,
+        None => None,
+    };
+    let mut shutdown = state.shutdown.signal();
+    // authentication_timeout covers the startup packet, the wait for a handshake slot,
+    // TLS and the exchange: a slow client is cut wherever it stalls. A shutdown cuts
+    // every connection that has not authenticated yet.
+    let deadline = tokio::time::Instant::now() + settings.authentication_timeout;
+    let mut conn = Conn::new(io);
+    // The first packet is read before a handshake slot is taken: reading it is cheap
+    // and bounded (10 000 bytes), so idle and half-open connections wait out their
+    // timeout without holding a slot a real client needs.
+    let first = tokio::select! {
+        read = tokio::time::timeout_at(deadline, read_first_packet(&mut conn)) => read,
+        () = shutdown.requested() => return,
+    };
+    let first = match first {
+        Ok(Ok(packet)) => packet,
+        Ok(Err(None)) => return,
+        Ok(Err(Some(message))) => {
+            attempt.finish(state, Outcome::ProtocolError, Some(message));
+            return;
+        }
+        Err(_) => {
+            attempt.finish(
+                state,
+                Outcome::Timeout,
+                Some("timeout before a complete startup packet".to_owned()),
+            );
+            return;
+        }
+    };
+    let handshake = tokio::select! {
+        permit = tokio::time::timeout_at(deadline, state.admission.handshake(&state.metrics)) => permit,
+        () = shutdown.requested() => return,
+    };
+    let Ok(handshake) = handshake else {
+        attempt.finish(
+            state,
+            Outcome::Timeout,
+            Some("timed out waiting for a handshake slot".to_owned()),
+        );
+        return;
+    };
+    let step = tokio::select! {
+        step = tokio::time::timeout_at(
+            deadline,
+            // Boxed: the handshake's state (TLS, SCRAM) is allocated only for
+            // connections that got this far, so an idle connection's task stays small.
+            Box::pin(startup_and_authenticate(state, &settings, conn, first, peer, active, pid, &mut attempt)),
+        ) => step,
+        () = shutdown.requested() => return,
+    };
+    // Whatever follows (a session, a throttled failure) is no longer handshake work.
+    drop(handshake);
+    match step {
+        Err(_) => {
+            // Slow-loris, or a client that never answers: cut without a word, as
+            // PostgreSQL does.
+            attempt.finish(
+                state,
+                Outcome::Timeout,
+                Some("authentication timeout".to_owned()),
+            );
+        }
+        Ok(Step::Ready(conn, start, role_slot)) => {
+            attempt.finish(state, Outcome::Success, None);
+            let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
+            state.backend.serve(*start, client).await;
+            drop(role_slot);
+        }
+        Ok(Step::Failed {
+            mut conn,
+            error,
+            reason,
+        }) => {
+            let outcome = if error.code == SqlState::INVALID_PASSWORD {
+                Outcome::Failure
+            } else if error.code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+                Outcome::Rejected
+            } else {
+                Outcome::ProtocolError
+            };
+            if outcome == Outcome::Failure {
+                let user = attempt.user.as_deref().unwrap_or_default();
+                attempt.delay = state.throttle.record_failure(peer.map(|p| p.ip()), user);
+                state.metrics.throttled(attempt.delay);
+            }
+            let delay = attempt.delay;
+            attempt.finish(
+                state,
+                outcome,
+                reason.or_else(|| Some(error.message.clone())),
+            );
+            // The delay is a sleeping task holding this connection (and its address
+            // slot): it costs the attacker the time, and us no CPU.
+            if !delay.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.requested() => return,
+                }
+            }
+            let _ = reply::error(&mut conn, *error).await;
+        }
+        Ok(Step::Ended(Some((outcome, reason)))) => attempt.finish(state, outcome, reason),
+        Ok(Step::Ended(None)) => {}
+    }
+}
+
+/// The pg_hba role oracle, answered from the one store lookup of this login.
+struct LookedUp<'a> {
+    user: &'a str,
+    role: Option<&'a Role>,
+}
+
+impl RoleOracle for LookedUp<'_> {
+    fn is_member(&self, user: &str, group: &str) -> bool {
+        user == self.user && self.role.is_some_and(|r| r.is_member_of(user, group))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn startup_and_authenticate<'a>(
+    state: &'a ServerState,
+    settings: &Settings,
+    conn: Conn,
+    first: StartupPacket,
+    peer: Option<SocketAddr>,
+    active: usize,
+    pid: i32,
+    attempt: &mut Attempt,
+) -> Step<'a> {
+    let (mut conn, startup, ssl) =
+        match negotiate(conn, first, state.tls.as_ref(), &state.cancel).await {
+            Negotiated::Startup(conn, startup, ssl) => (conn, startup, ssl),
+            Negotiated::Ended(outcome) => return Step::Ended(outcome),
+        };
+    attempt.ssl = ssl;
+    attempt.user = Some(startup.user().to_owned());
+    attempt.database = Some(startup.database().to_owned());
+    tracing::Span::current().record("user", startup.user());
+    if active > settings.max_connections {
+        let message = "sorry, too many clients already";
+        let _ = reply::error(
+            &mut conn,
+            ErrorFields::fatal(SqlState::TOO_MANY_CONNECTIONS, message),
+        )
+        .await;
+        return Step::Ended(Some((
+            Outcome::TooManyConnections,
+            Some(message.to_owned()),
+        )));
+    }
+    if let Some(negotiate) = startup.negotiation(pgscram_wire::ProtocolVersion::LATEST) {
+        let _ = reply::push(
+            &mut conn,
+            &pgscram_wire::BackendMessage::NegotiateProtocolVersion(negotiate),
+        );
+    }
+    let user = startup.user().to_owned();
+    let database = startup.database().to_owned();
+    // The one lookup of this login: pg_hba's `+group`, the exchange, and every check
+    // after it work from this answer.
+    let lookup: Result<Option<Role>, StoreError> = state.store.role(&user).await;
+    let kind = match peer {
+        Some(addr) => ConnKind::Host {
+            addr: addr.ip(),
+            ssl,
+        },
+        None => ConnKind::Local,
+    };
+    let request = ConnRequest {
+        kind,
+        database: &database,
+        user: &user,
+        physical_replication: false,
+    };
+    let matched = {
+        let hba = state.hba();
+        let roles = LookedUp {
+            user: &user,
+            role: lookup.as_ref().ok().and_then(Option::as_ref),
+        };
+        let env = MatchEnv {
+            roles: &roles,
+            resolver: &NoResolver,
+            interfaces: &state.interfaces,
+        };
+        hba.check(&request, &env).cloned()
+    };
+    let Some(rule) = matched else {
+        let message = pgscram_auth::hba::no_entry_message(&request);
+        tracing::error!("{message}");
+        let _ = reply::error(
+            &mut conn,
+            ErrorFields::fatal(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                message.clone(),
+            ),
+        )
+        .await;
+        return Step::Ended(Some((Outcome::Rejected, Some(message))));
+    };
+    attempt.method = Some(rule.method);
+    attempt.hba = Some((rule.file.clone(), rule.line));
+    let end_point = if ssl {
+        state.tls.as_ref().and_then(|t| t.end_point.as_deref())
+    } else {
+        None
+    };
+    let ctx = AuthContext {
+        user: &user,
+        request,
+        end_point,
+        role: &lookup,
+    };
+    let env = AuthEnv {
+        mock: &state.mock,
+        scram_iterations: settings.scram_iterations,
+        password_encryption: settings.password_encryption,
+        hash_pool: &state.hash_pool,
+    };
+    let (authenticated, client_key) = match authenticate(&mut conn, &ctx, &rule, &env).await {
+        AuthResult::Ok {
+            authenticated,
+            client_key,
+        } => (authenticated, client_key),
+        AuthResult::Failed { error, log: lines } => {
+            if lines.is_empty() {
+                tracing::error!("{}", error.message);
+            } else {
+                // One event; the log shows each line of the detail as a DETAIL line.
+                tracing::error!(detail = %lines.join("\n"), "{}", error.message);
+            }
+            return Step::Failed {
+                conn,
+                error: Box::new(error),
+                reason: lines.first().cloned(),
+            };
+        }
+        AuthResult::Gone => {
+            return Step::Ended(Some((
+                Outcome::Disconnected,
+                Some("client closed the connection during authentication".to_owned()),
+            )));
+        }
+    };
+    // AuthenticationOk now, before the checks below, as PostgreSQL's backend does:
+    // their errors follow it.
+    if authenticated.send_ok(&mut conn).await.is_err() {
+        return Step::Ended(Some((
+            Outcome::Disconnected,
+            Some("client closed the connection during authentication".to_owned()),
+        )));
+    }
+    tracing::info!("{}", rule.authenticated_log(&user));
+
+    // After authentication, as PostgreSQL's InitPostgres: role, login right, database,
+    // connection limit. Only now may existence be revealed.
+    let role = match lookup {
+        Ok(Some(role)) => role,
+        Ok(None) => {
+            return fail_after_auth(
+                &mut conn,
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("role \"{user}\" does not exist"),
+            )
+            .await;
+        }
+        Err(e) => {
+            return fail_after_auth(
+                &mut conn,
+                SqlState::INTERNAL_ERROR,
+                format!("could not read role \"{user}\": {e}"),
+            )
+            .await;
+        }
+    };
+    if !role.can_login {
+        return fail_after_auth(
+            &mut conn,
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            format!("role \"{user}\" is not permitted to log in"),
+        )
+        .await;
+    }
+    if !state.backend.has_database(&database) {
+        return fail_after_auth(
+            &mut conn,
+            SqlState::INVALID_CATALOG_NAME,
+            format!("database \"{database}\" does not exist"),
+        )
+        .await;
+    }
+    let Some(role_slot) = state.admission.role(&user, &role) else {
+        return fail_after_auth(
+            &mut conn,
+            SqlState::TOO_MANY_CONNECTIONS,
+            format!("too many connections for role \"{user}\""),
+        )
+        .await;
+    };
+    let defaults = SessionDefaults {
+        password_encryption: settings.password_encryption,
+        scram_iterations: settings.scram_iterations,
+    };
+    let start = SessionStart::new(pid, role, startup, ssl, peer, defaults, client_key);
+    Step::Ready(conn, Box::new(start), role_slot)
+}
+
+async fn fail_after_auth<'a>(conn: &mut Conn, code: SqlState, message: String) -> Step<'a> {
+    tracing::error!("{message}");
+    let _ = reply::error(conn, ErrorFields::fatal(code, message.clone())).await;
+    Step::Ended(Some((Outcome::Denied, Some(message))))
+}

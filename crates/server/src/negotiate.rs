@@ -1,0 +1,127 @@
+//! Startup negotiation, before anyone is authenticated: SSLRequest (TLS upgrade),
+//! GSSENCRequest (refused), CancelRequest (served), and the StartupMessage.
+
+use pgscram_wire::frame::limits;
+use pgscram_wire::{ErrorFields, SqlState, StartupMessage, StartupPacket, StartupRequest};
+
+use crate::audit::Outcome;
+use crate::cancel::CancelRegistry;
+use crate::reply;
+use crate::stream::{Conn, ReadError};
+use crate::tls::Tls;
+
+/// How startup negotiation ended.
+pub(crate) enum Negotiated {
+    /// A StartupMessage arrived; TLS is up if the flag says so.
+    Startup(Conn, StartupMessage, bool),
+    /// Nothing more to do on this connection (see [`Step::Ended`]).
+    Ended(Option<(Outcome, Option<String>)>),
+}
+
+/// Reads startup packets until a StartupMessage: answers SSLRequest (upgrading to
+/// TLS) and GSSENCRequest, serves CancelRequest. Returns the message and whether TLS
+/// is up.
+pub(crate) async fn negotiate(
+    mut conn: Conn,
+    first: StartupPacket,
+    tls: Option<&Tls>,
+    cancel: &CancelRegistry,
+) -> Negotiated {
+    let mut ssl = false;
+    let mut gss_refused = false;
+    let mut next = Some(first);
+    loop {
+        let packet = match next.take() {
+            Some(packet) => packet,
+            None => match read_first_packet(&mut conn).await {
+                Ok(packet) => packet,
+                Err(None) => return Negotiated::Ended(None),
+                Err(Some(message)) => return protocol_error(message),
+            },
+        };
+        match StartupRequest::decode(&packet) {
+            Ok(StartupRequest::Startup(message)) => return Negotiated::Startup(conn, message, ssl),
+            Ok(StartupRequest::SslRequest) if !ssl => {
+                let Some(tls) = tls else {
+                    if conn.write_now(b"N").await.is_err() {
+                        return Negotiated::Ended(None);
+                    }
+                    continue;
+                };
+                if conn.write_now(b"S").await.is_err() {
+                    return Negotiated::Ended(None);
+                }
+                if conn.buffered() > 0 {
+                    // Bytes sent before the handshake would be taken as if encrypted
+                    // (CVE-2021-23214): refuse, in the clear, as PostgreSQL does.
+                    let error = ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, "received unencrypted data after SSL request")
+                        .with_detail("This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.");
+                    tracing::error!("received unencrypted data after SSL request");
+                    let _ = reply::error(&mut conn, error).await;
+                    return protocol_error(
+                        "received unencrypted data after SSL request".to_owned(),
+                    );
+                }
+                match tls.acceptor.accept(conn.into_inner()).await {
+                    Ok(stream) => {
+                        conn = Conn::new(Box::new(stream));
+                        ssl = true;
+                    }
+                    Err(e) => {
+                        let message = format!("could not accept SSL connection: {e}");
+                        tracing::info!("{message}");
+                        return protocol_error(message);
+                    }
+                }
+            }
+            Ok(StartupRequest::GssEncRequest) if !gss_refused && !ssl => {
+                gss_refused = true;
+                if conn.write_now(b"N").await.is_err() {
+                    return Negotiated::Ended(None);
+                }
+            }
+            Ok(StartupRequest::SslRequest | StartupRequest::GssEncRequest) => {
+                let code = pgscram_wire::ProtocolVersion::from_code(packet.code());
+                let message = format!(
+                    "unsupported frontend protocol {}.{}: server supports 3.0 to 3.0",
+                    code.major, code.minor
+                );
+                let _ = reply::error(
+                    &mut conn,
+                    ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, message.clone()),
+                )
+                .await;
+                return protocol_error(message);
+            }
+            Ok(StartupRequest::Cancel(request)) => {
+                cancel.cancel(request.pid, request.key.expose());
+                return Negotiated::Ended(None);
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!("{message}");
+                let _ = reply::error(&mut conn, ErrorFields::fatal(e.sqlstate(), message.clone()))
+                    .await;
+                return protocol_error(message);
+            }
+        }
+    }
+}
+
+/// Reads one startup-phase packet. `Err(None)`: the client left; `Err(Some)`: a
+/// framing error, logged (PostgreSQL logs it as COMMERROR and closes without a reply).
+pub(crate) async fn read_first_packet(conn: &mut Conn) -> Result<StartupPacket, Option<String>> {
+    match conn.read_startup(limits::STARTUP_PACKET).await {
+        Ok(packet) => Ok(packet),
+        Err(ReadError::Protocol(e)) => {
+            let message = e.to_string();
+            tracing::info!("{message}");
+            Err(Some(message))
+        }
+        Err(_) => Err(None),
+    }
+}
+
+fn protocol_error(message: String) -> Negotiated {
+    Negotiated::Ended(Some((Outcome::ProtocolError, Some(message))))
+}
