@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::config::PasswordEncryption;
 use crate::hash_pool::HashPool;
+use crate::random::random_bytes;
 use crate::reply;
 use crate::store::{Role, StoreError};
 use crate::stream::{Conn, ReadError};
@@ -453,13 +454,4 @@ async fn cleartext(
             rule,
         )
     }
-}
-
-/// Fresh random bytes from the OS for nonces and salts. A failing OS RNG is not
-/// survivable for an authentication server.
-pub(crate) fn random_bytes() -> [u8; 18] {
-    let mut bytes = [0u8; 18];
-    getrandom::getrandom(&mut bytes)
-        .expect("the operating system's random number generator failed");
-    bytes
 }

@@ -158,7 +158,7 @@ impl Client {
         &mut self,
         parameters: impl IntoIterator<Item = (String, String)>,
     ) -> io::Result<CancelSignal> {
-        let key: [u8; 4] = crate::authenticate::random_bytes()[..4]
+        let key: [u8; 4] = crate::random::random_bytes()[..4]
             .try_into()
             .unwrap_or([0; 4]);
         let handle = self.cancel.register(self.pid, key);

@@ -46,6 +46,7 @@ pub mod log;
 pub mod metrics;
 mod negotiate;
 pub mod proxy;
+mod random;
 mod reply;
 mod server;
 mod shutdown;
