@@ -1,5 +1,6 @@
-//! The real `pgscram serve` process: first start, SIGHUP reloads of pg_hba.conf (a broken
-//! file keeps the old rules), and query cancel on the embedded database.
+//! The real `pgscram serve` process: first start, SIGHUP reloads of pg_hba.conf and of
+//! the configuration file (a broken file keeps the old rules or settings), SIGTERM, and
+//! query cancel on the embedded database.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,10 @@ struct Serve {
 
 impl Serve {
     fn start() -> Serve {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Serve {
         let dir = pgscram_testkit::temp_dir("serve-process");
         let port = pgscram_testkit::free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_pgscram"))
@@ -27,6 +32,7 @@ impl Serve {
                 "--data-dir",
             ])
             .arg(&dir)
+            .args(extra)
             .env("PGSCRAM_PASSWORD", "superpw")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -138,6 +144,99 @@ fn sighup_keeps_the_old_rules_when_the_new_file_is_broken() {
         String::from_utf8_lossy(&out.stderr)
             .contains("pg_hba.conf rejects connection for host \"127.0.0.1\"")
     );
+}
+
+#[test]
+fn sighup_rereads_the_config_file_and_a_bad_line_changes_nothing() {
+    let conf = pgscram_testkit::temp_dir("serve-conf").join("pgscram.conf");
+    write(&conf, "# settings\npassword_encryption = 'scram-sha-256'\n");
+    let conf_arg = conf.to_string_lossy().into_owned();
+    let serve = Serve::start_with(&["-c", &conf_arg]);
+    let show = |serve: &Serve| {
+        let out = serve.psql("SHOW password_encryption");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(show(&serve), "scram-sha-256");
+
+    // A reloadable setting changes for the next session.
+    write(
+        &conf,
+        "# settings\npassword_encryption = 'md5'\nmax_connections = 7\n",
+    );
+    serve.hup();
+    serve.wait_for_log("cannot be changed without restarting the server");
+    assert_eq!(show(&serve), "md5");
+    let log = serve.wait_for_log("parameter \"max_connections\" cannot be changed");
+    assert!(log.contains("received SIGHUP"), "{log}");
+
+    // A bad line: named with file and line, and nothing changes.
+    write(
+        &conf,
+        "password_encryption = 'scram-sha-256'\nmax_connections = lots\n",
+    );
+    serve.hup();
+    let log = serve.wait_for_log("no changes were applied");
+    assert!(
+        log.contains(&format!(
+            "invalid value for parameter \"max_connections\": \"lots\" is not a valid number in file \"{}\" line 2",
+            conf.display()
+        )),
+        "{log}"
+    );
+    assert_eq!(show(&serve), "md5", "the old settings stay");
+    let _ = std::fs::remove_dir_all(conf.parent().unwrap());
+}
+
+#[test]
+fn sigterm_ends_sessions_and_exits_zero() {
+    let mut serve = Serve::start();
+    // An idle session stays open while the server shuts down.
+    let mut idle = Command::new(pgscram_testkit::bindir().join("psql"))
+        .args(["-X", "-A", "-t", "-f", "-"])
+        .arg(format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=disable",
+            serve.port
+        ))
+        .env("PGPASSWORD", "superpw")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    serve.wait_for_log("connection authenticated");
+    let sent = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = serve.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit}");
+    // The session's next query finds the 57P01 the server sent before closing.
+    {
+        use std::io::Write as _;
+        let mut stdin = idle.stdin.take().unwrap();
+        let _ = stdin.write_all(b"SELECT 1;\n");
+    }
+    let out = idle.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("terminating connection due to administrator command"),
+        "{stderr}"
+    );
+    let log = serve.wait_for_log("database system is shut down");
+    assert!(log.contains("received fast shutdown request"), "{log}");
 }
 
 #[test]
