@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use pgscram_client::{Connection, QueryResult};
 use pgscram_scram::{DEFAULT_ITERATIONS, StoredSecret};
 use pgscram_wire::SqlState;
+use serde::Serialize;
 use zeroize::Zeroize as _;
 
 use crate::args::AuditOptions;
@@ -338,91 +339,125 @@ impl Report {
         out
     }
 
+    /// The report as one JSON object and a newline, for scripts (`--json`).
     pub fn json(&self) -> String {
-        let roles: Vec<String> = self
+        let roles = self
             .roles
             .iter()
-            .map(|r| {
-                format!(
-                    "{{\"role\":{},\"secret\":{},\"iterations\":{},\"valid_until\":{},\"verdict\":{}}}",
-                    json_str(&r.name),
-                    json_str(r.kind.name()),
-                    r.iterations.map_or_else(|| "null".to_owned(), |n| n.to_string()),
-                    r.valid_until.as_deref().map_or_else(|| "null".to_owned(), json_str),
-                    json_str(r.verdict.name())
-                )
+            .map(|r| JsonRole {
+                role: &r.name,
+                secret: r.kind.name(),
+                iterations: r.iterations,
+                valid_until: r.valid_until.as_deref(),
+                verdict: r.verdict.name(),
             })
             .collect();
         let hba = match &self.hba {
-            HbaStatus::NotReadable(reason) => {
-                format!("{{\"readable\":false,\"reason\":{}}}", json_str(reason))
-            }
-            HbaStatus::Read { findings, errors } => {
-                let lines: Vec<String> = findings
+            HbaStatus::NotReadable(reason) => JsonHba::NotReadable {
+                readable: false,
+                reason,
+            },
+            HbaStatus::Read { findings, errors } => JsonHba::Read {
+                readable: true,
+                lines: findings
                     .iter()
-                    .map(|f| {
-                        format!(
-                            "{{\"line\":{},\"type\":{},\"database\":{},\"users\":{},\"address\":{},\"method\":{},\"can_switch\":{},\"waiting_for\":{},\"approximate\":{}}}",
-                            f.line,
-                            json_str(&f.conn_type),
-                            json_list(&f.database),
-                            json_list(&f.users),
-                            f.address.as_deref().map_or_else(|| "null".to_owned(), json_str),
-                            json_str(&f.method),
-                            f.can_switch(),
-                            json_list(&f.waiting_for),
-                            f.approximate
-                        )
+                    .map(|f| JsonHbaLine {
+                        line: f.line,
+                        conn_type: &f.conn_type,
+                        database: &f.database,
+                        users: &f.users,
+                        address: f.address.as_deref(),
+                        method: &f.method,
+                        can_switch: f.can_switch(),
+                        waiting_for: &f.waiting_for,
+                        approximate: f.approximate,
                     })
-                    .collect();
-                let errors: Vec<String> = errors
+                    .collect(),
+                errors: errors
                     .iter()
-                    .map(|(line, e)| format!("{{\"line\":{line},\"error\":{}}}", json_str(e)))
-                    .collect();
-                format!(
-                    "{{\"readable\":true,\"lines\":[{}],\"errors\":[{}]}}",
-                    lines.join(","),
-                    errors.join(",")
-                )
-            }
+                    .map(|(line, error)| JsonHbaError { line: *line, error })
+                    .collect(),
+            },
         };
-        format!(
-            "{{\"clean\":{},\"password_encryption\":{{\"value\":{},\"ok\":{}}},\"scram_iterations\":{},\"min_iterations\":{},\"roles\":[{}],\"hba\":{}}}\n",
-            self.clean(),
-            json_str(&self.password_encryption),
-            self.password_encryption_ok(),
-            self.scram_iterations
-                .map_or_else(|| "null".to_owned(), |n| n.to_string()),
-            self.min_iterations,
-            roles.join(","),
-            hba
-        )
+        let report = JsonReport {
+            clean: self.clean(),
+            password_encryption: JsonSetting {
+                value: &self.password_encryption,
+                ok: self.password_encryption_ok(),
+            },
+            scram_iterations: self.scram_iterations,
+            min_iterations: self.min_iterations,
+            roles,
+            hba,
+        };
+        // Strings, numbers and lists only: serializing into a String cannot fail.
+        let mut out = serde_json::to_string(&report).unwrap_or_else(|_| "{}".to_owned());
+        out.push('\n');
+        out
     }
 }
 
-fn json_str(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+// The `--json` document. Field names and order are the format scripts read; serde_json
+// does all quoting, so role names and server error texts cannot break the document.
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    clean: bool,
+    password_encryption: JsonSetting<'a>,
+    scram_iterations: Option<u32>,
+    min_iterations: u32,
+    roles: Vec<JsonRole<'a>>,
+    hba: JsonHba<'a>,
 }
 
-fn json_list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|s| json_str(s)).collect();
-    format!("[{}]", items.join(","))
+#[derive(Serialize)]
+struct JsonSetting<'a> {
+    value: &'a str,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct JsonRole<'a> {
+    role: &'a str,
+    secret: &'static str,
+    iterations: Option<u32>,
+    valid_until: Option<&'a str>,
+    verdict: &'static str,
+}
+
+/// `readable` tells the two shapes apart, as before: no tag of serde's own.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonHba<'a> {
+    Read {
+        readable: bool,
+        lines: Vec<JsonHbaLine<'a>>,
+        errors: Vec<JsonHbaError<'a>>,
+    },
+    NotReadable {
+        readable: bool,
+        reason: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct JsonHbaLine<'a> {
+    line: u32,
+    #[serde(rename = "type")]
+    conn_type: &'a str,
+    database: &'a [String],
+    users: &'a [String],
+    address: Option<&'a str>,
+    method: &'a str,
+    can_switch: bool,
+    waiting_for: &'a [String],
+    approximate: bool,
+}
+
+#[derive(Serialize)]
+struct JsonHbaError<'a> {
+    line: u32,
+    error: &'a str,
 }
 
 pub fn run(options: &AuditOptions) -> anyhow::Result<ExitCode> {
@@ -712,8 +747,33 @@ mod tests {
         }
     }
 
+    /// Role names and server texts are arbitrary: the document still parses back to
+    /// them, on one line.
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    fn json_escapes_names_and_errors() {
+        let name = "a\"b\\c\n\u{1}";
+        let mut r = report(vec![audit_role(name, Some(MD5), None, 4096)], "md5");
+        r.hba = HbaStatus::Read {
+            findings: vec![],
+            errors: vec![(7, "bad \"line\"\n".to_owned())],
+        };
+        let json = r.json();
+        assert_eq!(json.lines().count(), 1, "{json}");
+        assert!(
+            json.contains(r#"{"role":"a\"b\\c\n\u0001","secret":"md5""#),
+            "{json}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["roles"][0]["role"], name);
+        assert_eq!(value["hba"]["errors"][0]["error"], "bad \"line\"\n");
+        assert_eq!(value["hba"]["readable"], true);
+        r.hba = HbaStatus::NotReadable("permission \"denied\"".into());
+        let json = r.json();
+        assert!(
+            json.ends_with(
+                ",\"hba\":{\"readable\":false,\"reason\":\"permission \\\"denied\\\"\"}}\n"
+            ),
+            "{json}"
+        );
     }
 }

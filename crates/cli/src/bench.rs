@@ -33,6 +33,7 @@ use pgscram_wire::{
     Authentication, BackendMessage, FrontendMessage, SaslInitialResponse, SaslResponse,
     StartupMessage, StartupRequest,
 };
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub const USAGE: &str = "\
@@ -791,53 +792,70 @@ impl Report {
         text
     }
 
+    /// The report as one JSON line (`--json`).
     fn json(&self) -> String {
-        let number = |v: Option<u64>| v.map_or_else(|| "null".to_owned(), |v| v.to_string());
-        let errors: Vec<String> = self
-            .errors
-            .kinds
-            .iter()
-            .map(|(m, n)| format!("{{\"message\":{},\"count\":{n}}}", json_string(m)))
-            .collect();
-        format!(
-            "{{\"target\":{},\"mode\":\"{}\",\"workers\":{},\"seconds\":{:.3},\"logins\":{},\
-             \"rate\":{:.1},\"errors\":{},\"latency_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\
-             \"p99\":{},\"max\":{}}},\"error_kinds\":[{}]}}",
-            json_string(&self.target),
-            self.mode.as_str(),
-            self.workers,
-            self.elapsed.as_secs_f64(),
-            self.latency.total,
-            self.rate(),
-            self.errors.total(),
-            self.latency
-                .mean()
-                .map_or_else(|| "null".to_owned(), |m| format!("{m:.1}")),
-            number(self.latency.quantile(0.5)),
-            number(self.latency.quantile(0.9)),
-            number(self.latency.quantile(0.99)),
-            number((self.latency.total > 0).then_some(self.latency.max)),
-            errors.join(","),
-        )
+        let total = self.latency.total;
+        let line = JsonReport {
+            target: &self.target,
+            mode: self.mode.as_str(),
+            workers: self.workers,
+            seconds: rounded(self.elapsed.as_secs_f64(), 1e3),
+            logins: total,
+            rate: rounded(self.rate(), 1e1),
+            errors: self.errors.total(),
+            latency_us: JsonLatency {
+                mean: self.latency.mean().map(|m| rounded(m, 1e1)),
+                p50: self.latency.quantile(0.5),
+                p90: self.latency.quantile(0.9),
+                p99: self.latency.quantile(0.99),
+                max: (total > 0).then_some(self.latency.max),
+            },
+            error_kinds: self
+                .errors
+                .kinds
+                .iter()
+                .map(|(message, &count)| JsonErrorKind { message, count })
+                .collect(),
+        };
+        // Strings and finite numbers only: serializing into a String cannot fail.
+        serde_json::to_string(&line).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `value` rounded to `1 / scale` (1e3: milliseconds), so the JSON carries the
+/// precision the text report shows rather than every bit of the float.
+fn rounded(value: f64, scale: f64) -> f64 {
+    (value * scale).round() / scale
+}
+
+// The `--json` line. Field names and order are the format scripts read.
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    target: &'a str,
+    mode: &'static str,
+    workers: u32,
+    seconds: f64,
+    logins: u64,
+    rate: f64,
+    errors: u64,
+    latency_us: JsonLatency,
+    error_kinds: Vec<JsonErrorKind<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonLatency {
+    mean: Option<f64>,
+    p50: Option<u64>,
+    p90: Option<u64>,
+    p99: Option<u64>,
+    max: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct JsonErrorKind<'a> {
+    message: &'a str,
+    count: u64,
 }
 
 #[cfg(test)]
@@ -1013,8 +1031,31 @@ mod tests {
         assert!(progress_line(7.0, 0.0, 0, 0).starts_with(&format!("[{}]", "#".repeat(24))));
     }
 
+    /// Error texts come from servers: whatever they hold, the line parses back to them.
     #[test]
-    fn json_strings_escape_control_characters() {
-        assert_eq!(json_string("a\"b\\c\u{1}"), r#""a\"b\\c\u0001""#);
+    fn json_escapes_error_texts() {
+        let mut errors = ErrorTally::default();
+        errors.record("a\"b\\c\u{1}\r\n".into());
+        let report = Report {
+            target: "host=\"x\"".into(),
+            mode: Mode::Password,
+            workers: 1,
+            elapsed: Duration::from_millis(1234),
+            latency: Histogram::new(),
+            errors,
+        };
+        let json = report.json();
+        assert!(!json.contains('\n') && !json.contains('\r'), "{json}");
+        assert!(json.contains(r#""message":"a\"b\\c\u0001\r\n""#), "{json}");
+        assert!(json.contains(r#""seconds":1.234,"#), "{json}");
+        assert!(
+            json.contains(
+                r#""latency_us":{"mean":null,"p50":null,"p90":null,"p99":null,"max":null}"#
+            ),
+            "{json}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["target"], "host=\"x\"");
+        assert_eq!(value["error_kinds"][0]["count"], 1);
     }
 }

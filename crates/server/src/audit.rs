@@ -18,6 +18,7 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, SystemTime};
 
 use pgscram_auth::hba::AuthMethod;
+use serde::Serialize;
 
 use crate::log;
 
@@ -48,6 +49,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order the metrics list them.
     pub const ALL: [Outcome; 9] = [
         Outcome::Success,
         Outcome::Failure,
@@ -60,6 +62,7 @@ impl Outcome {
         Outcome::Refused,
     ];
 
+    /// The outcome's name in audit lines and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -89,17 +92,23 @@ impl std::fmt::Display for Outcome {
 /// One attempt, as recorded.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
+    /// When the attempt ended.
     pub time: SystemTime,
     /// The connection's pid, as in the log lines.
     pub pid: i32,
     /// `None` for a Unix-socket connection.
     pub client: Option<SocketAddr>,
+    /// The user named in the startup packet, once it arrived.
     pub user: Option<String>,
+    /// The database named in the startup packet.
     pub database: Option<String>,
+    /// The pg_hba method of the matching rule.
     pub method: Option<AuthMethod>,
     /// The pg_hba.conf file and line that matched.
     pub hba: Option<(String, u32)>,
+    /// Whether TLS was up.
     pub ssl: bool,
+    /// How the attempt ended.
     pub outcome: Outcome,
     /// Why, for the operator only (the client got the generic message).
     pub reason: Option<String>,
@@ -194,45 +203,43 @@ impl AuditEvent {
     }
 
     fn json(&self) -> String {
-        let mut out = String::with_capacity(256);
-        out.push_str("{\"time\":");
-        quote_json(&mut out, &log::rfc3339(self.time));
-        let _ = write!(out, ",\"pid\":{},\"client\":", self.pid);
-        quote_json(&mut out, &self.client_text());
-        let field = |out: &mut String, name: &str, value: Option<&str>| {
-            out.push_str(",\"");
-            out.push_str(name);
-            out.push_str("\":");
-            match value {
-                Some(value) => quote_json(out, value),
-                None => out.push_str("null"),
-            }
+        let line = JsonLine {
+            time: log::rfc3339(self.time),
+            pid: self.pid,
+            client: self.client_text(),
+            user: self.user.as_deref(),
+            database: self.database.as_deref(),
+            method: self.method.map(AuthMethod::as_str),
+            hba_file: self.hba.as_ref().map(|(file, _)| file.as_str()),
+            hba_line: self.hba.as_ref().map(|&(_, line)| line),
+            ssl: self.ssl,
+            outcome: self.outcome.as_str(),
+            delay_ms: u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX),
+            reason: self.reason.as_deref(),
         };
-        field(&mut out, "user", self.user.as_deref());
-        field(&mut out, "database", self.database.as_deref());
-        field(&mut out, "method", self.method.map(AuthMethod::as_str));
-        field(
-            &mut out,
-            "hba_file",
-            self.hba.as_ref().map(|(file, _)| file.as_str()),
-        );
-        match &self.hba {
-            Some((_, line)) => {
-                let _ = write!(out, ",\"hba_line\":{line}");
-            }
-            None => out.push_str(",\"hba_line\":null"),
-        }
-        let _ = write!(
-            out,
-            ",\"ssl\":{},\"outcome\":\"{}\",\"delay_ms\":{}",
-            self.ssl,
-            self.outcome,
-            self.delay.as_millis()
-        );
-        field(&mut out, "reason", self.reason.as_deref());
-        out.push('}');
-        out
+        // Serializing plain strings, numbers and options into a String cannot fail; an
+        // empty object keeps the one-object-per-line promise if it ever did.
+        serde_json::to_string(&line).unwrap_or_else(|_| "{}".to_owned())
     }
+}
+
+/// The JSON audit line: field names and order are the log's format, kept stable for
+/// the tools that read it. serde_json does the escaping, so client-supplied names
+/// can never break out of their string or the line.
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    time: String,
+    pid: i32,
+    client: String,
+    user: Option<&'a str>,
+    database: Option<&'a str>,
+    method: Option<&'static str>,
+    hba_file: Option<&'a str>,
+    hba_line: Option<u32>,
+    ssl: bool,
+    outcome: &'static str,
+    delay_ms: u64,
+    reason: Option<&'a str>,
 }
 
 /// `"..."` with `"` and `\` escaped and control characters made visible.
@@ -247,25 +254,6 @@ fn quote_text(out: &mut String, value: &str) {
             '\t' => out.push_str("\\t"),
             c if c.is_control() => {
                 let _ = write!(out, "\\x{:02x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// A JSON string (RFC 8259 escapes).
-fn quote_json(out: &mut String, value: &str) {
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
         }
@@ -417,6 +405,33 @@ mod tests {
         assert!(local.contains("\"client\":\"[local]\",\"user\":null"));
         assert!(local.contains("\"hba_line\":null"));
         assert!(local.ends_with("\"reason\":\"\\u0001\"}"));
+    }
+
+    /// Whatever a client puts in its startup packet, the line parses back to the same
+    /// values and stays one line.
+    #[test]
+    fn json_lines_round_trip_hostile_names() {
+        let hostile = "\"}\n{\"outcome\":\"success\"\\\u{0}\u{7f}\u{2028}é";
+        let line = AuditEvent {
+            user: Some(hostile.into()),
+            database: Some("db\r\t".into()),
+            ..event()
+        }
+        .format(AuditFormat::Json);
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["user"], hostile);
+        assert_eq!(value["database"], "db\r\t");
+        assert_eq!(value["outcome"], "failure");
+        assert_eq!(value["hba_line"], 2);
+        assert_eq!(value["delay_ms"], 200);
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 12, "{keys:?}");
     }
 
     #[derive(Clone, Default)]

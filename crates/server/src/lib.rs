@@ -31,7 +31,6 @@
 #![warn(missing_docs)]
 
 mod admission;
-#[allow(missing_docs)] // documented on the telemetry branch, merged next
 pub mod audit;
 mod authenticate;
 mod backend;
@@ -42,7 +41,6 @@ mod connection;
 pub mod engine;
 mod hash_pool;
 pub mod log;
-#[allow(missing_docs)] // documented on the telemetry branch, merged next
 pub mod metrics;
 mod negotiate;
 pub mod proxy;

@@ -1,17 +1,23 @@
 //! Counters for the operator, in Prometheus' text format on an optional HTTP port.
 //!
-//! The label sets are fixed (method x outcome, refusal reasons), so the counters live in
-//! arrays of atomics: no allocation per attempt, no label values taken from clients.
-//! The HTTP side is a deliberately tiny HTTP/1.1 responder (GET or HEAD of `/metrics`,
-//! one response per connection, request head capped at 8 KiB and 5 seconds, at most a
-//! few connections at once) rather than a web framework.
+//! The counters are `prometheus-client` metrics and the page is its Prometheus text
+//! encoder (format 0.0.4), so names, labels and escaping follow the maintained
+//! implementation rather than hand-written formatting. Label values come from fixed
+//! sets (method x outcome, refusal reasons), never from clients, so the series are
+//! bounded. The HTTP side is a deliberately tiny HTTP/1.1 responder (GET or HEAD of
+//! `/metrics`, one response per connection, request head capped at 8 KiB and 5 seconds,
+//! at most a few connections at once) rather than a web framework.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pgscram_auth::hba::AuthMethod;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::{Registry, Unit};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -29,12 +35,30 @@ const METHODS: [&str; 7] = [
     "other",
 ];
 
-fn method_index(method: Option<AuthMethod>) -> usize {
-    let Some(method) = method else { return 0 };
+/// The `method` label. A method outside [`METHODS`] counts as `other`, so the label set
+/// stays fixed whatever methods pg_hba learns.
+fn method_label(method: Option<AuthMethod>) -> &'static str {
+    let Some(method) = method else { return "none" };
     METHODS
-        .iter()
-        .position(|m| *m == method.as_str())
-        .unwrap_or(METHODS.len() - 1)
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("other")
+}
+
+/// Label set of `pgscram_auth_attempts_total`: `method`, `outcome`.
+type AttemptLabels = [(&'static str, &'static str); 2];
+/// Label set of `pgscram_connections_refused_total`: `reason`.
+type ReasonLabels = [(&'static str, &'static str); 1];
+
+fn attempt_labels(method: Option<AuthMethod>, outcome: Outcome) -> AttemptLabels {
+    [
+        ("method", method_label(method)),
+        ("outcome", outcome.as_str()),
+    ]
+}
+
+fn reason_labels(reason: RefuseReason) -> ReasonLabels {
+    [("reason", reason.as_str())]
 }
 
 /// Why a connection was closed at accept, before anything was read.
@@ -49,6 +73,7 @@ pub enum RefuseReason {
 impl RefuseReason {
     const ALL: [RefuseReason; 2] = [RefuseReason::PerAddress, RefuseReason::Overload];
 
+    /// The `reason` label value.
     pub fn as_str(self) -> &'static str {
         match self {
             RefuseReason::PerAddress => "per_address",
@@ -58,215 +83,229 @@ impl RefuseReason {
 }
 
 /// The server's counters. Gauges that other parts own are passed to [`Metrics::render`].
-#[derive(Debug, Default)]
+///
+/// Each field is a shared handle (an `Arc`'d atomic), so counting is one atomic add
+/// and rendering registers clones of the same handles.
+#[derive(Debug)]
 pub struct Metrics {
-    accepted: AtomicU64,
-    refused: [AtomicU64; 2],
-    attempts: [[AtomicU64; METHODS.len()]; Outcome::ALL.len()],
-    throttled: AtomicU64,
-    throttle_delay_ms: AtomicU64,
-    handshakes: AtomicI64,
-    handshakes_peak: AtomicI64,
+    accepted: Counter,
+    refused: Family<ReasonLabels, Counter>,
+    /// A series appears on its first count, except the ones [`Metrics::new`] creates.
+    attempts: Family<AttemptLabels, Counter>,
+    throttled: Counter,
+    /// Whole milliseconds, shown as seconds: a sum of floats would drift.
+    throttle_delay_ms: Counter,
+    handshakes: Gauge,
+    handshakes_peak: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Values read at render time from the rest of the server.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
+    /// Open client connections.
     pub connections: usize,
+    /// The `max_connections` setting.
     pub max_connections: usize,
+    /// The `max_handshakes` setting.
     pub max_handshakes: usize,
+    /// PBKDF2 workers not busy now.
     pub hash_workers_free: usize,
+    /// Entries of the throttle's fixed table.
     pub throttle_slots: usize,
+    /// Audit events written so far.
     pub audit_written: u64,
+    /// Audit events dropped because the writer fell behind.
     pub audit_dropped: u64,
 }
 
 impl Metrics {
+    /// Counters at zero. Both refusal reasons and SCRAM success and failure are shown
+    /// from the start, so dashboards and alerts see a 0 rather than no series.
     pub fn new() -> Self {
-        Self::default()
+        let metrics = Metrics {
+            accepted: Counter::default(),
+            refused: Family::default(),
+            attempts: Family::default(),
+            throttled: Counter::default(),
+            throttle_delay_ms: Counter::default(),
+            handshakes: Gauge::default(),
+            handshakes_peak: Gauge::default(),
+        };
+        for reason in RefuseReason::ALL {
+            metrics.refused.get_or_create_owned(&reason_labels(reason));
+        }
+        for outcome in [Outcome::Success, Outcome::Failure] {
+            metrics
+                .attempts
+                .get_or_create_owned(&attempt_labels(Some(AuthMethod::ScramSha256), outcome));
+        }
+        metrics
     }
 
+    /// Counts one accepted connection.
     pub fn accepted(&self) {
-        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.accepted.inc();
     }
 
+    /// Counts one connection closed at accept.
     pub fn refused(&self, reason: RefuseReason) {
-        self.refused[reason as usize].fetch_add(1, Ordering::Relaxed);
+        self.refused.get_or_create(&reason_labels(reason)).inc();
     }
 
     /// Counts one finished attempt.
     pub fn attempt(&self, method: Option<AuthMethod>, outcome: Outcome) {
-        self.attempts[outcome.index()][method_index(method)].fetch_add(1, Ordering::Relaxed);
+        self.attempts
+            .get_or_create(&attempt_labels(method, outcome))
+            .inc();
     }
 
+    /// Attempts counted so far with this method and outcome.
     pub fn attempts(&self, method: Option<AuthMethod>, outcome: Outcome) -> u64 {
-        self.attempts[outcome.index()][method_index(method)].load(Ordering::Relaxed)
+        self.attempts
+            .get(&attempt_labels(method, outcome))
+            .map_or(0, |counter| counter.get())
     }
 
     /// Counts a failure that was delayed by the throttle.
     pub fn throttled(&self, delay: Duration) {
         if !delay.is_zero() {
-            self.throttled.fetch_add(1, Ordering::Relaxed);
-            self.throttle_delay_ms.fetch_add(
-                u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
+            self.throttled.inc();
+            self.throttle_delay_ms
+                .inc_by(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
         }
     }
 
     /// A handshake started (the permit was granted).
     pub fn handshake_started(&self) {
-        let now = self.handshakes.fetch_add(1, Ordering::SeqCst) + 1;
-        self.handshakes_peak.fetch_max(now, Ordering::SeqCst);
+        let now = self.handshakes.inner().fetch_add(1, Ordering::SeqCst) + 1;
+        self.handshakes_peak
+            .inner()
+            .fetch_max(now, Ordering::SeqCst);
     }
 
+    /// A handshake ended, whichever way.
     pub fn handshake_ended(&self) {
-        self.handshakes.fetch_sub(1, Ordering::SeqCst);
+        self.handshakes.inner().fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Handshakes in progress right now.
     pub fn handshakes(&self) -> i64 {
-        self.handshakes.load(Ordering::SeqCst)
+        self.handshakes.inner().load(Ordering::SeqCst)
     }
 
     /// The most handshakes ever in progress at once.
     pub fn handshakes_peak(&self) -> i64 {
-        self.handshakes_peak.load(Ordering::SeqCst)
+        self.handshakes_peak.inner().load(Ordering::SeqCst)
     }
 
+    /// Connections closed at accept for `reason` so far.
     pub fn refused_count(&self, reason: RefuseReason) -> u64 {
-        self.refused[reason as usize].load(Ordering::Relaxed)
+        self.refused
+            .get(&reason_labels(reason))
+            .map_or(0, |counter| counter.get())
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
+    /// The Prometheus text exposition (format 0.0.4, served as [`CONTENT_TYPE`]).
+    ///
+    /// A registry is built per scrape: the live counters are registered as clones of
+    /// their handles, and the values other parts own as constants read now, so one
+    /// page never mixes two scrapes' readings. Counters are registered without the
+    /// `_total` suffix, which the encoder adds; help texts without the final period,
+    /// which it adds too.
     pub fn render(&self, gauges: &Gauges) -> String {
-        let mut out = String::with_capacity(4096);
-        help(
-            &mut out,
-            "pgscram_connections_accepted_total",
-            "counter",
-            "Connections accepted by the listeners.",
+        let mut registry = Registry::default();
+        registry.register(
+            "pgscram_connections_accepted",
+            "Connections accepted by the listeners",
+            self.accepted.clone(),
         );
-        let _ = writeln!(
-            out,
-            "pgscram_connections_accepted_total {}",
-            self.accepted.load(Ordering::Relaxed)
+        registry.register(
+            "pgscram_connections_refused",
+            "Connections closed at accept by a limit, by reason",
+            self.refused.clone(),
         );
-        help(
-            &mut out,
-            "pgscram_connections_refused_total",
-            "counter",
-            "Connections closed at accept by a limit, by reason.",
+        registry.register(
+            "pgscram_auth_attempts",
+            "Connection attempts by pg_hba method and outcome",
+            self.attempts.clone(),
         );
-        for reason in RefuseReason::ALL {
-            let _ = writeln!(
-                out,
-                "pgscram_connections_refused_total{{reason=\"{}\"}} {}",
-                reason.as_str(),
-                self.refused_count(reason)
-            );
-        }
-        help(
-            &mut out,
-            "pgscram_auth_attempts_total",
-            "counter",
-            "Connection attempts by pg_hba method and outcome.",
+        registry.register(
+            "pgscram_auth_throttled",
+            "Failed logins whose error was delayed by the throttle",
+            self.throttled.clone(),
         );
-        for outcome in Outcome::ALL {
-            for (m, method) in METHODS.iter().enumerate() {
-                let n = self.attempts[outcome.index()][m].load(Ordering::Relaxed);
-                let always = matches!(outcome, Outcome::Success | Outcome::Failure)
-                    && *method == "scram-sha-256";
-                if n > 0 || always {
-                    let _ = writeln!(
-                        out,
-                        "pgscram_auth_attempts_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
-                    );
-                }
-            }
-        }
-        let simple: [(&str, &str, &str, String); 11] = [
-            (
-                "pgscram_auth_throttled_total",
-                "counter",
-                "Failed logins whose error was delayed by the throttle.",
-                self.throttled.load(Ordering::Relaxed).to_string(),
-            ),
-            (
-                "pgscram_auth_throttle_delay_seconds_total",
-                "counter",
-                "Total delay added before failed-login errors.",
-                format!(
-                    "{:.3}",
-                    self.throttle_delay_ms.load(Ordering::Relaxed) as f64 / 1000.0
-                ),
-            ),
-            (
-                "pgscram_handshakes_in_progress",
-                "gauge",
-                "Connections in startup or authentication right now.",
-                self.handshakes().to_string(),
-            ),
-            (
-                "pgscram_handshakes_peak",
-                "gauge",
-                "Most handshakes in progress at once since start.",
-                self.handshakes_peak().to_string(),
-            ),
+        registry.register_with_unit(
+            "pgscram_auth_throttle_delay",
+            "Total delay added before failed-login errors",
+            Unit::Seconds,
+            ConstCounter::new(self.throttle_delay_ms.get() as f64 / 1000.0),
+        );
+        registry.register(
+            "pgscram_handshakes_in_progress",
+            "Connections in startup or authentication right now",
+            self.handshakes.clone(),
+        );
+        registry.register(
+            "pgscram_handshakes_peak",
+            "Most handshakes in progress at once since start",
+            self.handshakes_peak.clone(),
+        );
+        let gauges_now = [
             (
                 "pgscram_max_handshakes",
-                "gauge",
-                "The cap on concurrent handshakes.",
-                gauges.max_handshakes.to_string(),
+                "The cap on concurrent handshakes",
+                gauges.max_handshakes,
             ),
             (
                 "pgscram_connections",
-                "gauge",
-                "Open client connections (handshaking, throttled or in a session).",
-                gauges.connections.to_string(),
+                "Open client connections (handshaking, throttled or in a session)",
+                gauges.connections,
             ),
             (
                 "pgscram_max_connections",
-                "gauge",
-                "The max_connections setting.",
-                gauges.max_connections.to_string(),
+                "The max_connections setting",
+                gauges.max_connections,
             ),
             (
                 "pgscram_hash_workers_free",
-                "gauge",
-                "Free permits of the PBKDF2 pool.",
-                gauges.hash_workers_free.to_string(),
+                "Free permits of the PBKDF2 pool",
+                gauges.hash_workers_free,
             ),
             (
                 "pgscram_throttle_table_slots",
-                "gauge",
-                "Fixed size of the failed-login table.",
-                gauges.throttle_slots.to_string(),
-            ),
-            (
-                "pgscram_audit_events_written_total",
-                "counter",
-                "Audit events written.",
-                gauges.audit_written.to_string(),
-            ),
-            (
-                "pgscram_audit_events_dropped_total",
-                "counter",
-                "Audit events dropped because the writer fell behind.",
-                gauges.audit_dropped.to_string(),
+                "Fixed size of the failed-login table",
+                gauges.throttle_slots,
             ),
         ];
-        for (name, kind, text, value) in simple {
-            help(&mut out, name, kind, text);
-            let _ = writeln!(out, "{name} {value}");
+        for (name, help, value) in gauges_now {
+            registry.register(name, help, ConstGauge::new(value));
         }
+        registry.register(
+            "pgscram_audit_events_written",
+            "Audit events written",
+            ConstCounter::new(gauges.audit_written),
+        );
+        registry.register(
+            "pgscram_audit_events_dropped",
+            "Audit events dropped because the writer fell behind",
+            ConstCounter::new(gauges.audit_dropped),
+        );
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail, nor can encoding these metric types.
+        let encoded = prometheus_text::encode(&mut out, &registry);
+        debug_assert!(encoded.is_ok());
         out
     }
 }
 
-fn help(out: &mut String, name: &str, kind: &str, text: &str) {
-    let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
-}
+/// The `Content-Type` of the page [`Metrics::render`] writes: Prometheus text 0.0.4.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Largest request head read from a metrics client.
 pub const MAX_REQUEST: usize = 8192;
@@ -355,7 +394,7 @@ pub fn answer(head: &[u8], render: &(dyn Fn() -> String + Send + Sync)) -> Vec<u
     }
     let body = render();
     let mut out = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+        "HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
@@ -396,11 +435,14 @@ mod tests {
         m.attempt(None, Outcome::Timeout);
         m.refused(RefuseReason::PerAddress);
         m.throttled(Duration::from_millis(1500));
+        m.throttled(Duration::ZERO);
         m.handshake_started();
         m.handshake_started();
         m.handshake_ended();
         let text = m.render(&Gauges {
             connections: 3,
+            max_connections: 100,
+            audit_written: 5,
             ..Gauges::default()
         });
         for line in [
@@ -409,27 +451,100 @@ mod tests {
             "pgscram_auth_attempts_total{method=\"scram-sha-256\",outcome=\"success\"} 0",
             "pgscram_auth_attempts_total{method=\"none\",outcome=\"timeout\"} 1",
             "pgscram_connections_refused_total{reason=\"per_address\"} 1",
+            "pgscram_connections_refused_total{reason=\"overload\"} 0",
             "pgscram_auth_throttled_total 1",
-            "pgscram_auth_throttle_delay_seconds_total 1.500",
+            "pgscram_auth_throttle_delay_seconds_total 1.5",
             "pgscram_handshakes_in_progress 1",
             "pgscram_handshakes_peak 2",
+            "pgscram_max_handshakes 0",
             "pgscram_connections 3",
+            "pgscram_max_connections 100",
+            "pgscram_hash_workers_free 0",
+            "pgscram_throttle_table_slots 0",
+            "pgscram_audit_events_written_total 5",
+            "pgscram_audit_events_dropped_total 0",
+            "# HELP pgscram_auth_attempts_total Connection attempts by pg_hba method and outcome.",
+            "# TYPE pgscram_auth_attempts_total counter",
+            "# TYPE pgscram_connections gauge",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
-        // Every sample has HELP and TYPE before it.
+        // Only counted combinations and the ones always shown: no 63 lines of zeros.
+        assert_eq!(text.matches("pgscram_auth_attempts_total{").count(), 3);
+        // Prometheus 0.0.4 text: no OpenMetrics end marker, no unit lines.
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        // Every sample has HELP and TYPE before it, under the name it is scraped by.
         let names: Vec<&str> = text
             .lines()
             .filter(|l| !l.starts_with('#'))
             .map(|l| l.split(['{', ' ']).next().unwrap())
             .collect();
+        assert_eq!(names.len(), 17, "{text}");
+        let line_of = |wanted: &dyn Fn(&str) -> bool| text.lines().position(wanted);
         for name in names {
-            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+            let help = line_of(&|l| l.starts_with(&format!("# HELP {name} ")));
+            let kind = line_of(&|l| l.starts_with(&format!("# TYPE {name} ")));
+            let sample = line_of(&|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+            });
+            assert!(
+                help.is_some() && help < kind && kind < sample,
+                "{name}: {help:?} {kind:?} {sample:?}"
+            );
         }
         assert_eq!(
             m.attempts(Some(AuthMethod::ScramSha256), Outcome::Failure),
             2
         );
+        assert_eq!(m.attempts(Some(AuthMethod::Md5), Outcome::Success), 0);
+        assert_eq!(m.refused_count(RefuseReason::PerAddress), 1);
+        assert_eq!(m.refused_count(RefuseReason::Overload), 0);
+        assert_eq!((m.handshakes(), m.handshakes_peak()), (1, 2));
+    }
+
+    /// The scraped names are what dashboards, alerts and the integration tests read.
+    #[test]
+    fn every_metric_keeps_its_scraped_name() {
+        let text = Metrics::new().render(&Gauges::default());
+        let mut names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "pgscram_audit_events_dropped_total counter",
+                "pgscram_audit_events_written_total counter",
+                "pgscram_auth_attempts_total counter",
+                "pgscram_auth_throttle_delay_seconds_total counter",
+                "pgscram_auth_throttled_total counter",
+                "pgscram_connections gauge",
+                "pgscram_connections_accepted_total counter",
+                "pgscram_connections_refused_total counter",
+                "pgscram_handshakes_in_progress gauge",
+                "pgscram_handshakes_peak gauge",
+                "pgscram_hash_workers_free gauge",
+                "pgscram_max_connections gauge",
+                "pgscram_max_handshakes gauge",
+                "pgscram_throttle_table_slots gauge",
+            ]
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "pgscram_auth_throttle_delay_seconds_total 0.0")
+        );
+    }
+
+    #[test]
+    fn method_labels_are_a_fixed_set() {
+        assert_eq!(method_label(None), "none");
+        assert_eq!(method_label(Some(AuthMethod::ScramSha256)), "scram-sha-256");
+        assert_eq!(method_label(Some(AuthMethod::Md5)), "md5");
     }
 
     #[test]
@@ -438,6 +553,7 @@ mod tests {
         let ok =
             String::from_utf8(answer(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", render)).unwrap();
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(ok.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
         assert!(ok.contains("Content-Length: 4\r\n"));
         assert!(ok.ends_with("\r\n\r\nx 1\n"));
         let head = String::from_utf8(answer(b"HEAD /metrics HTTP/1.0\r\n\r\n", render)).unwrap();
