@@ -58,6 +58,13 @@ fn logins_keep_flowing_past_a_thousand_idle_connections() {
             "1500",
             "--authentication-timeout",
             "60",
+            // The thousand idle connections and the logins share one address: lift the
+            // per-address and total caps on pending connections (their defaults cut such
+            // a flood at 16 and 256) to measure what idle connections cost.
+            "--max-connections-per-address",
+            "0",
+            "--max-pending-connections",
+            "1500",
             "--metrics-listen",
             &metrics_addr,
         ],
@@ -170,6 +177,16 @@ fn audit_events_on_stdout_and_counters_on_the_metrics_port() {
             "pgscram_auth_attempts_total{method=\"scram-sha-256\",outcome=\"failure\"}"
         ),
         "1"
+    );
+    // One failure: nothing waited yet. The next check for "nobody" waits its turn.
+    assert_eq!(
+        metric(&serve, metrics_port, "pgscram_auth_throttled_total"),
+        "0"
+    );
+    assert!(
+        hardening_util::login_at(serve.addr(), "nobody", "y")
+            .error()
+            .is_some()
     );
     assert_eq!(
         metric(&serve, metrics_port, "pgscram_auth_throttled_total"),

@@ -1,6 +1,11 @@
-//! Who may hold what: connections in total, per client address, handshakes in progress,
-//! and sessions per role (CONNECTION LIMIT). Every grant is a guard that gives its slot
-//! back when dropped, so a connection that ends, however it ends, frees what it held.
+//! Who may hold what. Before authentication a connection is *pending*: pending
+//! connections are capped per client address (IPv6: per /64) and in total, so one source
+//! cannot starve the others and many sources cannot exhaust the server; handshakes in
+//! progress (TLS, the exchange) are capped too. After authentication it is a *session*:
+//! sessions count toward max_connections and CONNECTION LIMIT, never per address (an
+//! application server behind one address may hold hundreds). Every grant is a guard
+//! that gives its slot back when dropped, so a connection that ends, however it ends,
+//! frees what it held at once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,7 +20,8 @@ use crate::store::Role;
 
 /// The counters behind every slot.
 pub(crate) struct Admission {
-    active: AtomicUsize,
+    pending: AtomicUsize,
+    sessions: AtomicUsize,
     /// Open connections per client address (see [`crate::throttle::prefix`]); an entry
     /// exists only while a connection from it is open, so the map is bounded by the
     /// connection ceiling.
@@ -27,40 +33,66 @@ pub(crate) struct Admission {
 impl Admission {
     pub(crate) fn new(max_handshakes: usize) -> Self {
         Admission {
-            active: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            sessions: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
             per_role: Mutex::new(HashMap::new()),
             handshakes: Arc::new(Semaphore::new(max_handshakes.max(1))),
         }
     }
 
-    /// Open client connections right now.
+    /// Open client connections right now, pending and authenticated.
     pub(crate) fn connections(&self) -> usize {
-        self.active.load(Ordering::SeqCst)
+        self.pending() + self.sessions()
     }
 
-    /// Counts a new connection; returns the count including it.
-    pub(crate) fn connect(&self) -> (Slot<'_>, usize) {
-        let count = self.active.fetch_add(1, Ordering::SeqCst) + 1;
-        (Slot(&self.active), count)
+    /// Connections that have not authenticated yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
     }
 
-    /// A slot for one more connection from `addr`, or `Err` at `cap` (0: no cap).
-    pub(crate) fn address(&self, addr: IpAddr, cap: usize) -> Result<Option<AddressSlot<'_>>, ()> {
-        if cap == 0 {
-            return Ok(None);
+    /// Authenticated sessions.
+    pub(crate) fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::SeqCst)
+    }
+
+    /// A pending slot for a new connection from `addr` (`None`: a Unix socket), or
+    /// why not: over `total` pending connections, or over `per_address` (0: no cap)
+    /// from that address.
+    pub(crate) fn pend(
+        &self,
+        addr: Option<IpAddr>,
+        total: usize,
+        per_address: usize,
+    ) -> Result<PendingSlot<'_>, Refusal> {
+        if self.pending.fetch_add(1, Ordering::SeqCst) >= total {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return Err(Refusal::Total);
         }
-        let key = crate::throttle::prefix(addr);
-        let mut counts = lock(&self.per_address);
-        let count = counts.entry(key).or_insert(0);
-        if *count >= cap {
-            return Err(());
-        }
-        *count += 1;
-        Ok(Some(AddressSlot {
+        let mut slot = PendingSlot {
             admission: self,
-            key,
-        }))
+            key: None,
+        };
+        if let (Some(addr), true) = (addr, per_address > 0) {
+            let key = crate::throttle::prefix(addr);
+            let mut counts = lock(&self.per_address);
+            let count = counts.entry(key).or_insert(0);
+            if *count >= per_address {
+                return Err(Refusal::PerAddress);
+            }
+            *count += 1;
+            slot.key = Some(key);
+        }
+        Ok(slot)
+    }
+
+    /// A session slot under `max_connections`, or `None` when all are taken.
+    pub(crate) fn session(&self, max_connections: usize) -> Option<SessionSlot<'_>> {
+        if self.sessions.fetch_add(1, Ordering::SeqCst) >= max_connections {
+            self.sessions.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(SessionSlot(&self.sessions))
     }
 
     /// Waits for a handshake slot.
@@ -102,28 +134,42 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Counts a connection for max_connections; released on drop.
-pub(crate) struct Slot<'a>(&'a AtomicUsize);
+/// Which pending cap refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `max_pending_connections`.
+    Total,
+    /// `max_connections_per_address`.
+    PerAddress,
+}
 
-impl Drop for Slot<'_> {
+/// Counts an authenticated session for max_connections; released on drop.
+pub(crate) struct SessionSlot<'a>(&'a AtomicUsize);
+
+impl Drop for SessionSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Counts a connection for max_connections_per_address; released on drop.
-pub(crate) struct AddressSlot<'a> {
+/// Counts a connection that has not authenticated yet, in total and for its address;
+/// released on drop (at authentication, or when the connection ends).
+pub(crate) struct PendingSlot<'a> {
     admission: &'a Admission,
-    key: [u8; 16],
+    key: Option<[u8; 16]>,
 }
 
-impl Drop for AddressSlot<'_> {
+impl Drop for PendingSlot<'_> {
     fn drop(&mut self) {
+        self.admission.pending.fetch_sub(1, Ordering::SeqCst);
+        let Some(key) = self.key else {
+            return;
+        };
         let mut counts = lock(&self.admission.per_address);
-        if let Some(n) = counts.get_mut(&self.key) {
+        if let Some(n) = counts.get_mut(&key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                counts.remove(&self.key);
+                counts.remove(&key);
             }
         }
     }
@@ -178,13 +224,32 @@ mod tests {
     }
 
     #[test]
-    fn address_caps_release_their_entries() {
+    fn pending_caps_per_address_and_in_total_release_their_entries() {
         let admission = Admission::new(4);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let a = admission.address(ip, 1).unwrap();
-        assert!(admission.address(ip, 1).is_err());
-        drop(a);
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        let a = admission.pend(Some(ip), 3, 1).unwrap();
+        assert_eq!(
+            admission.pend(Some(ip), 3, 1).err(),
+            Some(Refusal::PerAddress)
+        );
+        let b = admission.pend(Some(other), 3, 1).unwrap();
+        let c = admission.pend(None, 3, 1).unwrap();
+        assert_eq!(admission.pending(), 3);
+        assert_eq!(admission.pend(None, 3, 1).err(), Some(Refusal::Total));
+        drop((a, b, c));
+        assert_eq!(admission.pending(), 0);
         assert!(lock(&admission.per_address).is_empty());
-        assert!(admission.address(ip, 0).unwrap().is_none(), "no cap");
+        let _unlimited = admission.pend(Some(ip), 3, 0).unwrap();
+        let _again = admission.pend(Some(ip), 3, 0).unwrap();
+    }
+
+    #[test]
+    fn sessions_count_up_to_max_connections() {
+        let admission = Admission::new(4);
+        let a = admission.session(1).unwrap();
+        assert!(admission.session(1).is_none());
+        drop(a);
+        assert!(admission.session(1).is_some());
     }
 }

@@ -11,7 +11,7 @@ use pgscram_auth::hba::{AuthMethod, ConnKind, ConnRequest, MatchEnv, NoResolver,
 use pgscram_wire::{ErrorFields, SqlState, StartupPacket};
 use tracing::Instrument as _;
 
-use crate::admission::RoleSlot;
+use crate::admission::{Handshake, Refusal, RoleSlot, SessionSlot};
 use crate::audit::{AuditEvent, Outcome};
 use crate::authenticate::{AuthContext, AuthEnv, AuthResult, authenticate};
 use crate::backend::{Client, SessionDefaults, SessionStart};
@@ -22,6 +22,7 @@ use crate::reply;
 use crate::state::ServerState;
 use crate::store::{Role, StoreError};
 use crate::stream::{Conn, Transport};
+use crate::throttle::Admit;
 
 /// Serves one accepted connection to its end, as connection `pid` in the log.
 pub(crate) async fn handle(
@@ -89,9 +90,8 @@ impl Attempt {
 /// How startup and authentication ended.
 enum Step<'a> {
     /// Authenticated and admitted: start the session.
-    Ready(Conn, Box<SessionStart>, RoleSlot<'a>),
-    /// A failure whose error is still to be sent (after the throttle's delay, for a
-    /// credential failure). `reason` is the log-only explanation.
+    Ready(Conn, Box<SessionStart>, SessionSlot<'a>, RoleSlot<'a>),
+    /// A failure whose error is still to be sent. `reason` is the log-only explanation.
     Failed {
         conn: Conn,
         error: Box<ErrorFields>,
@@ -102,6 +102,11 @@ enum Step<'a> {
     Ended(Option<(Outcome, Option<String>)>),
 }
 
+/// How long a connection may stay silent before its startup packet when pending
+/// connections fill more than half of `max_pending_connections`: under pressure,
+/// connections that make no progress go first.
+const SILENCE_UNDER_PRESSURE: Duration = Duration::from_secs(2);
+
 async fn serve_connection(
     state: &ServerState,
     io: Box<dyn Transport>,
@@ -110,48 +115,72 @@ async fn serve_connection(
 ) {
     let settings = state.settings();
     state.metrics.accepted();
-    let (_slot, active) = state.admission.connect();
     let mut attempt = Attempt::new(pid, peer);
-    // max_connections, plus room for the handshakes that end in `53300 too many
-    // clients`. Beyond it, sockets are closed at accept without reading a byte.
-    let ceiling = settings
-        .max_connections
-        .saturating_add(settings.max_handshakes.max(1));
-    if active > ceiling {
-        state.metrics.refused(RefuseReason::Overload);
-        attempt.finish(
-            state,
-            Outcome::Refused,
-            Some("connection ceiling reached; closed at accept".to_owned()),
-        );
-        return;
-    }
-    let cap = settings.max_connections_per_address;
-    let _address_slot = match peer.map(|p| state.admission.address(p.ip(), cap)) {
-        Some(Err(())) => {
-            state.metrics.refused(RefuseReason::PerAddress);
+    let mut conn = Conn::new(io);
+    let pending = match state.admission.pend(
+        peer.map(|p| p.ip()),
+        settings.max_pending_connections,
+        settings.max_connections_per_address,
+    ) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            // As PostgreSQL's postmaster does when it cannot start a backend: the error
+            // goes out at once, before reading anything (libpq shows it whether it sent
+            // an SSLRequest or a startup packet).
+            let (reason, why) = match refusal {
+                Refusal::Total => (RefuseReason::Overload, "too many pending connections"),
+                Refusal::PerAddress => (
+                    RefuseReason::PerAddress,
+                    "too many pending connections from this address",
+                ),
+            };
+            state.metrics.refused(reason);
+            let _ = reply::error(
+                &mut conn,
+                ErrorFields::fatal(
+                    SqlState::TOO_MANY_CONNECTIONS,
+                    "sorry, too many clients already",
+                ),
+            )
+            .await;
             attempt.finish(
                 state,
                 Outcome::Refused,
-                Some("too many connections from this address; closed at accept".to_owned()),
+                Some(format!("{why}; refused at accept")),
             );
             return;
         }
-        Some(Ok(slot)) => slot,
-        None => None,
     };
     let mut shutdown = state.shutdown.signal();
     // authentication_timeout covers the startup packet, the wait for a handshake slot,
     // TLS and the exchange: a slow client is cut wherever it stalls. A shutdown cuts
     // every connection that has not authenticated yet.
-    let deadline = tokio::time::Instant::now() + settings.authentication_timeout;
-    let mut conn = Conn::new(io);
+    let started = tokio::time::Instant::now();
+    let deadline = started + settings.authentication_timeout;
     // The first packet is read before a handshake slot is taken: reading it is cheap
     // and bounded (10 000 bytes), so idle and half-open connections wait out their
     // timeout without holding a slot a real client needs.
-    let first = tokio::select! {
-        read = tokio::time::timeout_at(deadline, read_first_packet(&mut conn)) => read,
-        () = shutdown.requested() => return,
+    let first = {
+        let read = tokio::time::timeout_at(deadline, read_first_packet(&mut conn));
+        tokio::pin!(read);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                read = &mut read => break read,
+                () = shutdown.requested() => return,
+                _ = tick.tick() => {
+                    let pressure = state.admission.pending() * 2 > settings.max_pending_connections;
+                    if pressure && started.elapsed() >= SILENCE_UNDER_PRESSURE {
+                        attempt.finish(
+                            state,
+                            Outcome::Timeout,
+                            Some("silent while pending connections are scarce".to_owned()),
+                        );
+                        return;
+                    }
+                }
+            }
+        }
     };
     let first = match first {
         Ok(Ok(packet)) => packet,
@@ -181,16 +210,17 @@ async fn serve_connection(
         );
         return;
     };
+    let mut handshake = Some(handshake);
     let step = tokio::select! {
         step = tokio::time::timeout_at(
             deadline,
             // Boxed: the handshake's state (TLS, SCRAM) is allocated only for
             // connections that got this far, so an idle connection's task stays small.
-            Box::pin(startup_and_authenticate(state, &settings, conn, first, peer, active, pid, &mut attempt)),
+            Box::pin(startup_and_authenticate(state, &settings, conn, first, peer, pid, &mut handshake, &mut attempt)),
         ) => step,
         () = shutdown.requested() => return,
     };
-    // Whatever follows (a session, a throttled failure) is no longer handshake work.
+    // Whatever follows (a session) is no longer handshake work.
     drop(handshake);
     match step {
         Err(_) => {
@@ -202,11 +232,13 @@ async fn serve_connection(
                 Some("authentication timeout".to_owned()),
             );
         }
-        Ok(Step::Ready(conn, start, role_slot)) => {
+        Ok(Step::Ready(conn, start, session_slot, role_slot)) => {
+            // Authenticated: no longer pending, so no longer capped per address.
+            drop(pending);
             attempt.finish(state, Outcome::Success, None);
             let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
             state.backend.serve(*start, client).await;
-            drop(role_slot);
+            drop((session_slot, role_slot));
         }
         Ok(Step::Failed {
             mut conn,
@@ -222,23 +254,14 @@ async fn serve_connection(
             };
             if outcome == Outcome::Failure {
                 let user = attempt.user.as_deref().unwrap_or_default();
-                attempt.delay = state.throttle.record_failure(peer.map(|p| p.ip()), user);
-                state.metrics.throttled(attempt.delay);
+                state.throttle.record_failure(peer.map(|p| p.ip()), user);
             }
-            let delay = attempt.delay;
             attempt.finish(
                 state,
                 outcome,
                 reason.or_else(|| Some(error.message.clone())),
             );
-            // The delay is a sleeping task holding this connection (and its address
-            // slot): it costs the attacker the time, and us no CPU.
-            if !delay.is_zero() {
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.requested() => return,
-                }
-            }
+            // The error goes out at once: the throttle slows the next check instead.
             let _ = reply::error(&mut conn, *error).await;
         }
         Ok(Step::Ended(Some((outcome, reason)))) => attempt.finish(state, outcome, reason),
@@ -265,8 +288,8 @@ async fn startup_and_authenticate<'a>(
     conn: Conn,
     first: StartupPacket,
     peer: Option<SocketAddr>,
-    active: usize,
     pid: i32,
+    handshake: &mut Option<Handshake<'a>>,
     attempt: &mut Attempt,
 ) -> Step<'a> {
     let (mut conn, startup, ssl) =
@@ -278,7 +301,7 @@ async fn startup_and_authenticate<'a>(
     attempt.user = Some(startup.user().to_owned());
     attempt.database = Some(startup.database().to_owned());
     tracing::Span::current().record("user", startup.user());
-    if active > settings.max_connections {
+    if state.admission.sessions() >= settings.max_connections {
         let message = "sorry, too many clients already";
         let _ = reply::error(
             &mut conn,
@@ -347,6 +370,39 @@ async fn startup_and_authenticate<'a>(
     } else {
         None
     };
+    if matches!(
+        rule.method,
+        AuthMethod::Md5 | AuthMethod::ScramSha256 | AuthMethod::Password
+    ) {
+        match state.throttle.admit(peer.map(|p| p.ip()), &user) {
+            Admit::After(wait) if wait.is_zero() => {}
+            Admit::After(wait) => {
+                // Waiting holds no handshake slot, and ends the moment the client leaves.
+                attempt.delay = wait;
+                state.metrics.throttled(wait);
+                drop(handshake.take());
+                if !conn.wait_watching(wait).await {
+                    return Step::Ended(Some((
+                        Outcome::Disconnected,
+                        Some("client left while its check waited its turn".to_owned()),
+                    )));
+                }
+                *handshake = Some(state.admission.handshake(&state.metrics).await);
+            }
+            Admit::Refuse => {
+                let message = "sorry, too many clients already";
+                let _ = reply::error(
+                    &mut conn,
+                    ErrorFields::fatal(SqlState::TOO_MANY_CONNECTIONS, message),
+                )
+                .await;
+                return Step::Ended(Some((
+                    Outcome::TooManyConnections,
+                    Some("too many recent failures: the check queue is full".to_owned()),
+                )));
+            }
+        }
+    }
     let ctx = AuthContext {
         user: &user,
         request,
@@ -393,6 +449,7 @@ async fn startup_and_authenticate<'a>(
         )));
     }
     tracing::info!("{}", rule.authenticated_log(&user));
+    state.throttle.record_success(peer.map(|p| p.ip()), &user);
 
     // After authentication, as PostgreSQL's InitPostgres: role, login right, database,
     // connection limit. Only now may existence be revealed.
@@ -431,6 +488,14 @@ async fn startup_and_authenticate<'a>(
         )
         .await;
     }
+    let Some(session_slot) = state.admission.session(settings.max_connections) else {
+        return fail_after_auth(
+            &mut conn,
+            SqlState::TOO_MANY_CONNECTIONS,
+            "sorry, too many clients already".to_owned(),
+        )
+        .await;
+    };
     let Some(role_slot) = state.admission.role(&user, &role) else {
         return fail_after_auth(
             &mut conn,
@@ -444,7 +509,7 @@ async fn startup_and_authenticate<'a>(
         scram_iterations: settings.scram_iterations,
     };
     let start = SessionStart::new(pid, role, startup, ssl, peer, defaults, client_key);
-    Step::Ready(conn, Box::new(start), role_slot)
+    Step::Ready(conn, Box::new(start), session_slot, role_slot)
 }
 
 async fn fail_after_auth<'a>(conn: &mut Conn, code: SqlState, message: String) -> Step<'a> {

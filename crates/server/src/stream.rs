@@ -108,6 +108,25 @@ impl Conn {
         }
     }
 
+    /// Waits `duration` while watching the peer: `true` when the time passed, `false`
+    /// as soon as the peer closes (or sends more than a client in this state ever
+    /// would), so a client that hangs up frees its connection at once.
+    pub async fn wait_watching(&mut self, duration: std::time::Duration) -> bool {
+        const MOST_UNREAD: usize = 16 * 1024;
+        let deadline = tokio::time::sleep(duration);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return true,
+                read = self.fill() => {
+                    if read.is_err() || self.buf.len() > MOST_UNREAD {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
     /// Reads once into the buffer's spare room (no stack buffer held across the wait).
     /// A connection's first read gets [`FIRST_READ`] bytes, enough for any real startup
     /// packet, so a half-open connection that never sends holds little; later reads get

@@ -77,8 +77,11 @@ pub struct Settings {
     pub hash_workers: usize,
     /// Connections in TLS negotiation + authentication at once.
     pub max_handshakes: usize,
-    /// Connections from one client address (IPv6: one /64) at once; 0: no cap.
+    /// Connections not yet authenticated from one client address (IPv6: one /64);
+    /// 0: no cap. Authenticated sessions are never capped per address.
     pub max_connections_per_address: usize,
+    /// Connections not yet authenticated, from all addresses.
+    pub max_pending_connections: usize,
     /// Delays before failed logins' errors.
     pub throttle: ThrottleConfig,
     /// One event per attempt, if set (`audit_log`).
@@ -107,7 +110,8 @@ impl Default for Settings {
             scram_iterations: pgscram_scram::DEFAULT_ITERATIONS,
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_handshakes: 64,
-            max_connections_per_address: 0,
+            max_connections_per_address: 16,
+            max_pending_connections: 256,
             throttle: ThrottleConfig::default(),
             audit_log: None,
             audit_format: AuditFormat::Text,
@@ -165,6 +169,7 @@ pub const SETTINGS: &[(&str, Context)] = &[
     ("hash_workers", Context::Restart),
     ("max_handshakes", Context::Restart),
     ("max_connections_per_address", Context::Reload),
+    ("max_pending_connections", Context::Reload),
     ("throttle_delay", Context::Restart),
     ("throttle_max_delay", Context::Restart),
     ("throttle_half_life", Context::Restart),
@@ -268,6 +273,9 @@ impl Settings {
             "max_handshakes" => self.max_handshakes = positive(value).map_err(invalid)?,
             "max_connections_per_address" => {
                 self.max_connections_per_address = number(value).map_err(invalid)?
+            }
+            "max_pending_connections" => {
+                self.max_pending_connections = positive(value).map_err(invalid)?
             }
             "throttle_delay" => {
                 self.throttle.base_delay = duration(value, Unit::Millis).map_err(invalid)?
@@ -384,6 +392,7 @@ impl Settings {
         applied.password_encryption = next.password_encryption;
         applied.scram_iterations = next.scram_iterations;
         applied.max_connections_per_address = next.max_connections_per_address;
+        applied.max_pending_connections = next.max_pending_connections;
         applied.shutdown_grace = next.shutdown_grace;
         applied
     }
