@@ -55,6 +55,7 @@
 //! # let _ = Action::Authenticated;
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod client_policy;
 pub mod conninfo;

@@ -13,6 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
+    /// Takes ownership of the secret text.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(Zeroizing::new(value.into()))
     }
@@ -22,6 +23,7 @@ impl Secret {
         &self.0
     }
 
+    /// True for the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -39,12 +41,14 @@ impl fmt::Debug for Secret {
 pub struct ScramKey(Zeroizing<[u8; 32]>);
 
 impl ScramKey {
+    /// Takes the key, wiping the caller's copy.
     pub fn from_bytes(mut bytes: [u8; 32]) -> Self {
         let key = ScramKey(Zeroizing::new(bytes));
         bytes.zeroize();
         key
     }
 
+    /// The key itself. Named so that every use is easy to find in review.
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }

@@ -40,7 +40,9 @@ pub enum AuthMethod {
     Trust,
     /// Cleartext password.
     Password,
+    /// md5 challenge-response.
     Md5,
+    /// SCRAM-SHA-256, with or without channel binding.
     ScramSha256,
 }
 
@@ -64,6 +66,7 @@ impl fmt::Display for AuthMethod {
 
 /// What the client holds to prove itself. Debug shows only which secrets are present.
 pub struct Secrets {
+    /// The password, as bytes (SASLprep is applied for SCRAM).
     pub password: Option<Zeroizing<Vec<u8>>>,
     /// libpq 18's scram_client_key / scram_server_key: SCRAM without the password.
     pub scram_keys: Option<(ClientKey, ServerKey)>,
@@ -83,20 +86,26 @@ impl fmt::Debug for Secrets {
 
 /// Inputs of one authentication phase.
 pub struct Login<'a> {
+    /// The role name, which md5 hashes with the password.
     pub user: &'a str,
+    /// What the client can prove itself with.
     pub secrets: &'a Secrets,
+    /// `require_auth` and `channel_binding`.
     pub policy: &'a ClientPolicy,
+    /// The highest SCRAM iteration count the client will compute.
     pub max_iterations: u32,
     /// The salt and iteration count the server must offer (stale-verifier check).
     pub expected_scram: Option<(&'a [u8], u32)>,
     /// The server's leaf certificate (DER) when TLS is in use.
     pub server_certificate: Option<&'a [u8]>,
+    /// Whether the connection is TLS.
     pub tls_in_use: bool,
 }
 
 /// What the authentication phase established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthOutcome {
+    /// The method the server used.
     pub method: AuthMethod,
     /// The SASL mechanism used, for SCRAM.
     pub mechanism: Option<&'static str>,

@@ -114,6 +114,7 @@ impl Config {
         self.max_iterations = limit;
     }
 
+    /// The cap on SCRAM iterations (default one million).
     pub fn max_iterations(&self) -> u32 {
         self.max_iterations
     }

@@ -38,6 +38,7 @@ pub struct TlsInfo {
 /// How the connection was set up: what `pgscram ping` prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
+    /// How the server authenticated the client.
     pub method: AuthMethod,
     /// `SCRAM-SHA-256` or `SCRAM-SHA-256-PLUS` when SCRAM was used.
     pub mechanism: Option<&'static str>,
@@ -48,7 +49,9 @@ pub struct Negotiated {
     pub server_verified: bool,
     /// `None` for a plaintext connection.
     pub tls: Option<TlsInfo>,
+    /// The role logged in as.
     pub user: String,
+    /// The database connected to.
     pub database: String,
     /// The address or socket connected to.
     pub server: String,
@@ -88,7 +91,9 @@ impl fmt::Display for Negotiated {
 /// Where cancel requests go: the address this connection reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CancelTarget {
+    /// The server's TCP address.
     Tcp(SocketAddr),
+    /// The path of the server's Unix-domain socket.
     Unix(PathBuf),
 }
 
@@ -210,10 +215,15 @@ impl fmt::Debug for Connection {
 /// A logged-in connection taken apart for relaying (the proxy): the stream, bytes read
 /// past ReadyForQuery, and what the server said during startup.
 pub struct Relay {
+    /// The connection to the server, after TLS if any.
     pub stream: Stream,
+    /// Bytes already read from `stream` past ReadyForQuery, to be relayed first.
     pub buffered: Vec<u8>,
+    /// The parameters the server reported (ParameterStatus), latest value per name.
     pub parameters: BTreeMap<String, String>,
+    /// The server's BackendKeyData, if it sent one.
     pub backend_key: Option<BackendKeyData>,
+    /// How authentication and TLS went.
     pub negotiated: Negotiated,
 }
 
@@ -260,6 +270,7 @@ impl Connection {
         self.parameters.get(name).map(String::as_str)
     }
 
+    /// Every parameter the server reported, latest value per name.
     pub fn parameters(&self) -> &BTreeMap<String, String> {
         &self.parameters
     }

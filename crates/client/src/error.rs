@@ -20,7 +20,9 @@ pub enum Error {
     Config(ConnInfoError),
     /// The server could not be reached.
     Connect {
+        /// The host or socket tried, as libpq names it in its message.
         target: String,
+        /// What the operating system said.
         error: io::Error,
     },
     /// `connect_timeout` passed before the connection was ready.
@@ -29,6 +31,7 @@ pub enum Error {
     Io(io::Error),
     /// The server closed the connection when a message was expected.
     Closed,
+    /// TLS could not be set up: refused by the server, handshake, or certificate.
     Tls(TlsError),
     /// The client's policy (`require_auth`, `channel_binding`, or pgscram's stricter
     /// rules) refused what the server asked for.
@@ -55,11 +58,15 @@ pub enum Error {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ProtocolError {
+    /// A message the client cannot read.
     Decode(DecodeError),
+    /// A message the client cannot write (e.g. a NUL inside a query string).
     Encode(EncodeError),
     /// A message that cannot come at this point.
     Unexpected {
+        /// The message's tag.
         tag: u8,
+        /// The phase, e.g. `authentication`.
         during: &'static str,
     },
     /// The TLS certificate cannot be hashed for tls-server-end-point.

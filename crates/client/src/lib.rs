@@ -15,6 +15,7 @@
 //! and `require_auth` / `channel_binding=require` never fall back to md5 or cleartext.
 //! Passwords and keys are zeroized and never appear in Debug output or errors.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod auth;
 mod config;

@@ -24,13 +24,16 @@ use crate::error::Error;
 
 /// The transport of one connection.
 pub enum Stream {
+    /// Plaintext TCP.
     Tcp(TcpStream),
+    /// A Unix-domain socket.
     Unix(UnixStream),
     /// PostgreSQL never runs TLS over Unix sockets, so TLS is always over TCP.
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Stream {
+    /// The TLS session (protocol version, cipher suite, peer certificates), if any.
     pub fn tls(&self) -> Option<&rustls::ClientConnection> {
         match self {
             Stream::Tls(tls) => Some(tls.get_ref().1),
@@ -98,6 +101,7 @@ pub struct Framed<S = Stream> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
+    /// Wraps `stream` with an empty read buffer.
     pub fn new(stream: S) -> Self {
         Framed {
             stream,
@@ -112,6 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         (self.stream, buf)
     }
 
+    /// The underlying stream.
     pub fn stream(&self) -> &S {
         &self.stream
     }
@@ -121,6 +126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         self.buf.len()
     }
 
+    /// Writes already-encoded messages and flushes them.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.stream.write_all(bytes).await.map_err(Error::Io)?;
         self.stream.flush().await.map_err(Error::Io)
@@ -152,6 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             .map_err(|e| Error::Protocol(crate::error::ProtocolError::Decode(e)))
     }
 
+    /// Shuts down the write side (after a TLS close_notify), ignoring errors.
     pub async fn shutdown(&mut self) {
         // Best effort: the peer may already be gone.
         let _ = self.stream.shutdown().await;

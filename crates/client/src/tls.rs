@@ -46,6 +46,7 @@ pub enum Roots {
 /// Everything the TLS layer needs from the connection settings.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
+    /// How much of the server's certificate to check, from `sslmode`.
     pub verify: Verify,
     /// Required unless `verify` is [`Verify::None`].
     pub roots: Option<Roots>,
@@ -75,8 +76,11 @@ pub enum TlsError {
     UnencryptedData,
     /// Verification was asked for but there is no root file to verify against.
     RootCertMissing(PathBuf),
+    /// The root file could not be read.
     RootCertRead {
+        /// The `sslrootcert` path.
         path: PathBuf,
+        /// Why reading failed.
         error: std::io::Error,
     },
     /// The root file holds no usable certificate.
@@ -85,12 +89,18 @@ pub enum TlsError {
     SystemRootsNeedVerifyFull,
     /// No system CA bundle was found.
     NoSystemRoots,
+    /// The client certificate file could not be read or parsed.
     ClientCertRead {
+        /// The `sslcert` path.
         path: PathBuf,
+        /// What went wrong.
         error: String,
     },
+    /// The client key file could not be read or parsed.
     ClientKeyRead {
+        /// The `sslkey` path.
         path: PathBuf,
+        /// What went wrong.
         error: String,
     },
     /// The host name cannot be used as a TLS server name.

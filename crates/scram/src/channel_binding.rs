@@ -65,27 +65,44 @@ impl fmt::Display for ChannelBindingType {
 pub enum CertificateHashError {
     /// The bytes are not a DER-encoded X.509 certificate.
     Malformed {
+        /// The element being read.
         field: CertificateField,
+        /// What was wrong with it.
         problem: DerProblem,
     },
     /// The signature algorithm has no separate digest (Ed25519, Ed448, ML-DSA, SLH-DSA):
     /// RFC 5929 defines no hash for it. libpq fails the same way ("could not find digest
     /// for NID UNDEF").
-    NoDigest { algorithm: &'static str },
+    NoDigest {
+        /// The algorithm's common name, such as `Ed25519`.
+        algorithm: &'static str,
+    },
     /// A signature algorithm this reader does not know (dotted OID).
-    UnsupportedSignatureAlgorithm { oid: String },
+    UnsupportedSignatureAlgorithm {
+        /// The algorithm's OID in dotted form.
+        oid: String,
+    },
     /// An RSASSA-PSS hash algorithm this crate cannot compute, such as SHA-3 (dotted OID).
-    UnsupportedPssHash { oid: String },
+    UnsupportedPssHash {
+        /// The hash algorithm's OID in dotted form.
+        oid: String,
+    },
 }
 
 /// The part of the certificate where a [`DerProblem`] was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertificateField {
+    /// The outer `Certificate` SEQUENCE.
     Certificate,
+    /// The `tbsCertificate` SEQUENCE, skipped over whole.
     TbsCertificate,
+    /// The `signatureAlgorithm` AlgorithmIdentifier.
     SignatureAlgorithm,
+    /// The `signatureValue` BIT STRING.
     SignatureValue,
+    /// The `RSASSA-PSS-params` of an RSASSA-PSS signature (RFC 4055).
     PssParameters,
+    /// The `hashAlgorithm` inside the RSASSA-PSS parameters.
     PssHashAlgorithm,
 }
 
@@ -96,8 +113,11 @@ pub enum DerProblem {
     Truncated,
     /// A required element is not there.
     Missing,
+    /// An element with another tag than the one the structure requires here.
     UnexpectedTag {
+        /// The tag the structure requires.
         expected: u8,
+        /// The tag in the input.
         found: u8,
     },
     /// A multi-byte (high-number) tag, which no field read here may have.

@@ -33,7 +33,9 @@ pub enum Credential {
     /// Keys from a verifier's derivation (libpq's scram_client_key / scram_server_key):
     /// no PBKDF2 at all.
     Keys {
+        /// XORed with the ClientSignature into the ClientProof.
         client_key: ClientKey,
+        /// Checks the server's signature in server-final.
         server_key: ServerKey,
     },
 }
@@ -116,7 +118,9 @@ pub struct ClientFinalSent {
 /// The server proved it knows the verifier. Carries the keys so a caller may cache
 /// them (and log in again without PBKDF2).
 pub struct Verified {
+    /// The ClientKey this exchange proved with.
     pub client_key: ClientKey,
+    /// The ServerKey that checked the server's signature.
     pub server_key: ServerKey,
     /// Whether the exchange bound itself to the TLS channel.
     pub channel_bound: bool,
@@ -148,6 +152,7 @@ impl ClientExchange {
 }
 
 impl ClientFirstSent {
+    /// The mechanism to name in SASLInitialResponse, from the channel binding choice.
     pub fn mechanism(&self) -> Mechanism {
         self.channel.mechanism()
     }

@@ -26,18 +26,36 @@ impl fmt::Display for Shown {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Malformed {
+    /// `The message is empty.`
     Empty,
+    /// An embedded NUL: `Message length does not match input length.`
     LengthMismatch,
+    /// A GS2 flag other than `n`, `y` or `p`.
     UnexpectedChannelBindingFlag(Shown),
+    /// No comma after the `n` or `y` flag.
     CommaExpected(Shown),
+    /// Neither `a=` nor `,` after the GS2 channel binding flag.
     UnexpectedAttribute(Shown),
-    ExpectedAttribute { expected: char, found: Shown },
+    /// Another attribute where a specific one must come.
+    ExpectedAttribute {
+        /// The attribute the grammar requires here.
+        expected: char,
+        /// The byte found instead.
+        found: Shown,
+    },
+    /// An attribute letter not followed by `=`.
     ExpectedEquals(char),
+    /// The message ended where an attribute must come.
     AttributeExpectedEnd,
+    /// A byte that cannot start an attribute (not an ASCII letter).
     AttributeExpectedInvalid(Shown),
+    /// SCRAM-SHA-256-PLUS was selected but the GS2 flag is `n` or `y`.
     PlusWithoutBindingData,
+    /// SCRAM-SHA-256 was selected but the GS2 flag is `p=`.
     BindingDataWithoutPlus,
+    /// The `p=` proof is not base64 of 32 bytes.
     MalformedProof,
+    /// Bytes after the proof in client-final.
     Garbage,
 }
 
@@ -190,7 +208,12 @@ pub enum ClientError {
     /// `malformed SCRAM message (invalid iteration count)`
     InvalidIterationCount,
     /// Stricter than libpq: the server asked for more PBKDF2 work than the client allows.
-    IterationCountTooHigh { requested: u64, limit: u32 },
+    IterationCountTooHigh {
+        /// The server's `i=`.
+        requested: u64,
+        /// The client's cap ([`crate::ClientOptions::max_iterations`]).
+        limit: u32,
+    },
     /// `malformed SCRAM message (garbage at end of server-first-message)`
     GarbageServerFirst,
     /// `malformed SCRAM message (garbage at end of server-final-message)`

@@ -98,16 +98,19 @@ impl SaltedPassword {
         Self(pbkdf2_hmac_sha256(prepared_password, salt, iterations))
     }
 
+    /// `HMAC(SaltedPassword, "Client Key")` (RFC 5802 §3).
     pub fn client_key(&self) -> ClientKey {
         ClientKey(hmac_sha256(&self.0, &[b"Client Key"]))
     }
 
+    /// `HMAC(SaltedPassword, "Server Key")` (RFC 5802 §3).
     pub fn server_key(&self) -> ServerKey {
         ServerKey(hmac_sha256(&self.0, &[b"Server Key"]))
     }
 }
 
 impl ClientKey {
+    /// `H(ClientKey)` with SHA-256 (RFC 5802 §3): what a verifier stores.
     pub fn stored_key(&self) -> StoredKey {
         let mut digest = Sha256::digest(self.0);
         let key = StoredKey(digest.into());
@@ -137,6 +140,8 @@ impl StoredKey {
 }
 
 impl ServerKey {
+    /// `HMAC(ServerKey, AuthMessage)`, the `v=` of server-final. The AuthMessage is
+    /// given in pieces and hashed as their concatenation.
     pub fn server_signature(&self, auth_message: &[&[u8]]) -> ServerSignature {
         ServerSignature(hmac_sha256(&self.0, auth_message))
     }

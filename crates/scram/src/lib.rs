@@ -14,6 +14,7 @@
 //! Sans-IO: this crate never touches a socket, a clock or a random number generator.
 //! Nonces and salts come in as arguments, so every exchange is reproducible in tests.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod channel_binding;
 pub mod client;

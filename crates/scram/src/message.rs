@@ -30,12 +30,14 @@ pub enum CbindFlag<'a> {
 /// A parsed client-first-message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientFirst<'a> {
+    /// The GS2 channel binding flag (RFC 5802 §7 `gs2-cbind-flag`).
     pub cbind_flag: CbindFlag<'a>,
     /// The GS2 header verbatim, with its trailing comma: the client repeats it,
     /// base64-encoded with the binding data, in client-final's `c=`.
     pub gs2_header: &'a [u8],
     /// The `n=` value. PostgreSQL ignores it: the startup packet's user counts.
     pub username: &'a [u8],
+    /// The client's nonce, `r=` (RFC 5802 §5.1).
     pub nonce: &'a str,
     /// Everything after the GS2 header, verbatim, for the AuthMessage.
     pub bare: &'a [u8],
@@ -46,6 +48,7 @@ pub struct ClientFirst<'a> {
 pub struct ClientFinal<'a> {
     /// The `c=` value (base64 of gs2-header and binding data).
     pub channel_binding: &'a [u8],
+    /// The `r=` value: the client's nonce followed by the server's.
     pub nonce: &'a [u8],
     /// The decoded proof, exactly 32 bytes.
     pub proof: [u8; 32],

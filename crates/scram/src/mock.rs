@@ -27,10 +27,12 @@ impl std::fmt::Debug for MockSecret {
 }
 
 impl MockSecret {
+    /// Wraps a stored secret (or fresh CSPRNG output).
     pub fn from_bytes(bytes: [u8; MOCK_SECRET_LEN]) -> Self {
         MockSecret(bytes)
     }
 
+    /// The raw secret, for persisting it.
     pub fn as_bytes(&self) -> &[u8; MOCK_SECRET_LEN] {
         &self.0
     }

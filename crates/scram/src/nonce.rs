@@ -21,6 +21,7 @@ impl Nonce {
         (!text.is_empty() && is_printable_nonce(text.as_bytes())).then(|| Nonce(text.to_owned()))
     }
 
+    /// The nonce as sent in `r=`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -48,11 +48,16 @@ pub enum SaslprepError {
     Empty,
     /// A character from one of the prohibited-output tables (RFC 4013 §2.3).
     Prohibited {
+        /// The offending character.
         code_point: char,
+        /// The table that prohibits it.
         table: ProhibitedTable,
     },
     /// A code point unassigned in Unicode 3.2 (RFC 3454 table A.1).
-    Unassigned { code_point: char },
+    Unassigned {
+        /// The offending code point.
+        code_point: char,
+    },
     /// The bidirectional rules of RFC 3454 §6 are broken.
     Bidi(BidiRule),
 }

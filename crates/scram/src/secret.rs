@@ -7,6 +7,7 @@ use crate::verifier::{PREFIX, ScramVerifier, VerifierError};
 /// A stored password secret, classified.
 #[derive(Debug, Clone)]
 pub enum StoredSecret {
+    /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (RFC 5803).
     Scram(ScramVerifier),
     /// `md5` + 32 hex digits (zeroized on drop, printed redacted).
     Md5(Md5Secret),
@@ -17,8 +18,11 @@ pub enum StoredSecret {
 /// The kind of a secret, for reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
+    /// A SCRAM-SHA-256 verifier.
     Scram,
+    /// An md5 secret.
     Md5,
+    /// A plaintext password.
     Plaintext,
 }
 
@@ -36,6 +40,7 @@ impl StoredSecret {
         }
     }
 
+    /// Which of the three kinds this is.
     pub fn kind(&self) -> SecretKind {
         match self {
             StoredSecret::Scram(_) => SecretKind::Scram,

@@ -24,11 +24,14 @@ use crate::verifier::ScramVerifier;
 /// The SASL mechanisms this crate implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
+    /// `SCRAM-SHA-256` (RFC 7677), without channel binding.
     ScramSha256,
+    /// `SCRAM-SHA-256-PLUS`, bound to the TLS channel.
     ScramSha256Plus,
 }
 
 impl Mechanism {
+    /// The IANA-registered name, as offered in AuthenticationSASL.
     pub const fn name(self) -> &'static str {
         match self {
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
@@ -36,6 +39,7 @@ impl Mechanism {
         }
     }
 
+    /// Parses a mechanism name exactly (case-sensitive, as PostgreSQL compares it).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "SCRAM-SHA-256" => Some(Mechanism::ScramSha256),
@@ -86,7 +90,12 @@ pub enum Credentials {
     Verifier(ScramVerifier),
     /// Nothing usable (no role, no password, expired, md5-only...): run the exchange
     /// against `mock` and fail at the end, logging `reason` (never sent to the client).
-    Doomed { mock: ScramVerifier, reason: String },
+    Doomed {
+        /// The mock verifier to run the exchange against (see [`crate::mock`]).
+        mock: ScramVerifier,
+        /// Why the login must fail, for the server log.
+        reason: String,
+    },
 }
 
 /// Waiting for client-first, with the mechanism already checked.
@@ -116,12 +125,18 @@ pub struct ProofVerified(());
 pub enum Outcome {
     /// The proof checked out. Send `server_final` in AuthenticationSASLFinal.
     Success {
+        /// The server-final-message, `v=<ServerSignature>`.
         server_final: String,
+        /// The ClientKey recovered from the proof.
         client_key: ClientKey,
+        /// Evidence that the proof was checked.
         verified: ProofVerified,
     },
     /// The login fails with the generic 28P01; `reason` is for the log only.
-    Failure { reason: FailureReason },
+    Failure {
+        /// Why the exchange did not authenticate.
+        reason: FailureReason,
+    },
 }
 
 /// Why a well-formed exchange did not authenticate. Log-only.
@@ -150,6 +165,7 @@ impl<'a> ServerExchange<'a> {
         })
     }
 
+    /// The mechanism the client selected.
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism
     }

@@ -50,7 +50,9 @@ pub enum VerifierError {
 /// Which of the two stored keys an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyName {
+    /// The StoredKey, `H(ClientKey)`.
     StoredKey,
+    /// The ServerKey.
     ServerKey,
 }
 
@@ -162,18 +164,22 @@ impl ScramVerifier {
         })
     }
 
+    /// The PBKDF2 iteration count, sent as `i=`.
     pub fn iterations(&self) -> u32 {
         self.iterations
     }
 
+    /// The salt, decoded; sent base64-encoded as `s=`.
     pub fn salt(&self) -> &[u8] {
         &self.salt
     }
 
+    /// The StoredKey that checks the client's proof.
     pub fn stored_key(&self) -> &StoredKey {
         &self.stored_key
     }
 
+    /// The ServerKey that signs server-final.
     pub fn server_key(&self) -> &ServerKey {
         &self.server_key
     }

@@ -23,10 +23,12 @@ use crate::{DecodeError, EncodeError, write};
 pub struct AuthResponse(Vec<u8>);
 
 impl AuthResponse {
+    /// Wraps the body of a `p` message (without tag and length word).
     pub fn new(body: Vec<u8>) -> AuthResponse {
         AuthResponse(body)
     }
 
+    /// The raw body; the caller is responsible for not logging it.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -71,10 +73,12 @@ impl Drop for AuthResponse {
 /// PasswordMessage: a cleartext password, or `md5` + 32 hex digits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasswordMessage {
+    /// The password string, without its NUL terminator.
     pub password: Password,
 }
 
 impl PasswordMessage {
+    /// A PasswordMessage carrying `password`.
     pub fn new(password: impl Into<Password>) -> PasswordMessage {
         PasswordMessage {
             password: password.into(),
@@ -105,6 +109,8 @@ impl PasswordMessage {
         Ok(PasswordMessage::new(password.to_vec()))
     }
 
+    /// Appends the message to `out`; a NUL inside the password is refused, leaving
+    /// `out` unchanged.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         write::message(out, Some(PASSWORD), |out| {
             write::cstr(out, self.password.expose(), "password")
@@ -115,6 +121,7 @@ impl PasswordMessage {
 /// SASLInitialResponse: the chosen mechanism and, usually, the client-first-message.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SaslInitialResponse {
+    /// The mechanism the client selected, e.g. `SCRAM-SHA-256`.
     pub mechanism: String,
     /// `None` when the client sent length -1: the server then answers with an empty
     /// SASLContinue and the client-first-message follows in a SASLResponse.
@@ -142,6 +149,7 @@ impl SaslInitialResponse {
         Ok(SaslInitialResponse { mechanism, data })
     }
 
+    /// Appends the message to `out`; on error `out` is unchanged.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         write::message(out, Some(PASSWORD), |out| {
             write::cstr(out, self.mechanism.as_bytes(), "SASL mechanism")?;
@@ -162,6 +170,7 @@ impl fmt::Debug for SaslInitialResponse {
 /// SASLResponse: a later SASL message (client-final-message for SCRAM).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SaslResponse {
+    /// The mechanism's message, e.g. SCRAM's client-final-message.
     pub data: Vec<u8>,
 }
 
@@ -181,6 +190,7 @@ impl SaslResponse {
         }
     }
 
+    /// Appends the message to `out`; on error `out` is unchanged.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         write::message(out, Some(PASSWORD), |out| {
             out.extend_from_slice(&self.data);

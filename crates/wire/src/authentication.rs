@@ -25,7 +25,10 @@ pub enum Authentication {
     /// 3: send the password in the clear.
     CleartextPassword,
     /// 5: send `md5` + hex(md5(hex(md5(password || user)) || salt)).
-    Md5Password { salt: [u8; 4] },
+    Md5Password {
+        /// The random salt, fresh for each request.
+        salt: [u8; 4],
+    },
     /// 7: GSSAPI.
     Gss,
     /// 8: more GSSAPI or SSPI data.
@@ -33,7 +36,10 @@ pub enum Authentication {
     /// 9: SSPI.
     Sspi,
     /// 10: SASL, with the offered mechanisms in preference order.
-    Sasl { mechanisms: Vec<String> },
+    Sasl {
+        /// Mechanism names, e.g. `SCRAM-SHA-256-PLUS`, `SCRAM-SHA-256`.
+        mechanisms: Vec<String>,
+    },
     /// 11: a SASL challenge (server-first-message for SCRAM).
     SaslContinue(Vec<u8>),
     /// 12: SASL outcome data (server-final-message for SCRAM); AuthenticationOk follows.

@@ -25,6 +25,7 @@ pub enum TransactionStatus {
 }
 
 impl TransactionStatus {
+    /// The status byte as sent in ReadyForQuery.
     pub fn byte(self) -> u8 {
         match self {
             TransactionStatus::Idle => b'I',
@@ -33,6 +34,7 @@ impl TransactionStatus {
         }
     }
 
+    /// Reads a ReadyForQuery status byte; anything but `I`, `T`, `E` is an error.
     pub fn from_byte(byte: u8) -> Result<TransactionStatus, DecodeError> {
         match byte {
             b'I' => Ok(TransactionStatus::Idle),
@@ -46,16 +48,19 @@ impl TransactionStatus {
 /// One column of a RowDescription.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldDescription {
+    /// The column name.
     pub name: String,
     /// The table's OID when the column comes straight from one, else 0.
     pub table_oid: Oid,
     /// The column's attribute number in that table, else 0.
     pub column_id: i16,
+    /// The column's data type (`pg_type.oid`).
     pub type_oid: Oid,
     /// `pg_type.typlen`: negative for variable-width types.
     pub type_size: i16,
     /// `pg_attribute.atttypmod`; -1 when the type has none.
     pub type_modifier: i32,
+    /// The format the values will be sent in.
     pub format: Format,
 }
 
@@ -84,14 +89,18 @@ impl FieldDescription {
 pub struct CopyResponse {
     /// Text means every column is text; binary allows per-column formats.
     pub format: Format,
+    /// One format per column.
     pub column_formats: Vec<Format>,
 }
 
 /// NotificationResponse: a NOTIFY delivered to a listening session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
+    /// The process ID of the notifying backend.
     pub pid: i32,
+    /// The channel named in NOTIFY and LISTEN.
     pub channel: String,
+    /// The payload string, empty if none was given.
     pub payload: String,
 }
 
@@ -107,38 +116,63 @@ pub struct NegotiateProtocolVersion {
 /// A message from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BackendMessage {
+    /// `R`: an authentication request, or AuthenticationOk.
     Authentication(Authentication),
+    /// `K`: the key a CancelRequest must quote.
     BackendKeyData(BackendKeyData),
+    /// `S`: a run-time parameter's value, at startup and whenever it changes.
     ParameterStatus {
+        /// The parameter, e.g. `server_version`.
         name: String,
+        /// Its current value.
         value: String,
     },
+    /// `Z`: ready for a new query.
     ReadyForQuery(TransactionStatus),
+    /// `E`: an error; the current command is aborted.
     ErrorResponse(ErrorFields),
+    /// `N`: a warning or informational message.
     NoticeResponse(ErrorFields),
+    /// `T`: the columns of the rows that follow.
     RowDescription(Vec<FieldDescription>),
     /// Column values; `None` is SQL NULL.
     DataRow(Vec<Option<Vec<u8>>>),
     /// The command tag, e.g. `SELECT 1` or `ALTER ROLE`.
     CommandComplete(String),
+    /// `I`: the query string was empty.
     EmptyQueryResponse,
+    /// `1`: Parse succeeded.
     ParseComplete,
+    /// `2`: Bind succeeded.
     BindComplete,
+    /// `3`: Close succeeded.
     CloseComplete,
+    /// `n`: the described statement or portal returns no rows.
     NoData,
+    /// `t`: the parameter types of a described statement.
     ParameterDescription(Vec<Oid>),
+    /// `s`: Execute stopped at its row limit; the portal can be executed again.
     PortalSuspended,
+    /// `v`: the server speaks an older minor version or lacks some `_pq_.` options.
     NegotiateProtocolVersion(NegotiateProtocolVersion),
+    /// `G`: send COPY FROM STDIN data.
     CopyInResponse(CopyResponse),
+    /// `H`: COPY TO STDOUT data follows.
     CopyOutResponse(CopyResponse),
+    /// `W`: two-way copy (streaming replication) begins.
     CopyBothResponse(CopyResponse),
+    /// `d`: a chunk of COPY data.
     CopyData(Vec<u8>),
+    /// `c`: end of COPY data.
     CopyDone,
+    /// `A`: a NOTIFY for a channel this session listens on.
     NotificationResponse(Notification),
+    /// `V`: a fast-path function call's result; `None` is SQL NULL.
     FunctionCallResponse(Option<Vec<u8>>),
 }
 
 impl BackendMessage {
+    /// The message's tag byte (see [`crate::tag::backend`]).
     pub fn tag(&self) -> u8 {
         match self {
             BackendMessage::Authentication(_) => tag::AUTHENTICATION,

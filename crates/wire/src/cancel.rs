@@ -36,6 +36,7 @@ impl CancelKey {
         CancelKey(key.to_be_bytes().to_vec())
     }
 
+    /// The key bytes; the caller is responsible for not logging them.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -72,7 +73,9 @@ impl Drop for CancelKey {
 /// BackendKeyData ('K'): what a client needs to cancel this session's queries later.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendKeyData {
+    /// The backend's process ID.
     pub pid: i32,
+    /// The secret key a CancelRequest must repeat.
     pub key: CancelKey,
 }
 
@@ -94,7 +97,9 @@ impl BackendKeyData {
 /// answers nothing and closes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CancelRequest {
+    /// The process ID from the target session's BackendKeyData.
     pub pid: i32,
+    /// The secret key from the target session's BackendKeyData.
     pub key: CancelKey,
 }
 

@@ -20,7 +20,12 @@ pub enum DecodeError {
     InvalidStartupPacketLength(u32),
     /// A message length word below 4 or above the caller's limit. PostgreSQL only
     /// logs this one and closes the connection: the byte stream cannot be trusted.
-    InvalidMessageLength { tag: u8, len: u32 },
+    InvalidMessageLength {
+        /// The message's tag.
+        tag: u8,
+        /// The length word as read.
+        len: u32,
+    },
     /// A tag the server does not accept in this phase (PostgreSQL: FATAL).
     InvalidFrontendMessageType(u8),
     /// A tag the client does not know how to read.
@@ -48,9 +53,19 @@ pub enum DecodeError {
     /// A format code other than 0 (text) or 1 (binary).
     UnsupportedFormatCode(i16),
     /// Bind: more than one parameter format, but not one per parameter.
-    BindFormatMismatch { formats: usize, params: usize },
+    BindFormatMismatch {
+        /// Number of parameter format codes.
+        formats: usize,
+        /// Number of parameter values.
+        params: usize,
+    },
     /// FunctionCall: more than one argument format, but not one per argument.
-    FunctionCallFormatMismatch { formats: usize, args: usize },
+    FunctionCallFormatMismatch {
+        /// Number of argument format codes.
+        formats: usize,
+        /// Number of arguments.
+        args: usize,
+    },
     /// Another message where the server waits for a password (PostgreSQL: ERROR).
     ExpectedPasswordResponse(u8),
     /// Another message where the server waits for a SASL message (PostgreSQL: ERROR).
@@ -220,13 +235,27 @@ impl std::error::Error for DecodeError {}
 #[non_exhaustive]
 pub enum EncodeError {
     /// The message would not fit the protocol's signed 32-bit length word.
-    MessageTooLong { len: usize },
+    MessageTooLong {
+        /// The length that does not fit.
+        len: usize,
+    },
     /// More items than a 16-bit count can hold (parameters, columns, formats).
-    TooManyItems { what: &'static str, count: usize },
+    TooManyItems {
+        /// What was being counted.
+        what: &'static str,
+        /// How many there were.
+        count: usize,
+    },
     /// A NUL byte inside a field the protocol terminates with NUL.
-    NulInString { field: &'static str },
+    NulInString {
+        /// The field's name.
+        field: &'static str,
+    },
     /// An empty string where the protocol reads empty as "end of list".
-    EmptyString { field: &'static str },
+    EmptyString {
+        /// The field's name.
+        field: &'static str,
+    },
     /// A cancel key shorter than 4 or longer than 256 bytes.
     InvalidCancelKeyLength(usize),
 }

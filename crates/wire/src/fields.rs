@@ -18,13 +18,21 @@ use crate::{DecodeError, EncodeError, SqlState, write};
 /// NoticeResponse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Severity {
+    /// The current command is aborted.
     Error,
+    /// The session is ended.
     Fatal,
+    /// Every session is ended: the server restarts.
     Panic,
+    /// Something the user probably did not intend.
     Warning,
+    /// Information the user may find helpful.
     Notice,
+    /// Developer detail (`DEBUG1`-`DEBUG5` all send `DEBUG`).
     Debug,
+    /// Information the user asked for, e.g. by `VACUUM VERBOSE`.
     Info,
+    /// Administrator information, sent to clients only if `client_min_messages` allows.
     Log,
 }
 
@@ -43,6 +51,7 @@ impl Severity {
         }
     }
 
+    /// Reads a non-localized severity name; `None` for anything else.
     pub fn parse(text: &str) -> Option<Severity> {
         Some(match text {
             "ERROR" => Severity::Error,
@@ -117,6 +126,7 @@ pub struct ErrorFields {
 pub type Notice = ErrorFields;
 
 impl ErrorFields {
+    /// The three fields every report has; the optional ones start empty.
     pub fn new(severity: Severity, code: SqlState, message: impl Into<String>) -> ErrorFields {
         ErrorFields {
             severity,
@@ -151,6 +161,7 @@ impl ErrorFields {
         ErrorFields::new(Severity::Error, code, message)
     }
 
+    /// A WARNING, sent in a NoticeResponse.
     pub fn warning(code: SqlState, message: impl Into<String>) -> ErrorFields {
         ErrorFields::new(Severity::Warning, code, message)
     }
@@ -160,26 +171,31 @@ impl ErrorFields {
         ErrorFields::new(Severity::Notice, SqlState::SUCCESSFUL_COMPLETION, message)
     }
 
+    /// Sets `D`, the DETAIL line.
     pub fn with_detail(mut self, detail: impl Into<String>) -> ErrorFields {
         self.detail = Some(detail.into());
         self
     }
 
+    /// Sets `H`, the HINT line.
     pub fn with_hint(mut self, hint: impl Into<String>) -> ErrorFields {
         self.hint = Some(hint.into());
         self
     }
 
+    /// Sets `P`, the 1-based character position in the query.
     pub fn with_position(mut self, position: u32) -> ErrorFields {
         self.position = Some(position);
         self
     }
 
+    /// Sets `W`, the CONTEXT.
     pub fn with_context(mut self, context: impl Into<String>) -> ErrorFields {
         self.context = Some(context.into());
         self
     }
 
+    /// Sets `R`, the source routine that reported the error.
     pub fn with_routine(mut self, routine: impl Into<String>) -> ErrorFields {
         self.routine = Some(routine.into());
         self

@@ -9,8 +9,10 @@ pub type Oid = u32;
 /// How a value travels: PostgreSQL's text output, or the type's binary send format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Format {
+    /// Code 0: the type's text output, the default.
     #[default]
     Text,
+    /// Code 1: the type's binary send format.
     Binary,
 }
 

@@ -48,14 +48,17 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message from its tag and its body (without the length word).
     pub fn new(tag: u8, body: Vec<u8>) -> Self {
         Message { tag, body }
     }
 
+    /// The tag byte (see [`crate::tag`]).
     pub fn tag(&self) -> u8 {
         self.tag
     }
 
+    /// The bytes after the length word.
     pub fn body(&self) -> &[u8] {
         &self.body
     }
@@ -89,6 +92,7 @@ pub struct StartupPacket {
 }
 
 impl StartupPacket {
+    /// A packet from its first Int32 and the bytes after it.
     pub fn new(code: u32, body: Vec<u8>) -> Self {
         StartupPacket { code, body }
     }

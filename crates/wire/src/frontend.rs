@@ -37,11 +37,14 @@ impl TargetKind {
 /// The object of a Describe or Close; the empty name is the unnamed one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// Statement or portal.
     pub kind: TargetKind,
+    /// Its name; empty for the unnamed one.
     pub name: String,
 }
 
 impl Target {
+    /// The prepared statement `name`.
     pub fn statement(name: impl Into<String>) -> Target {
         Target {
             kind: TargetKind::Statement,
@@ -49,6 +52,7 @@ impl Target {
         }
     }
 
+    /// The portal `name`.
     pub fn portal(name: impl Into<String>) -> Target {
         Target {
             kind: TargetKind::Portal,
@@ -61,15 +65,20 @@ impl Target {
 /// (0 leaves a type unspecified).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Parse {
+    /// The statement name; empty for the unnamed statement.
     pub name: String,
+    /// The SQL text: one statement, `$n` for parameters.
     pub query: String,
+    /// Parameter type OIDs, possibly fewer than the query's parameters.
     pub param_types: Vec<Oid>,
 }
 
 /// Bind: create `portal` from `statement` with parameter values.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Bind {
+    /// The portal to create; empty for the unnamed portal.
     pub portal: String,
+    /// The prepared statement to bind; empty for the unnamed statement.
     pub statement: String,
     /// None: all text; one: applies to all; otherwise one per parameter.
     pub param_formats: Vec<Format>,
@@ -102,40 +111,60 @@ fn pick_format(formats: &[Format], index: usize) -> Format {
 /// Execute: run `portal`, returning at most `max_rows` rows (0 or less: all).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Execute {
+    /// The portal to run; empty for the unnamed portal.
     pub portal: String,
+    /// The row limit; 0 or less for no limit.
     pub max_rows: i32,
 }
 
 /// FunctionCall: the legacy fast-path call of a function by OID.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct FunctionCall {
+    /// The function's OID (`pg_proc.oid`).
     pub function: Oid,
+    /// None: all text; one: applies to all; otherwise one per argument.
     pub arg_formats: Vec<Format>,
+    /// The argument values; `None` is SQL NULL.
     pub args: Vec<Option<Vec<u8>>>,
+    /// The format of the result.
     pub result_format: Format,
 }
 
 /// A regular message from the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FrontendMessage {
+    /// `Q`: a simple-protocol query string, possibly several statements.
     Query(String),
+    /// `P`: prepare a statement.
     Parse(Parse),
+    /// `B`: bind a statement's parameters into a portal.
     Bind(Bind),
+    /// `D`: ask for a statement's or portal's description.
     Describe(Target),
+    /// `E`: run a portal.
     Execute(Execute),
+    /// `C`: close a statement or portal.
     Close(Target),
+    /// `S`: end of an extended-protocol batch; the server answers ReadyForQuery.
     Sync,
+    /// `H`: send pending output now.
     Flush,
+    /// `X`: the client is closing the connection.
     Terminate,
+    /// `F`: a fast-path function call.
     FunctionCall(FunctionCall),
+    /// `d`: a chunk of COPY FROM STDIN data.
     CopyData(Vec<u8>),
+    /// `c`: end of COPY FROM STDIN data.
     CopyDone,
+    /// `f`: the client aborts COPY FROM STDIN, with a reason.
     CopyFail(String),
     /// A `p` message; see [`AuthResponse`] for its three readings.
     Auth(AuthResponse),
 }
 
 impl FrontendMessage {
+    /// The message's tag byte (see [`crate::tag::frontend`]).
     pub fn tag(&self) -> u8 {
         match self {
             FrontendMessage::Query(_) => tag::QUERY,

@@ -46,6 +46,7 @@
 //! SQLSTATE; nothing panics on network input. Passwords and cancel keys are redacted
 //! in `Debug` and wiped on drop.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod auth_response;
 pub mod authentication;

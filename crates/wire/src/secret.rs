@@ -32,6 +32,7 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct Password(Vec<u8>);
 
 impl Password {
+    /// Takes ownership of the password bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Password(bytes.into())
     }
@@ -41,10 +42,12 @@ impl Password {
         &self.0
     }
 
+    /// Length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// True for the empty password (PostgreSQL refuses one in a PasswordMessage).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

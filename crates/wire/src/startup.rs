@@ -25,17 +25,21 @@ pub const GSSENC_REQUEST_CODE: u32 = (1234 << 16) | 5680;
 /// A protocol version, sent as `major << 16 | minor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProtocolVersion {
+    /// The major version; only 3 is spoken.
     pub major: u16,
+    /// The minor version.
     pub minor: u16,
 }
 
 impl ProtocolVersion {
+    /// Protocol 3.0, spoken since PostgreSQL 7.4.
     pub const V3_0: ProtocolVersion = ProtocolVersion { major: 3, minor: 0 };
     /// The oldest version pgscram speaks.
     pub const EARLIEST: ProtocolVersion = ProtocolVersion::V3_0;
     /// The newest version pgscram speaks; newer minors get a NegotiateProtocolVersion.
     pub const LATEST: ProtocolVersion = ProtocolVersion::V3_0;
 
+    /// Splits a startup packet's version word.
     pub fn from_code(code: u32) -> ProtocolVersion {
         ProtocolVersion {
             major: (code >> 16) as u16,
@@ -43,6 +47,7 @@ impl ProtocolVersion {
         }
     }
 
+    /// The version word: `major << 16 | minor`.
     pub fn code(self) -> u32 {
         (u32::from(self.major) << 16) | u32::from(self.minor)
     }
@@ -57,9 +62,13 @@ impl fmt::Display for ProtocolVersion {
 /// Everything a connection can open with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartupRequest {
+    /// StartupMessage: open a session.
     Startup(StartupMessage),
+    /// SSLRequest: ask to switch to TLS before the StartupMessage.
     SslRequest,
+    /// GSSENCRequest: ask to switch to GSSAPI encryption before the StartupMessage.
     GssEncRequest,
+    /// CancelRequest: cancel another session's running query.
     Cancel(CancelRequest),
 }
 
@@ -128,6 +137,7 @@ impl StartupMessage {
         self
     }
 
+    /// Sends `version` instead of 3.0.
     pub fn with_version(mut self, version: ProtocolVersion) -> StartupMessage {
         self.version = version;
         self
@@ -150,6 +160,7 @@ impl StartupMessage {
         }
     }
 
+    /// The protocol version the client asked for.
     pub fn version(&self) -> ProtocolVersion {
         self.version
     }
@@ -181,6 +192,7 @@ impl StartupMessage {
         self.get("options")
     }
 
+    /// The `application_name` parameter, if sent.
     pub fn application_name(&self) -> Option<&str> {
         self.get("application_name")
     }
@@ -291,6 +303,7 @@ impl SslResponse {
         }
     }
 
+    /// The byte to send.
     pub fn to_byte(self) -> u8 {
         match self {
             SslResponse::Accepted => b'S',
@@ -309,6 +322,7 @@ pub enum GssEncResponse {
 }
 
 impl GssEncResponse {
+    /// Reads the server's answer; anything but `G` or `N` is an error.
     pub fn from_byte(byte: u8) -> Result<GssEncResponse, DecodeError> {
         match byte {
             b'G' => Ok(GssEncResponse::Accepted),
@@ -317,6 +331,7 @@ impl GssEncResponse {
         }
     }
 
+    /// The byte to send.
     pub fn to_byte(self) -> u8 {
         match self {
             GssEncResponse::Accepted => b'G',

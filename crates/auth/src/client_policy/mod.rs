@@ -33,6 +33,7 @@ pub enum ChannelBinding {
 }
 
 impl ChannelBinding {
+    /// The option value, as written in a connection string.
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelBinding::Disable => "disable",

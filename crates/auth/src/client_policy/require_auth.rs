@@ -7,17 +7,29 @@ use std::str::FromStr;
 
 /// AuthenticationRequest codes of the protocol (the Int32 after `'R'`).
 pub mod code {
+    /// AuthenticationOk.
     pub const OK: u32 = 0;
+    /// Kerberos V4, removed from PostgreSQL long ago.
     pub const KERBEROS_V4: u32 = 1;
+    /// Kerberos V5, removed in PostgreSQL 9.4.
     pub const KERBEROS_V5: u32 = 2;
+    /// AuthenticationCleartextPassword.
     pub const CLEARTEXT_PASSWORD: u32 = 3;
+    /// `crypt()` passwords, removed in PostgreSQL 8.4.
     pub const CRYPT: u32 = 4;
+    /// AuthenticationMD5Password.
     pub const MD5_PASSWORD: u32 = 5;
+    /// AuthenticationGSS.
     pub const GSS: u32 = 7;
+    /// AuthenticationGSSContinue.
     pub const GSS_CONTINUE: u32 = 8;
+    /// AuthenticationSSPI.
     pub const SSPI: u32 = 9;
+    /// AuthenticationSASL.
     pub const SASL: u32 = 10;
+    /// AuthenticationSASLContinue.
     pub const SASL_CONTINUE: u32 = 11;
+    /// AuthenticationSASLFinal.
     pub const SASL_FINAL: u32 = 12;
 }
 
@@ -188,6 +200,7 @@ impl RequireAuth {
         self.spec.as_deref()
     }
 
+    /// Whether the option was given at all (an unset option allows everything).
     pub fn is_set(&self) -> bool {
         self.spec.is_some()
     }

@@ -26,20 +26,29 @@ use super::require_auth::{RequireAuth, code};
 
 /// SASL mechanism names, as the server lists them.
 pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+/// SCRAM-SHA-256 with channel binding, offered only over TLS.
 pub const SCRAM_SHA_256_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
 /// One authentication request from the server (`'R'` message), decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthRequest<'a> {
+    /// AuthenticationOk.
     Ok,
+    /// AuthenticationCleartextPassword.
     CleartextPassword,
+    /// AuthenticationMD5Password (the salt is not needed for the decision).
     Md5Password,
+    /// AuthenticationGSS.
     Gss,
+    /// AuthenticationGSSContinue.
     GssContinue,
+    /// AuthenticationSSPI.
     Sspi,
     /// AuthenticationSASL with the mechanisms offered, in the server's order.
     Sasl(&'a [&'a str]),
+    /// AuthenticationSASLContinue (server-first-message for SCRAM).
     SaslContinue,
+    /// AuthenticationSASLFinal (server-final-message for SCRAM).
     SaslFinal,
     /// Any other code (Kerberos, crypt, or unknown).
     Other(u32),
@@ -66,11 +75,14 @@ impl AuthRequest<'_> {
 /// The SCRAM variant chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaslMechanism {
+    /// `SCRAM-SHA-256`, without channel binding.
     ScramSha256,
+    /// `SCRAM-SHA-256-PLUS`, bound to the TLS channel.
     ScramSha256Plus,
 }
 
 impl SaslMechanism {
+    /// The mechanism name to send in SASLInitialResponse.
     pub fn as_str(self) -> &'static str {
         match self {
             SaslMechanism::ScramSha256 => SCRAM_SHA_256,
@@ -104,7 +116,9 @@ impl Gs2Flag {
 /// What to run for an AuthenticationSASL request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SaslChoice {
+    /// The mechanism to name in SASLInitialResponse.
     pub mechanism: SaslMechanism,
+    /// The GS2 channel-binding flag to put in client-first-message.
     pub gs2: Gs2Flag,
 }
 
@@ -132,26 +146,40 @@ pub enum Action {
 pub enum PolicyError {
     /// `require_auth` forbids this request (`reason` is libpq's description).
     RequirementFailed {
+        /// The `require_auth` value as written.
         requirement: String,
+        /// What the server asked for, e.g. `server requested a hashed password`.
         reason: &'static str,
     },
     /// `require_auth` forbids the SASL mechanism the server offers.
     MechanismForbidden {
+        /// The `require_auth` value as written.
         requirement: String,
+        /// The mechanism that would have been used.
         mechanism: &'static str,
     },
+    /// `channel_binding=require` on a connection without TLS.
     ChannelBindingWithoutTls,
+    /// `channel_binding=require`, but SCRAM-SHA-256-PLUS was not offered.
     ChannelBindingNotOffered,
+    /// `channel_binding=require`, and the server asked for a method that cannot bind.
     ChannelBindingUnsupportedRequest,
+    /// `channel_binding=require`, and AuthenticationOk came without a bound exchange.
     ChannelBindingNotUsed,
+    /// SCRAM-SHA-256-PLUS offered without TLS, which suggests TLS was stripped.
     PlusWithoutTls,
+    /// No offered SASL mechanism is one the client can use.
     NoSupportedMechanism,
+    /// A second AuthenticationSASL.
     DuplicateSasl,
+    /// SASLContinue or SASLFinal with no SASL exchange started.
     SaslContinueWithoutSasl,
+    /// SASLFinal before the exchange reached its final step.
     SaslFinalTooEarly,
     /// A method libpq names but pgscram does not implement (GSSAPI, SSPI, Kerberos,
     /// crypt).
     Unsupported(&'static str),
+    /// An authentication request code libpq does not know.
     UnknownRequest(u32),
     /// pgscram: AuthenticationOk before the SASL exchange was verified.
     OkBeforeSaslCompleted,
@@ -305,7 +333,9 @@ pub fn choose_sasl_mechanism<S: AsRef<str>>(
 /// The options that govern the client's answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientPolicy {
+    /// libpq's `require_auth`.
     pub require_auth: RequireAuth,
+    /// libpq's `channel_binding`.
     pub channel_binding: ChannelBinding,
 }
 
@@ -330,6 +360,7 @@ pub struct AuthSession {
 }
 
 impl AuthSession {
+    /// A session for one connection attempt; `tls_in_use` once TLS is established.
     pub fn new(policy: ClientPolicy, tls_in_use: bool) -> Self {
         AuthSession {
             policy,

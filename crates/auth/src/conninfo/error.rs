@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::client_policy::RequireAuthError;
 
+/// Why a connection string, URI or setting is refused; `Display` is libpq's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnInfoError {
@@ -29,33 +30,70 @@ pub enum ConnInfoError {
     /// pgscram: a percent-decoded value that is not UTF-8.
     PercentDecodedNotUtf8(String),
     /// `end of string reached when looking for matching "]" in IPv6 host address in URI: "uri"`
-    UnterminatedIpv6 { uri: String },
+    UnterminatedIpv6 {
+        /// The URI, its password redacted.
+        uri: String,
+    },
     /// `IPv6 host address may not be empty in URI: "uri"`
-    EmptyIpv6 { uri: String },
+    EmptyIpv6 {
+        /// The URI, its password redacted.
+        uri: String,
+    },
     /// `unexpected character "c" at position N in URI (expected ":" or "/"): "uri"`
     UnexpectedUriCharacter {
+        /// The character found.
         ch: char,
+        /// Its position in the URI.
         position: usize,
+        /// The URI, its password redacted.
         uri: String,
     },
     /// `invalid KEY value: "VALUE"` (sslmode, channel_binding, target_session_attrs, ...)
-    InvalidValue { key: &'static str, value: String },
+    InvalidValue {
+        /// The option's keyword.
+        key: &'static str,
+        /// The refused value.
+        value: String,
+    },
     /// A bad `require_auth` list.
     RequireAuth(RequireAuthError),
     /// `invalid integer value "v" for connection option "k"`
-    InvalidInteger { value: String, option: &'static str },
+    InvalidInteger {
+        /// The refused value.
+        value: String,
+        /// The option's keyword.
+        option: &'static str,
+    },
     /// `invalid port number: "v"`
     InvalidPort(String),
     /// `could not match N host names to M hostaddr values`
-    HostCountMismatch { hosts: usize, hostaddrs: usize },
+    HostCountMismatch {
+        /// Entries in `host`.
+        hosts: usize,
+        /// Entries in `hostaddr`.
+        hostaddrs: usize,
+    },
     /// `could not match N port numbers to M hosts`
-    PortCountMismatch { ports: usize, hosts: usize },
+    PortCountMismatch {
+        /// Entries in `port`.
+        ports: usize,
+        /// Number of hosts.
+        hosts: usize,
+    },
     /// `could not parse network address "x": Name or service not known`
     InvalidHostaddr(String),
     /// `invalid SCRAM client key` / `invalid SCRAM server key` (not base64)
-    InvalidScramKey { server: bool },
+    InvalidScramKey {
+        /// True for `scram_server_key`, false for `scram_client_key`.
+        server: bool,
+    },
     /// `invalid SCRAM client key length: N` / `invalid SCRAM server key length: N`
-    ScramKeyLength { server: bool, length: usize },
+    ScramKeyLength {
+        /// True for `scram_server_key`, false for `scram_client_key`.
+        server: bool,
+        /// The decoded length in bytes.
+        length: usize,
+    },
     /// `weak sslmode "m" may not be used with sslrootcert=system (use "verify-full")`
     WeakSslModeForSystemRoot(String),
     /// `weak sslmode "m" may not be used with sslnegotiation=direct (use "require", "verify-ca", or "verify-full")`

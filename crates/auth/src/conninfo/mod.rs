@@ -129,6 +129,7 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// No settings.
     pub fn new() -> Self {
         Self::default()
     }
@@ -426,6 +427,7 @@ impl ConnInfo {
             .map(|(i, v)| (KEYWORDS[*i].name, v.as_str()))
     }
 
+    /// True when no keyword is set.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -25,6 +25,8 @@ impl fmt::Debug for PgPass {
 }
 
 impl PgPass {
+    /// Keeps the non-empty lines that are not `#` comments; fields are split when a
+    /// line is looked up.
     pub fn parse(text: &str) -> Self {
         let lines = text
             .split('\n')
@@ -102,11 +104,13 @@ fn unescape_password(rest: &[u8]) -> String {
 /// What reading a password file gave.
 #[derive(Debug)]
 pub enum PgPassRead {
+    /// The file was read.
     Loaded(PgPass),
     /// No such file (or it could not be examined): silently no passwords, as in libpq.
     Missing,
     /// The file exists but libpq would not use it; `warning` is libpq's text.
     Ignored {
+        /// libpq's warning, e.g. about group or world access.
         warning: String,
     },
 }

@@ -27,15 +27,22 @@ pub const DEBIAN_SOCKET_DIR: &str = "/var/run/postgresql";
 /// `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SslMode {
+    /// Never TLS.
     Disable,
+    /// Plaintext first, TLS if the server insists.
     Allow,
+    /// TLS if the server offers it, else plaintext (libpq's default).
     Prefer,
+    /// TLS, without verifying the server's certificate.
     Require,
+    /// TLS with a certificate that chains to `sslrootcert`.
     VerifyCa,
+    /// As `VerifyCa`, and the certificate must name the host.
     VerifyFull,
 }
 
 impl SslMode {
+    /// The option value, as written in a connection string.
     pub fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
@@ -72,11 +79,17 @@ impl FromStr for SslMode {
 /// `target_session_attrs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetSessionAttrs {
+    /// Any server will do (the default).
     Any,
+    /// A server that accepts read-write transactions by default.
     ReadWrite,
+    /// A server that starts transactions read-only by default.
     ReadOnly,
+    /// A server not in hot standby.
     Primary,
+    /// A server in hot standby.
     Standby,
+    /// A standby if one of the hosts is, else any.
     PreferStandby,
 }
 
@@ -115,10 +128,13 @@ pub enum HostKind {
 /// One host of a (possibly multi-host) connection string.
 #[derive(Debug, Clone)]
 pub struct HostTarget {
+    /// How this host is reached.
     pub kind: HostKind,
     /// Name or socket directory; empty when only `hostaddr` was given.
     pub host: String,
+    /// The numeric address to connect to, skipping name resolution.
     pub hostaddr: Option<IpAddr>,
+    /// The TCP port, or the number in the socket file name (`.s.PGSQL.<port>`).
     pub port: u16,
     /// The port as written (empty when defaulted): `.pgpass` matches this text.
     port_text: String,
@@ -180,18 +196,27 @@ const MODELED: &[&str] = &[
 /// The settings of one connection, validated and with defaults filled in.
 #[derive(Clone)]
 pub struct ConnConfig {
+    /// The hosts to try, in order.
     pub hosts: Vec<HostTarget>,
+    /// The role to log in as (defaults to the operating-system user).
     pub user: String,
+    /// The database (defaults to the user name).
     pub dbname: String,
     /// The `password` setting (or `PGPASSWORD`); `.pgpass` passwords are per host.
     pub password: Option<Secret>,
     /// The password file to consult (`passfile`, `PGPASSFILE`, or `~/.pgpass`).
     pub passfile: Option<String>,
+    /// Whether and how to use TLS (`prefer`, or `verify-full` with `sslrootcert=system`).
     pub sslmode: SslMode,
+    /// Trusted root certificates (a file, or `system` for the platform's store).
     pub sslrootcert: Option<String>,
+    /// The client certificate file.
     pub sslcert: Option<String>,
+    /// The client certificate's private key file.
     pub sslkey: Option<String>,
+    /// Whether SCRAM must, may or must not bind to the TLS channel.
     pub channel_binding: ChannelBinding,
+    /// Which authentication requests the client may answer.
     pub require_auth: RequireAuth,
     /// libpq 18: a ClientKey to authenticate with instead of a password.
     pub scram_client_key: Option<ScramKey>,
@@ -201,7 +226,9 @@ pub struct ConnConfig {
     pub connect_timeout: Option<Duration>,
     /// `application_name`, else `fallback_application_name`.
     pub application_name: Option<String>,
+    /// Command-line options for the server (`-c name=value ...`).
     pub options: Option<String>,
+    /// What kind of server to accept among the hosts.
     pub target_session_attrs: TargetSessionAttrs,
     extra: BTreeMap<&'static str, Zeroizing<String>>,
     socket_dir: Option<String>,

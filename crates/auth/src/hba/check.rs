@@ -15,14 +15,22 @@ pub enum ConnKind {
     /// A Unix-domain socket.
     Local,
     /// TCP from `addr`; `ssl` once TLS is established.
-    Host { addr: IpAddr, ssl: bool },
+    Host {
+        /// The client's address.
+        addr: IpAddr,
+        /// Whether TLS is established.
+        ssl: bool,
+    },
 }
 
 /// What a connection asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnRequest<'a> {
+    /// How the client reached the server.
     pub kind: ConnKind,
+    /// The database the client asked for.
     pub database: &'a str,
+    /// The role the client asked to log in as.
     pub user: &'a str,
     /// A physical replication connection (`replication=true`): it matches only rules
     /// whose database column holds the `replication` keyword.
@@ -62,15 +70,20 @@ impl HostResolver for NoResolver {
 /// One address of the server's own network interfaces (for `samehost`, `samenet`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interface {
+    /// The interface's address.
     pub addr: IpAddr,
+    /// Its netmask, for `samenet`.
     pub netmask: IpAddr,
 }
 
 /// Everything besides the rules that matching consults.
 #[derive(Clone, Copy)]
 pub struct MatchEnv<'a> {
+    /// Role membership, for `+role`, `samerole` and `samegroup`.
     pub roles: &'a dyn RoleOracle,
+    /// Name resolution, for host-name rules.
     pub resolver: &'a dyn HostResolver,
+    /// The server's own addresses, for `samehost` and `samenet`.
     pub interfaces: &'a [Interface],
 }
 
@@ -80,9 +93,11 @@ pub struct MatchEnv<'a> {
 pub struct HostnameLookup {
     /// The client's name, once the reverse lookup succeeded.
     pub remote_hostname: Option<String>,
+    /// How far the check of the client's name got.
     pub state: LookupState,
 }
 
+/// The outcome of PostgreSQL's double (reverse, then forward) host-name check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum LookupState {
     /// No host-name rule needed a lookup, or the forward check was not reached.

@@ -39,6 +39,7 @@ pub const NOT_RELOADED: &str = "pg_hba.conf was not reloaded";
 /// A message about a configuration file, with the place it refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HbaMessage {
+    /// The message text, as PostgreSQL logs it.
     pub message: String,
     /// The file the message is about (an included file where the problem is in one).
     pub file: String,
@@ -67,6 +68,7 @@ impl fmt::Display for HbaMessage {
 /// A file that could not be loaded: all its errors, in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HbaLoadError {
+    /// Every error, in file order.
     pub errors: Vec<HbaMessage>,
     /// Non-fatal messages found on the way (they are logged in either case).
     pub notices: Vec<HbaMessage>,
@@ -180,6 +182,7 @@ impl HbaRules {
         &self.file
     }
 
+    /// The rules in file order, includes expanded in place.
     pub fn rules(&self) -> &[HbaRule] {
         &self.rules
     }

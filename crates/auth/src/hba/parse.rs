@@ -11,15 +11,22 @@ use super::token::{Token, TokenizedLine};
 /// The first column of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnType {
+    /// `local`: Unix-domain socket connections.
     Local,
+    /// `host`: TCP, with or without TLS.
     Host,
+    /// `hostssl`: TCP with TLS.
     HostSsl,
+    /// `hostnossl`: TCP without TLS.
     HostNoSsl,
+    /// `hostgssenc`: TCP with GSSAPI encryption, which pgscram lacks: never matches.
     HostGssEnc,
+    /// `hostnogssenc`: TCP without GSSAPI encryption, so every TCP connection here.
     HostNoGssEnc,
 }
 
 impl ConnType {
+    /// The keyword as written in pg_hba.conf.
     pub fn as_str(self) -> &'static str {
         match self {
             ConnType::Local => "local",
@@ -35,7 +42,9 @@ impl ConnType {
 /// The authentication methods pgscram implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
+    /// `trust`: no authentication.
     Trust,
+    /// `reject`: refuse the connection.
     Reject,
     /// `scram-sha-256`.
     ScramSha256,
@@ -76,7 +85,9 @@ pub enum ClientCert {
 /// `clientname=`: which part of the certificate `verify-full` compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientName {
+    /// `CN`: the subject's Common Name (PostgreSQL's default).
     Cn,
+    /// `DN`: the whole subject Distinguished Name.
     Dn,
 }
 
@@ -100,6 +111,7 @@ impl HbaToken {
         self.quoted
     }
 
+    /// Whether the token is a `/regex` (compiled when the file was parsed).
     pub fn is_regex(&self) -> bool {
         self.regex.is_some()
     }
@@ -125,12 +137,17 @@ impl HbaToken {
 /// The address column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddressSpec {
+    /// `all`: any address.
     All,
+    /// `samehost`: any of the server's own addresses.
     SameHost,
+    /// `samenet`: any address on a subnet the server is directly connected to.
     SameNet,
     /// An address and a mask (from CIDR notation or a separate mask column).
     Net {
+        /// The network address.
         addr: IpAddr,
+        /// The netmask, of the same address family.
         mask: IpAddr,
     },
     /// A host name, or a `.suffix` that matches the end of one.
@@ -140,16 +157,23 @@ pub enum AddressSpec {
 /// One parsed rule, with where it came from.
 #[derive(Debug, Clone)]
 pub struct HbaRule {
+    /// The connection type column.
     pub conn_type: ConnType,
+    /// The database column, `@file` references expanded.
     pub databases: Vec<HbaToken>,
+    /// The user column, `@file` references expanded.
     pub users: Vec<HbaToken>,
     /// `None` for `local` rules.
     pub address: Option<AddressSpec>,
+    /// The authentication method.
     pub method: AuthMethod,
+    /// The `clientcert=` option, if given.
     pub clientcert: Option<ClientCert>,
+    /// The `clientname=` option, if given.
     pub clientname: Option<ClientName>,
     /// The file that holds the rule (an included file for included rules).
     pub file: String,
+    /// The 1-based line number in `file`.
     pub line: u32,
     /// The line as written (continuations joined), for the log.
     pub raw_line: String,

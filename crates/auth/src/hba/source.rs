@@ -51,7 +51,9 @@ pub struct DirEntry {
 
 /// Reads configuration files and lists configuration directories.
 pub trait ConfigSource {
+    /// The whole text of the file at `path`.
     fn read_file(&self, path: &str) -> Result<String, SourceError>;
+    /// The entries of the directory at `path` (`include_dir`), in no particular order.
     fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, SourceError>;
 }
 
@@ -88,19 +90,23 @@ pub struct MemorySource {
 }
 
 impl MemorySource {
+    /// No files.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Builder form of [`MemorySource::add_file`].
     pub fn with_file(mut self, path: &str, text: &str) -> Self {
         self.add_file(path, text);
         self
     }
 
+    /// Adds (or replaces) the file at `path`.
     pub fn add_file(&mut self, path: &str, text: &str) {
         self.files.insert(canonicalize_path(path), text.to_owned());
     }
 
+    /// Adds an empty directory at `path`.
     pub fn add_dir(&mut self, path: &str) {
         self.dirs.insert(canonicalize_path(path), ());
     }

@@ -11,15 +11,25 @@ use super::{ClientCert, HbaMessage};
 pub struct HbaFileRule {
     /// Position among the valid rules (1-based); NULL for a line with an error.
     pub rule_number: Option<u32>,
+    /// The file that holds the line.
     pub file_name: String,
+    /// The line's number in that file.
     pub line_number: u32,
+    /// `local`, `host`, `hostssl`, ...
     pub conn_type: Option<String>,
+    /// The database tokens, as written without quotes.
     pub database: Option<Vec<String>>,
+    /// The user tokens, as written without quotes.
     pub user_name: Option<Vec<String>>,
+    /// The address, host name or keyword; NULL for `local`.
     pub address: Option<String>,
+    /// The netmask of a numeric address.
     pub netmask: Option<String>,
+    /// The method name, e.g. `scram-sha-256`.
     pub auth_method: Option<String>,
+    /// `clientcert=...`, the one option PostgreSQL lists here.
     pub options: Option<Vec<String>>,
+    /// Why the line is not a rule, or why the rule can never match.
     pub error: Option<String>,
 }
 
