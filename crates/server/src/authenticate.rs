@@ -317,6 +317,13 @@ async fn read_response(
             ),
         ))),
         Err(ReadError::Eof | ReadError::Io(_)) => Err(AuthResult::Gone),
+        // Cut short, then gone: PostgreSQL fails the exchange with the generic 28P01
+        // (sent, whether or not anyone still reads it).
+        Err(ReadError::Truncated) => Err(password_failed(
+            ctx.user,
+            "incomplete message from client".to_owned(),
+            rule,
+        )),
         Err(ReadError::Protocol(_)) => Err(password_failed(
             ctx.user,
             "invalid message length".to_owned(),

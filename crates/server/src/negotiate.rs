@@ -51,21 +51,23 @@ pub(crate) async fn negotiate(
                 if conn.write_now(b"S").await.is_err() {
                     return Negotiated::Ended(None);
                 }
-                if conn.buffered() > 0 {
-                    // Bytes sent before the handshake would be taken as if encrypted
-                    // (CVE-2021-23214): refuse, in the clear, as PostgreSQL does.
-                    let error = ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, "received unencrypted data after SSL request")
-                        .with_detail("This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.");
-                    tracing::error!("received unencrypted data after SSL request");
-                    let _ = reply::error(&mut conn, error).await;
-                    return protocol_error(
-                        "received unencrypted data after SSL request".to_owned(),
-                    );
-                }
+                // Bytes sent before the handshake would be taken as if encrypted
+                // (CVE-2021-23214). They stay out of the TLS stream (the handshake reads
+                // the socket afresh), and once TLS is up the client is told, over TLS,
+                // as PostgreSQL does.
+                let injected = conn.buffered() > 0;
                 match tls.acceptor.accept(conn.into_inner()).await {
                     Ok(stream) => {
                         conn = Conn::new(Box::new(stream));
                         ssl = true;
+                        if injected {
+                            let message = "received unencrypted data after SSL request";
+                            let error = ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, message)
+                                .with_detail("This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.");
+                            tracing::error!("{message}");
+                            let _ = reply::error(&mut conn, error).await;
+                            return protocol_error(message.to_owned());
+                        }
                     }
                     Err(e) => {
                         let message = format!("could not accept SSL connection: {e}");
@@ -81,14 +83,17 @@ pub(crate) async fn negotiate(
                 }
             }
             Ok(StartupRequest::SslRequest | StartupRequest::GssEncRequest) => {
+                // A second negotiation request (inside TLS, or after a refused one) is
+                // read as a startup packet of an unknown version, as PostgreSQL does.
                 let code = pgscram_wire::ProtocolVersion::from_code(packet.code());
                 let message = format!(
                     "unsupported frontend protocol {}.{}: server supports 3.0 to 3.0",
                     code.major, code.minor
                 );
+                tracing::error!("{message}");
                 let _ = reply::error(
                     &mut conn,
-                    ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, message.clone()),
+                    ErrorFields::fatal(SqlState::FEATURE_NOT_SUPPORTED, message.clone()),
                 )
                 .await;
                 return protocol_error(message);
@@ -100,8 +105,15 @@ pub(crate) async fn negotiate(
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!("{message}");
-                let _ = reply::error(&mut conn, ErrorFields::fatal(e.sqlstate(), message.clone()))
-                    .await;
+                if pgscram_wire::ProtocolVersion::from_code(packet.code()).major < 3 {
+                    // A protocol 1 or 2 client reads errors in that protocol's shape:
+                    // 'E', the text, a NUL (no length word, no fields).
+                    let text = format!("EFATAL:  {message}\n\0");
+                    let _ = conn.write_now(text.as_bytes()).await;
+                } else {
+                    let error = ErrorFields::fatal(e.sqlstate(), message.clone());
+                    let _ = reply::error(&mut conn, error).await;
+                }
                 return protocol_error(message);
             }
         }

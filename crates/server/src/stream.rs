@@ -21,8 +21,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 /// Why reading a message stopped.
 #[derive(Debug)]
 pub enum ReadError {
-    /// The peer closed the connection (PostgreSQL exits silently in this case).
+    /// The peer closed the connection between messages (PostgreSQL exits silently).
     Eof,
+    /// The peer closed the connection in the middle of a message.
+    Truncated,
     /// The connection broke.
     Io(#[allow(dead_code)] io::Error),
     /// The bytes broke the protocol (bad length, over the limit): report and close.
@@ -145,7 +147,11 @@ impl Conn {
         }
         let n = self.io.read_buf(&mut self.buf).await?;
         if n == 0 {
-            return Err(ReadError::Eof);
+            return Err(if self.buf.is_empty() {
+                ReadError::Eof
+            } else {
+                ReadError::Truncated
+            });
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The server driven with raw bytes: what real clients never send, but attackers do.
 
+mod hardening_util;
 mod support;
 
 use std::io::{Read, Write};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use pgscram_server::MemoryStore;
 use pgscram_wire::{Authentication, BackendMessage, StartupMessage, StartupRequest};
-use support::{TestServer, scram_role};
+use support::{TestServer, scram_role, tls_over};
 
 const HBA: &str = "host all all 127.0.0.1/32 scram-sha-256\n";
 
@@ -36,7 +37,7 @@ fn startup(user: &str) -> Vec<u8> {
 
 /// Reads backend messages until the server closes or one matching `until` arrives.
 fn read_messages(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     until: impl Fn(&BackendMessage) -> bool,
 ) -> Vec<BackendMessage> {
     let mut buf = Vec::new();
@@ -75,7 +76,9 @@ fn ssl_request() -> Vec<u8> {
 }
 
 #[test]
-fn regression_unencrypted_data_after_ssl_request_is_refused() {
+fn regression_unencrypted_data_after_ssl_request_is_refused_over_tls() {
+    // PostgreSQL 15 completes the TLS handshake (the injected bytes stay out of it) and
+    // sends the error over TLS.
     let server = TestServer::start(HBA, store());
     let mut stream = connect(&server);
     let mut bytes = ssl_request();
@@ -84,11 +87,121 @@ fn regression_unencrypted_data_after_ssl_request_is_refused() {
     let mut answer = [0u8; 1];
     stream.read_exact(&mut answer).unwrap();
     assert_eq!(&answer, b"S");
-    let messages = read_messages(&mut stream, |_| false);
+    let mut tls = tls_over(stream);
+    let messages = read_messages(&mut tls, |_| false);
     assert_eq!(
         error_text(&messages),
         "08P01 received unencrypted data after SSL request"
     );
+}
+
+#[test]
+fn an_ssl_request_inside_tls_is_an_unsupported_protocol_0a000() {
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    stream.write_all(&ssl_request()).unwrap();
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"S");
+    let mut tls = tls_over(stream);
+    tls.write_all(&ssl_request()).unwrap();
+    let messages = read_messages(&mut tls, |_| false);
+    assert_eq!(
+        error_text(&messages),
+        "0A000 unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0"
+    );
+}
+
+#[test]
+fn a_protocol_2_startup_gets_a_protocol_2_error() {
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    // Protocol 2.0's fixed-size startup packet: database, user, options, unused, tty.
+    let mut packet = 296u32.to_be_bytes().to_vec();
+    packet.extend_from_slice(&0x0002_0000u32.to_be_bytes());
+    let mut field = |text: &[u8], size: usize| {
+        let mut bytes = text.to_vec();
+        bytes.resize(size, 0);
+        packet.extend_from_slice(&bytes);
+    };
+    field(b"postgres", 64);
+    field(b"alice", 32);
+    field(b"", 64);
+    field(b"", 64);
+    field(b"", 64);
+    stream.write_all(&packet).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    // Byte for byte what PostgreSQL 15 sends.
+    assert_eq!(
+        answer,
+        b"EFATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.0\n\0"
+    );
+}
+
+#[test]
+fn a_sasl_initial_response_cut_short_then_eof_gets_28p01() {
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    stream.write_all(&startup("alice")).unwrap();
+    let first = read_messages(&mut stream, |m| {
+        matches!(m, BackendMessage::Authentication(_))
+    });
+    assert!(matches!(
+        first.last(),
+        Some(BackendMessage::Authentication(Authentication::Sasl { .. }))
+    ));
+    // A SASLInitialResponse announcing 60 bytes, 10 sent, then the write side closed.
+    let mut partial = vec![b'p'];
+    partial.extend_from_slice(&60u32.to_be_bytes());
+    partial.extend_from_slice(b"SCRAM-SHA-");
+    stream.write_all(&partial).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let messages = read_messages(&mut stream, |_| false);
+    assert_eq!(
+        error_text(&messages),
+        "28P01 password authentication failed for user \"alice\""
+    );
+}
+
+#[test]
+fn authentication_ok_comes_before_the_nologin_and_missing_database_errors() {
+    let store = store();
+    store.insert("locked", {
+        let mut role = scram_role("pw");
+        role.can_login = false;
+        role
+    });
+    let server = TestServer::start(HBA, store);
+    for (user, database, password, expected) in [
+        (
+            "locked",
+            "postgres",
+            "pw",
+            "28000 role \"locked\" is not permitted to log in",
+        ),
+        (
+            "alice",
+            "nosuchdb",
+            "wonderland",
+            "3D000 database \"nosuchdb\" does not exist",
+        ),
+    ] {
+        let mut stream = connect(&server);
+        let login =
+            hardening_util::scram_login_to(&mut stream, user, database, password, "rawnonce");
+        let shape = login.shape();
+        let ok = shape
+            .iter()
+            .position(|m| m == "AuthenticationOk")
+            .unwrap_or_else(|| panic!("no AuthenticationOk for {user}: {shape:?}"));
+        assert!(shape[ok - 1] == "SASLFinal", "{shape:?}");
+        assert_eq!(login.error().as_deref(), Some(expected), "{shape:?}");
+        assert!(
+            shape.iter().position(|m| m.starts_with("Error")) > Some(ok),
+            "{shape:?}"
+        );
+    }
 }
 
 #[test]
@@ -126,11 +239,18 @@ fn slow_clients_are_cut_at_the_authentication_timeout() {
 }
 
 #[test]
-fn too_many_clients() {
+fn too_many_clients_counts_sessions_not_idle_sockets() {
     let server = TestServer::start_with(HBA, store(), |c| c.max_connections = 2);
-    let _a = connect(&server);
-    let _b = connect(&server);
-    std::thread::sleep(Duration::from_millis(100));
+    // Idle sockets that never authenticate do not take a session's place...
+    let _idle = [connect(&server), connect(&server), connect(&server)];
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(&server);
+        let login = hardening_util::scram_login(&mut stream, "alice", "wonderland", "rawnonce");
+        assert!(login.ok, "{:?}", login.messages);
+        sessions.push(stream);
+    }
+    // ...two open sessions do.
     let mut c = connect(&server);
     c.write_all(&startup("alice")).unwrap();
     let messages = read_messages(&mut c, |_| false);

@@ -77,7 +77,7 @@ async fn serve(
         };
         let message = match read {
             Ok(message) => message,
-            Err(ReadError::Eof | ReadError::Io(_)) => return Ok(()),
+            Err(ReadError::Eof | ReadError::Truncated | ReadError::Io(_)) => return Ok(()),
             Err(ReadError::Protocol(e)) => {
                 return crate::reply::error(conn, ErrorFields::fatal(e.sqlstate(), e.to_string()))
                     .await;

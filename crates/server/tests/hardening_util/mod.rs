@@ -139,12 +139,27 @@ fn is_end(m: &BackendMessage) -> bool {
 /// A whole SCRAM-SHA-256 login without TLS on `stream`, with `nonce` as the client
 /// nonce (any printable text).
 pub fn scram_login(stream: &mut TcpStream, user: &str, password: &str, nonce: &str) -> Login {
+    scram_login_to(stream, user, "postgres", password, nonce)
+}
+
+/// [`scram_login`] asking for `database`.
+pub fn scram_login_to(
+    stream: &mut TcpStream,
+    user: &str,
+    database: &str,
+    password: &str,
+    nonce: &str,
+) -> Login {
     let started = Instant::now();
     let mut login = Login::default();
     let mut buf = Vec::new();
     // A server may close the socket at any point (limits): writes then fail quietly
     // and the attempt ends with what was read.
-    if stream.write_all(&startup(user)).is_err() {
+    let mut packet = Vec::new();
+    StartupRequest::Startup(StartupMessage::new(user).with("database", database))
+        .encode(&mut packet)
+        .unwrap();
+    if stream.write_all(&packet).is_err() {
         return login;
     }
     let first = read_until(stream, &mut buf, |m| {
