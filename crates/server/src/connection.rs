@@ -11,7 +11,7 @@ use pgscram_auth::hba::{AuthMethod, ConnKind, ConnRequest, MatchEnv, NoResolver,
 use pgscram_wire::{ErrorFields, SqlState, StartupPacket};
 use tracing::Instrument as _;
 
-use crate::admission::{Handshake, Refusal, RoleSlot, SessionSlot};
+use crate::admission::{Handshake, PoolSlot, Refusal, RoleSlot, SessionSlot, Watch};
 use crate::audit::{AuditEvent, Outcome};
 use crate::authenticate::{AuthContext, AuthEnv, AuthResult, authenticate};
 use crate::backend::{Client, SessionDefaults, SessionStart};
@@ -117,11 +117,9 @@ async fn serve_connection(
     state.metrics.accepted();
     let mut attempt = Attempt::new(pid, peer);
     let mut conn = Conn::new(io);
-    let pending = match state.admission.pend(
-        peer.map(|p| p.ip()),
-        settings.max_pending_connections,
-        settings.max_connections_per_address,
-    ) {
+    let watch = Arc::new(Watch::default());
+    conn.set_watch(Some(watch.clone()));
+    let pending = match admit_pending(state, &settings, peer).await {
         Ok(slot) => slot,
         Err(refusal) => {
             // As PostgreSQL's postmaster does when it cannot start a backend: the error
@@ -161,15 +159,24 @@ async fn serve_connection(
     // and bounded (10 000 bytes), so idle and half-open connections wait out their
     // timeout without holding a slot a real client needs.
     let first = {
+        let silent = state.admission.silent(&watch);
         let read = tokio::time::timeout_at(deadline, read_first_packet(&mut conn));
         tokio::pin!(read);
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        loop {
+        let first = loop {
             tokio::select! {
                 read = &mut read => break read,
                 () = shutdown.requested() => return,
+                () = watch.evict.notified() => {
+                    attempt.finish(
+                        state,
+                        Outcome::Timeout,
+                        Some("silent connection evicted: its place was needed".to_owned()),
+                    );
+                    return;
+                }
                 _ = tick.tick() => {
-                    let pressure = state.admission.pending() * 2 > settings.max_pending_connections;
+                    let pressure = state.admission.pending.count() * 2 > settings.max_pending_connections;
                     if pressure && started.elapsed() >= SILENCE_UNDER_PRESSURE {
                         attempt.finish(
                             state,
@@ -180,7 +187,9 @@ async fn serve_connection(
                     }
                 }
             }
-        }
+        };
+        drop(silent);
+        first
     };
     let first = match first {
         Ok(Ok(packet)) => packet,
@@ -199,7 +208,7 @@ async fn serve_connection(
         }
     };
     let handshake = tokio::select! {
-        permit = tokio::time::timeout_at(deadline, state.admission.handshake(&state.metrics)) => permit,
+        permit = tokio::time::timeout_at(deadline, state.admission.handshake(&state.metrics, &watch)) => permit,
         () = shutdown.requested() => return,
     };
     let Ok(handshake) = handshake else {
@@ -211,14 +220,23 @@ async fn serve_connection(
         return;
     };
     let mut handshake = Some(handshake);
+    let mut pending = Some(pending);
     let step = tokio::select! {
         step = tokio::time::timeout_at(
             deadline,
             // Boxed: the handshake's state (TLS, SCRAM) is allocated only for
             // connections that got this far, so an idle connection's task stays small.
-            Box::pin(startup_and_authenticate(state, &settings, conn, first, peer, pid, &mut handshake, &mut attempt)),
+            Box::pin(startup_and_authenticate(state, &settings, conn, first, peer, pid, &watch, &mut handshake, &mut pending, &mut attempt)),
         ) => step,
         () = shutdown.requested() => return,
+        () = watch.evict.notified() => {
+            attempt.finish(
+                state,
+                Outcome::Timeout,
+                Some("stalled handshake evicted: its slot was needed".to_owned()),
+            );
+            return;
+        }
     };
     // Whatever follows (a session) is no longer handshake work.
     drop(handshake);
@@ -234,7 +252,7 @@ async fn serve_connection(
         }
         Ok(Step::Ready(conn, start, session_slot, role_slot)) => {
             // Authenticated: no longer pending, so no longer capped per address.
-            drop(pending);
+            drop(pending.take());
             attempt.finish(state, Outcome::Success, None);
             let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
             state.backend.serve(*start, client).await;
@@ -289,7 +307,9 @@ async fn startup_and_authenticate<'a>(
     first: StartupPacket,
     peer: Option<SocketAddr>,
     pid: i32,
+    watch: &Arc<Watch>,
     handshake: &mut Option<Handshake<'a>>,
+    pending: &mut Option<PoolSlot<'a>>,
     attempt: &mut Attempt,
 ) -> Step<'a> {
     let (mut conn, startup, ssl) =
@@ -370,6 +390,8 @@ async fn startup_and_authenticate<'a>(
     } else {
         None
     };
+    // A connection that waited keeps its waiting place until authentication ends.
+    let mut _waiting = None;
     if matches!(
         rule.method,
         AuthMethod::Md5 | AuthMethod::ScramSha256 | AuthMethod::Password
@@ -377,29 +399,36 @@ async fn startup_and_authenticate<'a>(
         match state.throttle.admit(peer.map(|p| p.ip()), &user) {
             Admit::After(wait) if wait.is_zero() => {}
             Admit::After(wait) => {
-                // Waiting holds no handshake slot, and ends the moment the client leaves.
+                // Waiting holds no handshake slot and no pending slot (it has a place of
+                // its own, capped per address and in total), and ends the moment the
+                // client leaves.
                 attempt.delay = wait;
                 state.metrics.throttled(wait);
+                let waiting = state.admission.waiting.take(
+                    peer.map(|p| p.ip()),
+                    settings.max_pending_connections,
+                    WAITING_PER_ADDRESS,
+                );
+                let Ok(slot) = waiting else {
+                    return too_many_clients(&mut conn, "too many checks waiting their turn").await;
+                };
+                _waiting = Some(slot);
                 drop(handshake.take());
+                drop(pending.take());
                 if !conn.wait_watching(wait).await {
                     return Step::Ended(Some((
                         Outcome::Disconnected,
                         Some("client left while its check waited its turn".to_owned()),
                     )));
                 }
-                *handshake = Some(state.admission.handshake(&state.metrics).await);
+                *handshake = Some(state.admission.handshake(&state.metrics, watch).await);
             }
             Admit::Refuse => {
-                let message = "sorry, too many clients already";
-                let _ = reply::error(
+                return too_many_clients(
                     &mut conn,
-                    ErrorFields::fatal(SqlState::TOO_MANY_CONNECTIONS, message),
+                    "too many recent failures: the check queue is full",
                 )
                 .await;
-                return Step::Ended(Some((
-                    Outcome::TooManyConnections,
-                    Some("too many recent failures: the check queue is full".to_owned()),
-                )));
             }
         }
     }
@@ -510,6 +539,51 @@ async fn startup_and_authenticate<'a>(
     };
     let start = SessionStart::new(pid, role, startup, ssl, peer, defaults, client_key);
     Step::Ready(conn, Box::new(start), session_slot, role_slot)
+}
+
+/// A pending slot for a new connection. When pending connections are at their cap,
+/// the one silent the longest makes room (a few tries, a few milliseconds apart, while
+/// the evicted connection ends); refused only when none is silent.
+async fn admit_pending<'a>(
+    state: &'a ServerState,
+    settings: &Settings,
+    peer: Option<SocketAddr>,
+) -> Result<PoolSlot<'a>, Refusal> {
+    let mut evicted = false;
+    for _ in 0..20 {
+        match state.admission.pending.take(
+            peer.map(|p| p.ip()),
+            settings.max_pending_connections,
+            settings.max_connections_per_address,
+        ) {
+            Err(Refusal::Total) => {
+                if !evicted && !state.admission.evict_silent() {
+                    return Err(Refusal::Total);
+                }
+                evicted = true;
+                // The evicted connection is ending: give it a moment.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            other => return other,
+        }
+    }
+    Err(Refusal::Total)
+}
+
+/// Checks waiting their turn from one client address at once; more are refused.
+const WAITING_PER_ADDRESS: usize = 8;
+
+/// PostgreSQL's answer when a cap is hit; `why` is for the audit log.
+async fn too_many_clients<'a>(conn: &mut Conn, why: &str) -> Step<'a> {
+    let _ = reply::error(
+        conn,
+        ErrorFields::fatal(
+            SqlState::TOO_MANY_CONNECTIONS,
+            "sorry, too many clients already",
+        ),
+    )
+    .await;
+    Step::Ended(Some((Outcome::TooManyConnections, Some(why.to_owned()))))
 }
 
 async fn fail_after_auth<'a>(conn: &mut Conn, code: SqlState, message: String) -> Step<'a> {

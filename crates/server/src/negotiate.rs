@@ -56,9 +56,20 @@ pub(crate) async fn negotiate(
                 // the socket afresh), and once TLS is up the client is told, over TLS,
                 // as PostgreSQL does.
                 let injected = conn.buffered() > 0;
-                match tls.acceptor.accept(conn.into_inner()).await {
+                // The TLS handshake waits on the client most of its time: a slow one is
+                // a stalled handshake.
+                let watch = conn.watch();
+                if let Some(watch) = &watch {
+                    watch.waiting();
+                }
+                let accepted = tls.acceptor.accept(conn.into_inner()).await;
+                if let Some(watch) = &watch {
+                    watch.progressed();
+                }
+                match accepted {
                     Ok(stream) => {
                         conn = Conn::new(Box::new(stream));
+                        conn.set_watch(watch);
                         ssl = true;
                         if injected {
                             let message = "received unencrypted data after SSL request";

@@ -42,6 +42,8 @@ pub struct Conn {
     io: Box<dyn Transport>,
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// Told when reads wait on the client, so a stalled handshake can be found.
+    watch: Option<std::sync::Arc<crate::admission::Watch>>,
 }
 
 impl Conn {
@@ -52,7 +54,18 @@ impl Conn {
             io,
             buf: Vec::new(),
             out: Vec::new(),
+            watch: None,
         }
+    }
+
+    /// Reports this connection's waits on its client to `watch`.
+    pub(crate) fn set_watch(&mut self, watch: Option<std::sync::Arc<crate::admission::Watch>>) {
+        self.watch = watch;
+    }
+
+    /// The watch set with [`Conn::set_watch`].
+    pub(crate) fn watch(&self) -> Option<std::sync::Arc<crate::admission::Watch>> {
+        self.watch.clone()
     }
 
     /// Bytes received but not yet consumed. After an SSLRequest this must be empty:
@@ -145,7 +158,14 @@ impl Conn {
             // Exact, not doubling: the bound is what was received plus one chunk.
             self.buf.reserve_exact(room);
         }
-        let n = self.io.read_buf(&mut self.buf).await?;
+        if let Some(watch) = &self.watch {
+            watch.waiting();
+        }
+        let read = self.io.read_buf(&mut self.buf).await;
+        if let Some(watch) = &self.watch {
+            watch.progressed();
+        }
+        let n = read?;
         if n == 0 {
             return Err(if self.buf.is_empty() {
                 ReadError::Eof
