@@ -39,6 +39,8 @@ mod cancel;
 pub mod config;
 mod connection;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hash_pool;
 pub mod log;
 pub mod metrics;
