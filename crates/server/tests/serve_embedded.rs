@@ -254,3 +254,30 @@ fn tokio_postgres_binary_parameters_and_results() {
     serve.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn one_pid_for_backend_key_data_and_pg_backend_pid() {
+    let dir = pgscram_testkit::temp_dir("serve-pid");
+    let serve = start(&dir);
+    let pids: Vec<(i32, String)> = serve.runtime.block_on(async {
+        let mut pids = Vec::new();
+        for _ in 0..2 {
+            let mut connection = pgscram_client::connect(&format!(
+                "host=127.0.0.1 port={} user=postgres password=superpw dbname=postgres sslmode=disable",
+                serve.port
+            ))
+            .await
+            .expect("login");
+            let key_pid = connection.backend_pid().expect("BackendKeyData");
+            let result = connection.query("SELECT pg_backend_pid()").await.unwrap();
+            let sql_pid = result.rows[0][0].clone().unwrap();
+            pids.push((key_pid, sql_pid));
+        }
+        pids
+    });
+    for (key_pid, sql_pid) in &pids {
+        assert_eq!(key_pid.to_string(), *sql_pid);
+    }
+    assert_ne!(pids[0].0, pids[1].0, "each session has its own pid");
+    let _ = std::fs::remove_dir_all(dir);
+}
