@@ -287,6 +287,9 @@ fn postgres_15_answers_the_same() {
     cases.push(('n', format!("c=biws=,r={{nonce}},p={proof}")));
     cases.push(('n', "c=biw,x=1".into()));
     cases.push(('n', "c=biws".into()));
+    // How PostgreSQL shows the unexpected character: a space in hex, `x` as 'x'.
+    cases.push(('n', "c=biws, r=x".into()));
+    cases.push(('n', "c=biws,x=1".into()));
     for (flag, template) in &cases {
         let theirs = postgres_answer(pg.port(), "binder", *flag, &|nonce| {
             template.replace("{nonce}", nonce)
