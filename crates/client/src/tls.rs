@@ -352,18 +352,21 @@ impl ServerCertVerifier for PgCertVerifier {
             now,
             self.provider.signature_verification_algorithms.all,
         );
-        if let Err(error) = chain {
-            let pinned = trusted
-                .certificates
-                .iter()
-                .any(|c| c.as_ref() == end_entity.as_ref());
-            if !pinned {
-                return Err(error);
+        match chain {
+            Ok(()) => check_root_dates(trusted, end_entity, intermediates, now)?,
+            Err(error) => {
+                let pinned = trusted
+                    .certificates
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref());
+                if !pinned {
+                    return Err(error);
+                }
+                // Being in the root file vouches for the certificate, not for its dates:
+                // OpenSSL still refuses a pinned certificate that has expired or is not
+                // yet valid, and so do we.
+                check_validity(end_entity, now).ok_or(error)??;
             }
-            // Being in the root file vouches for the certificate, not for its dates:
-            // OpenSSL still refuses a pinned certificate that has expired or is not yet
-            // valid, and so do we.
-            check_validity(end_entity, now).ok_or(error)??;
         }
         if self.verify == Verify::ChainAndName {
             verify_server_name(&parsed, server_name)?;
@@ -409,42 +412,100 @@ impl ServerCertVerifier for PgCertVerifier {
 /// Checks a DER certificate's validity period against `now`: `None` if the dates cannot
 /// be read, else the error webpki would give for them.
 fn check_validity(cert: &[u8], now: UnixTime) -> Option<Result<(), rustls::Error>> {
-    use rustls::CertificateError::{ExpiredContext, NotValidYetContext};
-    let (not_before, not_after) = validity(cert)?;
-    let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
-    let secs = now.as_secs();
-    Some(if secs < not_before {
-        Err(rustls::Error::InvalidCertificate(NotValidYetContext {
-            time: now,
-            not_before: at(not_before),
-        }))
-    } else if secs > not_after {
-        Err(rustls::Error::InvalidCertificate(ExpiredContext {
-            time: now,
-            not_after: at(not_after),
-        }))
-    } else {
-        Ok(())
-    })
+    tbs_fields(cert).map(|fields| fields.check_dates(now))
 }
 
-/// notBefore and notAfter (seconds since the epoch, earlier dates as 0) of a DER
-/// X.509 certificate: Certificate -> TBSCertificate -> [version] serialNumber
-/// signature issuer validity.
-fn validity(cert: &[u8]) -> Option<(u64, u64)> {
+/// webpki takes a trust anchor as a name and a key and never looks at its dates;
+/// OpenSSL (and so libpq) refuses a chain whose root has expired or is not yet valid.
+/// Of the root file's certificates named as the issuer of a presented certificate, at
+/// least one must be within its dates (none named: nothing to check).
+fn check_root_dates(
+    trusted: &Trusted,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    let issuers: Vec<&[u8]> = std::iter::once(end_entity)
+        .chain(intermediates)
+        .filter_map(|cert| tbs_fields(cert).map(|fields| fields.issuer))
+        .collect();
+    let mut refused = None;
+    for root in &trusted.certificates {
+        let Some(fields) = tbs_fields(root) else {
+            continue;
+        };
+        if !issuers.contains(&fields.subject) {
+            continue;
+        }
+        match fields.check_dates(now) {
+            Ok(()) => return Ok(()),
+            Err(error) => refused = refused.or(Some(error)),
+        }
+    }
+    refused.map_or(Ok(()), Err)
+}
+
+/// What the date checks need from a certificate's TBSCertificate: the DER contents of
+/// the issuer and subject names, and the validity period in seconds since the epoch
+/// (earlier dates as 0).
+struct TbsFields<'a> {
+    issuer: &'a [u8],
+    subject: &'a [u8],
+    not_before: u64,
+    not_after: u64,
+}
+
+impl TbsFields<'_> {
+    /// The error webpki gives for a certificate outside its dates.
+    fn check_dates(&self, now: UnixTime) -> Result<(), rustls::Error> {
+        use rustls::CertificateError::{ExpiredContext, NotValidYetContext};
+        let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        let secs = now.as_secs();
+        if secs < self.not_before {
+            Err(rustls::Error::InvalidCertificate(NotValidYetContext {
+                time: now,
+                not_before: at(self.not_before),
+            }))
+        } else if secs > self.not_after {
+            Err(rustls::Error::InvalidCertificate(ExpiredContext {
+                time: now,
+                not_after: at(self.not_after),
+            }))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Certificate -> TBSCertificate -> [version] serialNumber signature issuer validity
+/// subject.
+fn tbs_fields(cert: &[u8]) -> Option<TbsFields<'_>> {
     let (certificate, _) = der_read(cert, 0x30)?;
     let (tbs, _) = der_read(certificate, 0x30)?;
     let mut rest = tbs;
     if rest.first() == Some(&0xa0) {
         rest = der_read(rest, 0xa0)?.1;
     }
-    for tag in [0x02, 0x30, 0x30] {
+    for tag in [0x02, 0x30] {
         rest = der_read(rest, tag)?.1;
     }
-    let (validity, _) = der_read(rest, 0x30)?;
-    let (not_before, rest) = der_time(validity)?;
-    let (not_after, rest) = der_time(rest)?;
-    rest.is_empty().then_some((not_before, not_after))
+    let (issuer, rest) = der_read(rest, 0x30)?;
+    let (validity, rest) = der_read(rest, 0x30)?;
+    let (subject, _) = der_read(rest, 0x30)?;
+    let (not_before, dates_rest) = der_time(validity)?;
+    let (not_after, dates_rest) = der_time(dates_rest)?;
+    dates_rest.is_empty().then_some(TbsFields {
+        issuer,
+        subject,
+        not_before,
+        not_after,
+    })
+}
+
+/// notBefore and notAfter of a DER certificate.
+#[cfg(test)]
+fn validity(cert: &[u8]) -> Option<(u64, u64)> {
+    tbs_fields(cert).map(|f| (f.not_before, f.not_after))
 }
 
 /// One DER element with this tag: (contents, what follows).
@@ -665,6 +726,43 @@ mod tests {
                 assert!(verify_pinned(verify, &cert, &pem, "current.crt").is_ok());
             }
         }
+    }
+
+    #[test]
+    fn root_ca_must_be_within_its_dates() {
+        use rustls::CertificateError::{ExpiredContext, NotValidYetContext};
+        let verify_under = |not_before: (i32, u8, u8), not_after: (i32, u8, u8)| {
+            let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "test CA");
+            ca_params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+            ca_params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+            ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let ca = ca_params.self_signed(&ca_key).unwrap();
+            let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
+            verify_pinned(Verify::ChainAndName, leaf.der(), &ca.pem(), "ca.crt")
+        };
+        let err = verify_under((2000, 1, 1), (2001, 1, 1)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(ExpiredContext { .. })
+            ),
+            "{err:?}"
+        );
+        let err = verify_under((2100, 1, 1), (2101, 1, 1)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(NotValidYetContext { .. })
+            ),
+            "{err:?}"
+        );
+        assert!(verify_under((2000, 1, 1), (2999, 1, 1)).is_ok());
     }
 
     #[test]
