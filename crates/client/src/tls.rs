@@ -167,6 +167,11 @@ impl fmt::Display for TlsError {
                 )
             }
             TlsError::Config(error) => write!(f, "could not set up SSL: {error}"),
+            // libpq (OpenSSL) reports every chain or validity failure in these words;
+            // the reason stays reachable through `source()`.
+            TlsError::Handshake(error) if is_verify_failure(error) => {
+                f.write_str("SSL error: certificate verify failed")
+            }
             TlsError::Handshake(error) => write!(f, "SSL error: {error}"),
             TlsError::NoPeerCertificate => f.write_str("server sent no certificate"),
         }
@@ -181,6 +186,17 @@ impl std::error::Error for TlsError {
             _ => None,
         }
     }
+}
+
+/// Whether a handshake failed because the certificate did not verify (not for its name,
+/// which libpq words differently).
+fn is_verify_failure(error: &std::io::Error) -> bool {
+    use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+    matches!(
+        error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidCertificate(reason))
+            if !matches!(reason, NotValidForName | NotValidForNameContext { .. })
+    )
 }
 
 fn shown_byte(byte: u8) -> String {
@@ -346,13 +362,20 @@ impl ServerCertVerifier for PgCertVerifier {
             now,
             self.provider.signature_verification_algorithms.all,
         );
-        if let Err(error) = chain {
-            let pinned = trusted
-                .certificates
-                .iter()
-                .any(|c| c.as_ref() == end_entity.as_ref());
-            if !pinned {
-                return Err(error);
+        match chain {
+            Ok(()) => check_root_dates(trusted, end_entity, intermediates, now)?,
+            Err(error) => {
+                let pinned = trusted
+                    .certificates
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref());
+                if !pinned {
+                    return Err(error);
+                }
+                // Being in the root file vouches for the certificate, not for its dates:
+                // OpenSSL still refuses a pinned certificate that has expired or is not
+                // yet valid, and so do we.
+                check_validity(end_entity, now).ok_or(error)??;
             }
         }
         if self.verify == Verify::ChainAndName {
@@ -394,6 +417,180 @@ impl ServerCertVerifier for PgCertVerifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// Checks a DER certificate's validity period against `now`: `None` if the dates cannot
+/// be read, else the error webpki would give for them.
+fn check_validity(cert: &[u8], now: UnixTime) -> Option<Result<(), rustls::Error>> {
+    tbs_fields(cert).map(|fields| fields.check_dates(now))
+}
+
+/// webpki takes a trust anchor as a name and a key and never looks at its dates;
+/// OpenSSL (and so libpq) refuses a chain whose root has expired or is not yet valid.
+/// Of the root file's certificates named as the issuer of a presented certificate, at
+/// least one must be within its dates (none named: nothing to check).
+fn check_root_dates(
+    trusted: &Trusted,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    let issuers: Vec<&[u8]> = std::iter::once(end_entity)
+        .chain(intermediates)
+        .filter_map(|cert| tbs_fields(cert).map(|fields| fields.issuer))
+        .collect();
+    let mut refused = None;
+    for root in &trusted.certificates {
+        let Some(fields) = tbs_fields(root) else {
+            continue;
+        };
+        if !issuers.contains(&fields.subject) {
+            continue;
+        }
+        match fields.check_dates(now) {
+            Ok(()) => return Ok(()),
+            Err(error) => refused = refused.or(Some(error)),
+        }
+    }
+    refused.map_or(Ok(()), Err)
+}
+
+/// What the date checks need from a certificate's TBSCertificate: the DER contents of
+/// the issuer and subject names, and the validity period in seconds since the epoch
+/// (earlier dates as 0).
+struct TbsFields<'a> {
+    issuer: &'a [u8],
+    subject: &'a [u8],
+    not_before: u64,
+    not_after: u64,
+}
+
+impl TbsFields<'_> {
+    /// The error webpki gives for a certificate outside its dates.
+    fn check_dates(&self, now: UnixTime) -> Result<(), rustls::Error> {
+        use rustls::CertificateError::{ExpiredContext, NotValidYetContext};
+        let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        let secs = now.as_secs();
+        if secs < self.not_before {
+            Err(rustls::Error::InvalidCertificate(NotValidYetContext {
+                time: now,
+                not_before: at(self.not_before),
+            }))
+        } else if secs > self.not_after {
+            Err(rustls::Error::InvalidCertificate(ExpiredContext {
+                time: now,
+                not_after: at(self.not_after),
+            }))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Certificate -> TBSCertificate -> [version] serialNumber signature issuer validity
+/// subject.
+fn tbs_fields(cert: &[u8]) -> Option<TbsFields<'_>> {
+    let (certificate, _) = der_read(cert, 0x30)?;
+    let (tbs, _) = der_read(certificate, 0x30)?;
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = der_read(rest, 0xa0)?.1;
+    }
+    for tag in [0x02, 0x30] {
+        rest = der_read(rest, tag)?.1;
+    }
+    let (issuer, rest) = der_read(rest, 0x30)?;
+    let (validity, rest) = der_read(rest, 0x30)?;
+    let (subject, _) = der_read(rest, 0x30)?;
+    let (not_before, dates_rest) = der_time(validity)?;
+    let (not_after, dates_rest) = der_time(dates_rest)?;
+    dates_rest.is_empty().then_some(TbsFields {
+        issuer,
+        subject,
+        not_before,
+        not_after,
+    })
+}
+
+/// notBefore and notAfter of a DER certificate.
+#[cfg(test)]
+fn validity(cert: &[u8]) -> Option<(u64, u64)> {
+    tbs_fields(cert).map(|f| (f.not_before, f.not_after))
+}
+
+/// One DER element with this tag: (contents, what follows).
+fn der_read(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&first, rest) = input.split_first()?;
+    if first != tag {
+        return None;
+    }
+    let (&len, mut rest) = rest.split_first()?;
+    let len = if len < 0x80 {
+        usize::from(len)
+    } else {
+        let count = usize::from(len & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let (bytes, after) = rest.split_at(count);
+        rest = after;
+        bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b))
+    };
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), the two forms
+/// RFC 5280 allows, as seconds since the epoch.
+fn der_time(input: &[u8]) -> Option<(u64, &[u8])> {
+    let (text, rest, year) = match input.first()? {
+        0x17 => {
+            let (text, rest) = der_read(input, 0x17)?;
+            let yy = digits(text.get(..2)?)?;
+            (
+                text.get(2..)?,
+                rest,
+                if yy >= 50 { 1900 + yy } else { 2000 + yy },
+            )
+        }
+        0x18 => {
+            let (text, rest) = der_read(input, 0x18)?;
+            (text.get(4..)?, rest, digits(text.get(..4)?)?)
+        }
+        _ => return None,
+    };
+    if text.len() != 11 || text[10] != b'Z' {
+        return None;
+    }
+    let field = |i: usize| digits(&text[i..i + 2]);
+    let (month, day) = (field(0)?, field(2)?);
+    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from 1970-01-01 to the civil date (proleptic Gregorian calendar).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some((u64::try_from(secs).unwrap_or(0), rest))
+}
+
+fn digits(text: &[u8]) -> Option<i64> {
+    text.iter().try_fold(0i64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -471,6 +668,143 @@ mod tests {
             ServerName::DnsName(_)
         ));
         assert!(server_name("bad name!").is_err());
+    }
+
+    /// A self-signed certificate for `localhost` valid between the two dates, as
+    /// (DER, PEM); `ca` marks it `CA:TRUE` as `openssl req -x509` does.
+    fn dated_cert(
+        not_before: (i32, u8, u8),
+        not_after: (i32, u8, u8),
+        ca: bool,
+    ) -> (CertificateDer<'static>, String) {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.der().clone(), cert.pem())
+    }
+
+    fn verify_pinned(
+        verify: Verify,
+        cert: &CertificateDer<'static>,
+        pem: &str,
+        name: &str,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let path = temp_file(name, pem);
+        let verifier = PgCertVerifier {
+            verify,
+            trusted: Some(load_roots(&path).unwrap()),
+            provider: provider(),
+        };
+        verifier.verify_server_cert(
+            cert,
+            &[],
+            &ServerName::try_from("localhost").unwrap(),
+            &[],
+            UnixTime::now(),
+        )
+    }
+
+    #[test]
+    fn pinned_certificate_must_be_within_its_dates() {
+        use rustls::CertificateError::{ExpiredContext, NotValidYetContext};
+        for ca in [true, false] {
+            for verify in [Verify::Chain, Verify::ChainAndName] {
+                let (cert, pem) = dated_cert((2000, 1, 1), (2001, 1, 1), ca);
+                let err = verify_pinned(verify, &cert, &pem, "expired.crt").unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        rustls::Error::InvalidCertificate(ExpiredContext { .. })
+                    ),
+                    "{err:?}"
+                );
+                let (cert, pem) = dated_cert((2100, 1, 1), (2101, 1, 1), ca);
+                let err = verify_pinned(verify, &cert, &pem, "future.crt").unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        rustls::Error::InvalidCertificate(NotValidYetContext { .. })
+                    ),
+                    "{err:?}"
+                );
+                let (cert, pem) = dated_cert((2000, 1, 1), (2999, 1, 1), ca);
+                assert!(verify_pinned(verify, &cert, &pem, "current.crt").is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn root_ca_must_be_within_its_dates() {
+        use rustls::CertificateError::{ExpiredContext, NotValidYetContext};
+        let verify_under = |not_before: (i32, u8, u8), not_after: (i32, u8, u8)| {
+            let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "test CA");
+            ca_params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+            ca_params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+            ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let ca = ca_params.self_signed(&ca_key).unwrap();
+            let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
+            verify_pinned(Verify::ChainAndName, leaf.der(), &ca.pem(), "ca.crt")
+        };
+        let err = verify_under((2000, 1, 1), (2001, 1, 1)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(ExpiredContext { .. })
+            ),
+            "{err:?}"
+        );
+        let err = verify_under((2100, 1, 1), (2101, 1, 1)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                rustls::Error::InvalidCertificate(NotValidYetContext { .. })
+            ),
+            "{err:?}"
+        );
+        assert!(verify_under((2000, 1, 1), (2999, 1, 1)).is_ok());
+    }
+
+    #[test]
+    fn certificate_dates_are_read_in_both_time_forms() {
+        // UTCTime before 2050, GeneralizedTime from 2050 on.
+        let (cert, _) = dated_cert((2000, 1, 1), (2001, 3, 1), false);
+        assert_eq!(validity(&cert), Some((946_684_800, 983_404_800)));
+        let (cert, _) = dated_cert((1975, 1, 1), (2100, 1, 1), false);
+        assert_eq!(validity(&cert), Some((157_766_400, 4_102_444_800)));
+        let (cert, _) = dated_cert((1960, 1, 1), (2049, 12, 31), false);
+        assert_eq!(validity(&cert), Some((0, 2_524_521_600)));
+        assert_eq!(validity(b"\x30\x03\x30\x01\x00"), None);
+        assert_eq!(validity(&cert[..cert.len() / 2]), None);
+    }
+
+    #[test]
+    fn verify_failures_use_libpq_words() {
+        use rustls::CertificateError::{Expired, NotValidForName, NotValidYet, UnknownIssuer};
+        let handshake = |reason| {
+            TlsError::Handshake(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(reason),
+            ))
+            .to_string()
+        };
+        for reason in [Expired, NotValidYet, UnknownIssuer] {
+            assert_eq!(handshake(reason), "SSL error: certificate verify failed");
+        }
+        assert_ne!(
+            handshake(NotValidForName),
+            "SSL error: certificate verify failed"
+        );
     }
 
     #[test]

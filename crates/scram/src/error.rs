@@ -7,15 +7,15 @@
 
 use std::fmt;
 
-/// Shows one byte the way PostgreSQL's `sanitize_char` does: printable ASCII as itself,
-/// anything else as `0x%02x`.
+/// Shows one byte the way PostgreSQL's `sanitize_char` does: printable ASCII (not the
+/// space) in single quotes, anything else as `0x%02x`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shown(pub u8);
 
 impl fmt::Display for Shown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if (0x20..0x7f).contains(&self.0) {
-            write!(f, "{}", self.0 as char)
+        if (0x21..0x7f).contains(&self.0) {
+            write!(f, "'{}'", self.0 as char)
         } else {
             write!(f, "0x{:02x}", self.0)
         }
@@ -298,7 +298,8 @@ mod tests {
 
     #[test]
     fn shown_matches_sanitize_char() {
-        assert_eq!(Shown(b'x').to_string(), "x");
+        assert_eq!(Shown(b'x').to_string(), "'x'");
+        assert_eq!(Shown(b' ').to_string(), "0x20");
         assert_eq!(Shown(0).to_string(), "0x00");
         assert_eq!(Shown(0xff).to_string(), "0xff");
     }
@@ -313,7 +314,7 @@ mod tests {
         assert_eq!(e.message(), "malformed SCRAM message");
         assert_eq!(
             e.detail().unwrap(),
-            "Expected attribute \"r\" but found \"x\"."
+            "Expected attribute \"r\" but found \"'x'\"."
         );
         assert_eq!(ServerError::ChannelBindingNegotiation.sqlstate(), "28000");
         assert_eq!(

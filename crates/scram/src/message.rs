@@ -281,7 +281,7 @@ mod tests {
         );
         assert_eq!(
             malformed(b"x,,n=,r=a"),
-            "Unexpected channel-binding flag \"x\"."
+            "Unexpected channel-binding flag \"'x'\"."
         );
         assert_eq!(
             malformed(b"\x01,,n=,r=a"),
@@ -289,7 +289,7 @@ mod tests {
         );
         assert_eq!(
             malformed(b"nx,n=,r=a"),
-            "Comma expected, but found character \"x\"."
+            "Comma expected, but found character \"'x'\"."
         );
         assert_eq!(
             malformed(b"n"),
@@ -297,15 +297,15 @@ mod tests {
         );
         assert_eq!(
             malformed(b"n,b,n=,r=a"),
-            "Unexpected attribute \"b\" in client-first-message."
+            "Unexpected attribute \"'b'\" in client-first-message."
         );
         assert_eq!(
             malformed(b"n,,r=a"),
-            "Expected attribute \"n\" but found \"r\"."
+            "Expected attribute \"n\" but found \"'r'\"."
         );
         assert_eq!(
             malformed(b"n,,n=,x"),
-            "Expected attribute \"r\" but found \"x\"."
+            "Expected attribute \"r\" but found \"'x'\"."
         );
         assert_eq!(
             malformed(b"n,,n"),
@@ -313,7 +313,7 @@ mod tests {
         );
         assert_eq!(
             malformed(b"n,,n=,r=a,1=b"),
-            "Attribute expected, but found invalid character \"1\"."
+            "Attribute expected, but found invalid character \"'1'\"."
         );
         assert_eq!(
             malformed(b"n,,n=,r=a,x"),
@@ -374,7 +374,7 @@ mod tests {
         );
         assert_eq!(
             detail("r=a,c=biws"),
-            "Expected attribute \"c\" but found \"r\"."
+            "Expected attribute \"c\" but found \"'r'\"."
         );
     }
 

@@ -200,6 +200,18 @@ pub fn pbkdf2_hmac_sha256_portable(password: &[u8], salt: &[u8], iterations: u32
     derive(password, salt, iterations, Backend::Portable)
 }
 
+/// [`pbkdf2_hmac_sha256`] through the SHA-NI kernel, or `None` where the CPU (or the
+/// architecture) has none. Public for the fuzz target only, which checks the kernel
+/// against [`pbkdf2_hmac_sha256_portable`].
+#[doc(hidden)]
+pub fn pbkdf2_hmac_sha256_shani(password: &[u8], salt: &[u8], iterations: u32) -> Option<[u8; 32]> {
+    let backend = Backend::detect();
+    if matches!(backend, Backend::Portable) {
+        return None;
+    }
+    Some(derive(password, salt, iterations, backend))
+}
+
 /// HMAC-SHA-256 of one message; the keys in SCRAM are 32 bytes, so this is two
 /// compressions for the key schedule plus the message.
 pub fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> [u8; 32] {
@@ -373,6 +385,16 @@ mod tests {
                     "{key_len}/{msg_len}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn shani_hook_is_the_kernel_or_nothing() {
+        let kernel = pbkdf2_hmac_sha256_shani(b"password", b"salt", 4096);
+        let has_kernel = backends().len() > 1;
+        assert_eq!(kernel.is_some(), has_kernel);
+        if let Some(out) = kernel {
+            assert_eq!(out, reference(b"password", b"salt", 4096));
         }
     }
 

@@ -17,7 +17,9 @@ use subtle::ConstantTimeEq;
 use crate::channel_binding::ChannelBindingType;
 use crate::error::{Malformed, ServerError};
 use crate::keys::{ClientKey, ClientProof};
-use crate::message::{CbindFlag, b64, parse_client_final, parse_client_first};
+use crate::message::{
+    Attrs, CbindFlag, b64, check_message, parse_client_final, parse_client_first,
+};
 use crate::nonce::Nonce;
 use crate::verifier::ScramVerifier;
 
@@ -222,8 +224,11 @@ impl<'a> ServerExchange<'a> {
 impl SaltSent<'_> {
     /// Reads client-final, checks binding, nonce and proof, and ends the exchange.
     pub fn handle_client_final(self, message: &[u8]) -> Result<Outcome, ServerError> {
+        // PostgreSQL checks `c=` as soon as it has read it, before the rest of the
+        // message: a cut-short or mangled binding is a binding error, not a parse error.
+        check_message(message)?;
+        self.check_channel_binding(Attrs::new(message).expect(b'c')?)?;
         let last = parse_client_final(message)?;
-        self.check_channel_binding(last.channel_binding)?;
         if !bool::from(last.nonce.ct_eq(self.nonce.as_bytes())) {
             return Err(ServerError::NonceMismatch);
         }
