@@ -418,3 +418,20 @@ fn malformed_password_packets_get_postgres_errors() {
         );
     }
 }
+
+#[test]
+fn after_login_each_message_type_has_its_own_length_limit() {
+    // A Sync is 4 bytes; one announcing 100 kB is refused from its header, before the
+    // body is buffered (a Query may be up to 1 GiB; a Sync never needs more than a few).
+    let server = TestServer::start(HBA, store());
+    let mut stream = connect(&server);
+    let login = hardening_util::scram_login(&mut stream, "alice", "wonderland", "limitnonce");
+    assert!(login.ok, "{:?}", login.messages);
+    let mut sync = vec![b'S'];
+    sync.extend_from_slice(&100_000u32.to_be_bytes());
+    stream.write_all(&sync).unwrap();
+    let messages = read_messages(&mut stream, |_| false);
+    let error = error_text(&messages);
+    assert!(error.starts_with("08P01 "), "{error}");
+    println!("{error}");
+}
