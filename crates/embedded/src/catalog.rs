@@ -75,6 +75,13 @@ CREATE VIEW IF NOT EXISTS pg_user AS
 CREATE VIEW IF NOT EXISTS pg_auth_members AS
     SELECT oid, roleid, member, grantor, admin_option, inherit_option, set_option
     FROM pgscram_auth_members;
+CREATE TABLE IF NOT EXISTS pgscram_description (
+    objoid OID INTEGER NOT NULL,
+    classoid OID INTEGER NOT NULL,
+    objsubid INTEGER NOT NULL DEFAULT 0,
+    description TEXT NOT NULL,
+    PRIMARY KEY (objoid, classoid, objsubid)
+);
 CREATE TABLE IF NOT EXISTS pgscram_hba_file_rules (
     rule_number INTEGER,
     file_name TEXT,

@@ -50,6 +50,10 @@ pub(crate) struct Shared {
     /// Why the last statement was interrupted.
     pub stop_reason: AtomicU8,
     pub deadline: Mutex<Option<Instant>>,
+    /// When the session started (`pg_stat_activity.backend_start`).
+    pub started: Timestamp,
+    /// The statement running now (`pg_stat_activity.query`).
+    pub current_query: Mutex<String>,
 }
 
 /// Locks ignoring poisoning: the data is plain values that stay valid after a panic.
@@ -71,6 +75,8 @@ impl Shared {
             cancel: Arc::new(AtomicBool::new(false)),
             stop_reason: AtomicU8::new(STOP_NONE),
             deadline: Mutex::new(None),
+            started: clock(),
+            current_query: Mutex::new(String::new()),
         }
     }
 
@@ -114,7 +120,11 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let plain = FunctionFlags::SQLITE_UTF8;
 
-    for (name, ci) in [("regexp", false), ("match", true)] {
+    for (name, ci) in [
+        ("regexp", false),
+        ("match", true),
+        ("pgscram_regexp_i", true),
+    ] {
         let sh = Arc::clone(shared);
         conn.create_scalar_function(name, 2, det, move |ctx| regex_fn(ctx, ci, &sh))?;
     }
@@ -658,6 +668,21 @@ fn authorize(sh: &Shared, ctx: AuthContext<'_>) -> Authorization {
         | AuthAction::Reindex {
             index_name: table_name,
         } if catalog::is_catalog_name(table_name) => sh.deny(system_catalog(table_name)),
+        // The catalog views read the schema through these table-valued pragmas (user
+        // queries cannot name them: the tree translator refuses `pragma_*` in FROM).
+        AuthAction::Pragma { pragma_name, .. }
+            if [
+                "table_info",
+                "table_xinfo",
+                "index_list",
+                "index_info",
+                "index_xinfo",
+            ]
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+        {
+            Authorization::Allow
+        }
         AuthAction::Pragma { .. }
         | AuthAction::Attach { .. }
         | AuthAction::Detach { .. }

@@ -70,10 +70,12 @@ mod error;
 mod hooks;
 mod lexer;
 mod password;
+mod pg_catalog;
 mod session;
 mod settings;
 mod timestamp;
 mod translate;
+mod tree;
 mod types;
 
 pub use catalog::{BOOTSTRAP_SUPERUSER_OID, HbaFileRow, RoleRecord};

@@ -22,8 +22,10 @@ use crate::error::{DbError, Notice, SqlError, sqlstate};
 use crate::hooks::{self, Shared, lock};
 use crate::lexer::{self, Tok, Token};
 use crate::password::HashPolicy;
+use crate::pg_catalog;
 use crate::settings::SessionSettings;
 use crate::translate::{self, ParamSource, Translated, Verb};
+use crate::tree;
 use crate::types::{self, PgType};
 
 /// One result column, as a RowDescription field needs it.
@@ -249,6 +251,35 @@ pub struct SessionIdentity {
     pub pid: i32,
 }
 
+impl tree::Catalog for Session {
+    fn columns(&self, relation: &str) -> Option<Vec<(String, PgType)>> {
+        if let Some(cols) = pg_catalog::view_columns(relation) {
+            return Some(cols);
+        }
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let cols: rusqlite::Result<Vec<(String, String)>> = self
+            .conn
+            .prepare_cached("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")
+            .and_then(|mut st| {
+                st.query_map([relation], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            });
+        self.shared.internal.store(false, Ordering::Relaxed);
+        let cols = cols.ok()?;
+        if cols.is_empty() {
+            return None;
+        }
+        Some(
+            cols.into_iter()
+                .map(|(name, decl)| {
+                    let ty = types::from_decltype(&decl).unwrap_or(types::TEXT);
+                    (name.to_ascii_lowercase(), ty)
+                })
+                .collect(),
+        )
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -360,7 +391,12 @@ impl Session {
             .superuser
             .store(identity.superuser, Ordering::Relaxed);
         hooks::install(&conn, &shared)
+            .and_then(|()| pg_catalog::install(&conn, &shared))
             .map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
+        shared.internal.store(true, Ordering::Relaxed);
+        let views = pg_catalog::create_views(&conn);
+        shared.internal.store(false, Ordering::Relaxed);
+        views.map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
         let mut settings = settings;
         settings.set_internal("session_authorization", identity.user.clone());
         settings.set_internal(
@@ -502,7 +538,7 @@ impl Session {
                 kind: PreparedKind::Utility(tokens),
             });
         }
-        let tr = translate::translate(tokens)?;
+        let tr = self.translate(tokens)?;
         self.refresh_superuser();
         self.shared.begin_statement();
         let (names, decls, nparams) = {
@@ -555,6 +591,52 @@ impl Session {
             columns,
             kind: PreparedKind::Sql(Box::new(tr)),
         })
+    }
+
+    /// Translates one ordinary statement: queries through the parsed tree, the rest
+    /// through the token rewriter.
+    fn translate(&self, tokens: Vec<Token>) -> Result<Translated, SqlError> {
+        if !translate::is_query(&tokens) {
+            return translate::translate(tokens);
+        }
+        // The tree parser reads PostgreSQL's `$n`.
+        let pg: Vec<Token> = tokens
+            .iter()
+            .map(|t| match t.tok {
+                Tok::Param(n) => Token {
+                    tok: Tok::Raw(format!("${n}")),
+                    ..t.clone()
+                },
+                _ => t.clone(),
+            })
+            .collect();
+        let q = tree::translate_query(&lexer::render(&pg), self)?;
+        let (param_sources, tables) = translate::param_info(tokens);
+        let n = q.columns.len();
+        let first_star = q.columns.iter().position(Option::is_none).unwrap_or(n);
+        let last_star = q.columns.iter().rposition(Option::is_none);
+        Ok(Translated {
+            sql: q.sql,
+            verb: Verb::Select,
+            hints_prefix: q.columns[..first_star].to_vec(),
+            hints_suffix: last_star.map_or_else(Vec::new, |i| q.columns[i + 1..].to_vec()),
+            param_types: q.param_types,
+            max_param: q.max_param,
+            param_sources,
+            tables,
+            needs: q.needs,
+        })
+    }
+
+    /// Refreshes what a statement reads from the session (its `pg_settings` rows).
+    fn refresh_needs(&self, tr: &Translated) -> Result<(), SqlError> {
+        if tr.needs.settings || tr.needs.activity {
+            self.shared.internal.store(true, Ordering::Relaxed);
+            let r = pg_catalog::store_settings(&self.conn, &self.settings.catalog_rows());
+            self.shared.internal.store(false, Ordering::Relaxed);
+            r.map_err(|e| map_sqlite(&self.shared, e))?;
+        }
+        Ok(())
     }
 
     /// The type of the column an untyped parameter is compared with or inserted into.
@@ -834,7 +916,7 @@ impl Session {
                 result
             }
             _ => {
-                let tr = translate::translate(tokens)?;
+                let tr = self.translate(tokens)?;
                 if tr.max_param > 0 {
                     return Err(SqlError::new(
                         sqlstate::UNDEFINED_PARAMETER,
@@ -855,6 +937,8 @@ impl Session {
         columns: Option<&[Column]>,
     ) -> Result<QueryResult, SqlError> {
         let shared = Arc::clone(&self.shared);
+        self.refresh_needs(tr)?;
+        *lock(&shared.current_query) = tr.sql.clone();
         let (names, decls, raw_rows) = {
             let mut stmt = self
                 .conn

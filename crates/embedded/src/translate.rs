@@ -177,6 +177,8 @@ pub(crate) struct Translated {
     pub param_sources: BTreeMap<u32, ParamSource>,
     /// Tables the statement names, with their aliases.
     pub tables: Vec<TableRef>,
+    /// Session state the statement reads (refreshed before it runs).
+    pub needs: crate::tree::Needs,
 }
 
 /// A table named in a statement, and its alias.
@@ -1165,7 +1167,22 @@ pub(crate) fn translate(tokens: Vec<Token>) -> Result<Translated, SqlError> {
         max_param: ctx.max_param,
         param_sources,
         tables,
+        needs: Default::default(),
     })
+}
+
+/// Whether the statement is a query (`SELECT`, `VALUES`, `TABLE`, or `WITH` one of them),
+/// which the tree translator handles.
+pub(crate) fn is_query(tokens: &[Token]) -> bool {
+    let nodes = build(tokens.to_vec());
+    let main = skip_with(&nodes);
+    matches!(word(&nodes, main), Some("select" | "values" | "table"))
+        || matches!(nodes.first(), Some(Node::Group { .. }))
+}
+
+/// Where untyped parameters get their types from, and the tables named.
+pub(crate) fn param_info(tokens: Vec<Token>) -> (BTreeMap<u32, ParamSource>, Vec<TableRef>) {
+    param_sources(&drop_qualifiers(build(tokens)))
 }
 
 /// Comparison operators that make a parameter take the other side's type.

@@ -1,0 +1,1112 @@
+//! `pg_catalog` for psql and drivers: views over SQLite's schema and the role catalog,
+//! created as TEMP views on every session connection (so they follow the code, not
+//! the database file), each column declared with its PostgreSQL type, plus the SQL
+//! functions their queries call.
+//!
+//! Relation OIDs are `16384 + 2 * rowid` of the table's row in `sqlite_schema`; the
+//! primary-key index of a table whose key is SQLite's rowid has no row of its own and
+//! gets the next odd number. OIDs are unique per catalog, as in PostgreSQL.
+
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+use crate::hooks::{Shared, lock};
+
+use crate::types::{self, PgType};
+
+/// One catalog view: its name, columns with their types, and the SELECT behind it.
+struct View {
+    name: &'static str,
+    cols: &'static [(&'static str, PgType)],
+    body: &'static str,
+}
+
+use types::{
+    ACLITEM_ARRAY as ACLS, BOOL, CHAR, FLOAT4, INT2, INT2VECTOR, INT4, INT8, NAME, OID, OIDVECTOR,
+    PG_NODE_TREE, REGPROC, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
+};
+
+/// User relations (tables, views, indexes) in `sqlite_schema` terms.
+const RELATIONS: &str = "
+SELECT 16384 + 2 * s.rowid, s.name, CASE s.type WHEN 'view' THEN 'v' ELSE 'r' END,
+       16384 + 2 * s.rowid, s.name, s.sql, 0, 0, NULL, NULL
+FROM main.sqlite_schema s
+WHERE s.type IN ('table', 'view') AND substr(s.name, 1, 7) <> 'sqlite_'
+  AND substr(s.name, 1, 8) <> 'pgscram_' AND substr(s.name, 1, 3) <> 'pg_'
+UNION ALL
+SELECT 16384 + 2 * s.rowid,
+       CASE il.origin WHEN 'pk' THEN t.name || '_pkey'
+         WHEN 'u' THEN t.name || '_' ||
+           (SELECT group_concat(ii.name, '_' ORDER BY ii.seqno) FROM pragma_index_info(il.name) ii)
+           || '_key'
+         ELSE il.name END,
+       'i', 16384 + 2 * t.rowid, t.name, s.sql, il.\"unique\", il.origin = 'pk',
+       (SELECT group_concat(coalesce(ii.name, 'expression'), ', ' ORDER BY ii.seqno)
+        FROM pragma_index_info(il.name) ii),
+       (SELECT group_concat(ii.cid + 1, ' ' ORDER BY ii.seqno) FROM pragma_index_info(il.name) ii)
+FROM main.sqlite_schema t, pragma_index_list(t.name) il
+JOIN main.sqlite_schema s ON s.type = 'index' AND s.name = il.name
+WHERE t.type = 'table' AND substr(t.name, 1, 7) <> 'sqlite_'
+  AND substr(t.name, 1, 8) <> 'pgscram_' AND substr(t.name, 1, 3) <> 'pg_'
+UNION ALL
+SELECT 16384 + 2 * t.rowid + 1, t.name || '_pkey', 'i', 16384 + 2 * t.rowid, t.name, NULL, 1, 1,
+       (SELECT group_concat(p.name, ', ' ORDER BY p.pk) FROM pragma_table_info(t.name) p WHERE p.pk > 0),
+       (SELECT group_concat(p.cid + 1, ' ' ORDER BY p.pk) FROM pragma_table_info(t.name) p WHERE p.pk > 0)
+FROM main.sqlite_schema t
+WHERE t.type = 'table' AND substr(t.name, 1, 7) <> 'sqlite_'
+  AND substr(t.name, 1, 8) <> 'pgscram_' AND substr(t.name, 1, 3) <> 'pg_'
+  AND EXISTS (SELECT 1 FROM pragma_table_info(t.name) p WHERE p.pk > 0)
+  AND NOT EXISTS (SELECT 1 FROM pragma_index_list(t.name) il WHERE il.origin = 'pk')";
+
+const VIEWS: &[View] = &[
+    View {
+        name: "pgscram_rel",
+        cols: &[
+            ("oid", OID),
+            ("relname", NAME),
+            ("relkind", CHAR),
+            ("tbloid", OID),
+            ("tblname", NAME),
+            ("sql", TEXT),
+            ("isunique", BOOL),
+            ("isprimary", BOOL),
+            ("cols", TEXT),
+            ("indkey", INT2VECTOR),
+        ],
+        body: RELATIONS,
+    },
+    View {
+        name: "pg_namespace",
+        cols: &[
+            ("oid", OID),
+            ("nspname", NAME),
+            ("nspowner", OID),
+            ("nspacl", ACLS),
+        ],
+        body: "VALUES (11, 'pg_catalog', 10, NULL), (99, 'pg_toast', 10, NULL),
+               (2200, 'public', 6171, NULL), (13183, 'information_schema', 10, NULL)",
+    },
+    View {
+        name: "pg_class",
+        cols: &[
+            ("oid", OID),
+            ("relname", NAME),
+            ("relnamespace", OID),
+            ("reltype", OID),
+            ("reloftype", OID),
+            ("relowner", OID),
+            ("relam", OID),
+            ("relfilenode", OID),
+            ("reltablespace", OID),
+            ("relpages", INT4),
+            ("reltuples", FLOAT4),
+            ("relallvisible", INT4),
+            ("reltoastrelid", OID),
+            ("relhasindex", BOOL),
+            ("relisshared", BOOL),
+            ("relpersistence", CHAR),
+            ("relkind", CHAR),
+            ("relnatts", INT2),
+            ("relchecks", INT2),
+            ("relhasrules", BOOL),
+            ("relhastriggers", BOOL),
+            ("relhassubclass", BOOL),
+            ("relrowsecurity", BOOL),
+            ("relforcerowsecurity", BOOL),
+            ("relispopulated", BOOL),
+            ("relreplident", CHAR),
+            ("relispartition", BOOL),
+            ("relrewrite", OID),
+            ("relfrozenxid", INT4),
+            ("relminmxid", INT4),
+            ("relacl", ACLS),
+            ("reloptions", TEXT_ARRAY),
+            ("relpartbound", PG_NODE_TREE),
+            ("pgscram_viewdef", TEXT),
+        ],
+        body: "SELECT r.oid, r.relname, 2200, 0, 0, 10,
+                      CASE r.relkind WHEN 'r' THEN 2 WHEN 'i' THEN 403 ELSE 0 END, 0, 0, 0, -1, 0, 0,
+                      r.relkind = 'r' AND EXISTS (SELECT 1 FROM pgscram_rel i WHERE i.relkind = 'i' AND i.tbloid = r.oid),
+                      false, 'p', r.relkind,
+                      CASE WHEN r.relkind = 'i' THEN length(r.indkey) - length(replace(r.indkey, ' ', '')) + 1
+                           ELSE (SELECT count(*) FROM pragma_table_info(r.relname)) END,
+                      0, false, false, false, false, false, true, 'd', false, 0, 0, 0, NULL, NULL, NULL,
+                      CASE WHEN r.relkind = 'v' THEN substr(r.sql, instr(upper(r.sql), ' AS ') + 4) END
+               FROM pgscram_rel r
+               UNION ALL
+               SELECT c.column2, c.column1, 11, 0, 0, 10, 2, 0, 0, 0, -1, 0, 0, false, false, 'p', 'v', 0,
+                      0, false, false, false, false, false, true, 'n', false, 0, 0, 0, NULL, NULL, NULL, NULL
+               FROM (VALUES ('pg_class', 1259), ('pg_authid', 1260), ('pg_database', 1262),
+                            ('pg_namespace', 2615), ('pg_proc', 1255), ('pg_type', 1247),
+                            ('pg_extension', 3079), ('pg_description', 2609),
+                            ('pg_shdescription', 2396), ('pg_auth_members', 1261),
+                            ('pg_attribute', 1249), ('pg_index', 2610),
+                            ('pg_constraint', 2606), ('pg_roles', 12001),
+                            ('pg_settings', 12002), ('pg_stat_activity', 12003)) c",
+    },
+    View {
+        name: "pg_attribute",
+        cols: &[
+            ("attrelid", OID),
+            ("attname", NAME),
+            ("atttypid", OID),
+            ("attlen", INT2),
+            ("attnum", INT2),
+            ("atttypmod", INT4),
+            ("attndims", INT2),
+            ("attnotnull", BOOL),
+            ("atthasdef", BOOL),
+            ("atthasmissing", BOOL),
+            ("attidentity", CHAR),
+            ("attgenerated", CHAR),
+            ("attisdropped", BOOL),
+            ("attislocal", BOOL),
+            ("attinhcount", INT4),
+            ("attstattarget", INT4),
+            ("attcollation", OID),
+            ("attacl", ACLS),
+            ("attoptions", TEXT_ARRAY),
+            ("attfdwoptions", TEXT_ARRAY),
+        ],
+        body: "SELECT r.oid, p.name, pgscram_decl_oid(p.type), pgscram_decl_len(p.type), p.cid + 1,
+                      pgscram_decl_typmod(p.type), 0, p.\"notnull\" OR p.pk > 0,
+                      p.dflt_value IS NOT NULL OR pgscram_is_serial(p.type, p.pk, r.sql),
+                      false, '', '', false, true, 0, -1,
+                      CASE WHEN pgscram_decl_oid(p.type) IN (25, 1043, 1042) THEN 100 ELSE 0 END,
+                      NULL, NULL, NULL
+               FROM pgscram_rel r, pragma_table_info(r.relname) p
+               WHERE r.relkind IN ('r', 'v')",
+    },
+    View {
+        name: "pg_attrdef",
+        cols: &[
+            ("oid", OID),
+            ("adrelid", OID),
+            ("adnum", INT2),
+            ("adbin", PG_NODE_TREE),
+        ],
+        body: "SELECT r.oid * 1000 + p.cid, r.oid, p.cid + 1,
+                      CASE WHEN pgscram_is_serial(p.type, p.pk, r.sql)
+                           THEN 'nextval(''' || r.relname || '_' || p.name || '_seq''::regclass)'
+                           ELSE pgscram_default_text(p.dflt_value, p.type) END
+               FROM pgscram_rel r, pragma_table_info(r.relname) p
+               WHERE r.relkind = 'r' AND (p.dflt_value IS NOT NULL OR pgscram_is_serial(p.type, p.pk, r.sql))",
+    },
+    View {
+        name: "pg_index",
+        cols: &[
+            ("indexrelid", OID),
+            ("indrelid", OID),
+            ("indnatts", INT2),
+            ("indnkeyatts", INT2),
+            ("indisunique", BOOL),
+            ("indnullsnotdistinct", BOOL),
+            ("indisprimary", BOOL),
+            ("indisexclusion", BOOL),
+            ("indimmediate", BOOL),
+            ("indisclustered", BOOL),
+            ("indisvalid", BOOL),
+            ("indcheckxmin", BOOL),
+            ("indisready", BOOL),
+            ("indislive", BOOL),
+            ("indisreplident", BOOL),
+            ("indkey", INT2VECTOR),
+            ("indcollation", OIDVECTOR),
+            ("indclass", OIDVECTOR),
+            ("indoption", INT2VECTOR),
+            ("indexprs", PG_NODE_TREE),
+            ("indpred", PG_NODE_TREE),
+            ("pgscram_indexdef", TEXT),
+        ],
+        body: "SELECT i.oid, i.tbloid,
+                      length(i.indkey) - length(replace(i.indkey, ' ', '')) + 1,
+                      length(i.indkey) - length(replace(i.indkey, ' ', '')) + 1,
+                      i.isunique, false, i.isprimary, false, true, false, true, false, true, true, false,
+                      i.indkey, '', '', '', NULL, NULL,
+                      'CREATE ' || CASE WHEN i.isunique THEN 'UNIQUE ' ELSE '' END || 'INDEX ' ||
+                      i.relname || ' ON public.' || i.tblname || ' USING btree (' || i.cols || ')'
+               FROM pgscram_rel i WHERE i.relkind = 'i'",
+    },
+    View {
+        name: "pg_constraint",
+        cols: &[
+            ("oid", OID),
+            ("conname", NAME),
+            ("connamespace", OID),
+            ("contype", CHAR),
+            ("condeferrable", BOOL),
+            ("condeferred", BOOL),
+            ("convalidated", BOOL),
+            ("conrelid", OID),
+            ("contypid", OID),
+            ("conindid", OID),
+            ("conparentid", OID),
+            ("confrelid", OID),
+            ("confupdtype", CHAR),
+            ("confdeltype", CHAR),
+            ("confmatchtype", CHAR),
+            ("conislocal", BOOL),
+            ("coninhcount", INT4),
+            ("connoinherit", BOOL),
+            ("conkey", types::INT2_ARRAY),
+            ("confkey", types::INT2_ARRAY),
+            ("conbin", PG_NODE_TREE),
+            ("pgscram_def", TEXT),
+        ],
+        body: "SELECT i.oid, i.relname, 2200, CASE WHEN i.isprimary THEN 'p' ELSE 'u' END,
+                      false, false, true, i.tbloid, 0, i.oid, 0, 0, ' ', ' ', ' ', true, 0, true,
+                      '{' || replace(i.indkey, ' ', ',') || '}', NULL, NULL,
+                      CASE WHEN i.isprimary THEN 'PRIMARY KEY' ELSE 'UNIQUE' END || ' (' || i.cols || ')'
+               FROM pgscram_rel i
+               WHERE i.relkind = 'i' AND (i.isprimary OR (i.isunique AND i.sql IS NULL))",
+    },
+    View {
+        name: "pg_type",
+        cols: &[
+            ("oid", OID),
+            ("typname", NAME),
+            ("typnamespace", OID),
+            ("typowner", OID),
+            ("typlen", INT2),
+            ("typbyval", BOOL),
+            ("typtype", CHAR),
+            ("typcategory", CHAR),
+            ("typispreferred", BOOL),
+            ("typisdefined", BOOL),
+            ("typdelim", CHAR),
+            ("typrelid", OID),
+            ("typelem", OID),
+            ("typarray", OID),
+            ("typnotnull", BOOL),
+            ("typbasetype", OID),
+            ("typtypmod", INT4),
+            ("typndims", INT4),
+            ("typcollation", OID),
+            ("typdefault", TEXT),
+            ("typacl", ACLS),
+        ],
+        body: "SELECT t.column1, t.column2, 11, 10, t.column3, t.column3 BETWEEN 1 AND 8, 'b',
+                      t.column4, false, true, ',', 0, t.column5, t.column6, false, 0, -1, 0,
+                      CASE WHEN t.column4 = 'S' THEN 100 ELSE 0 END, NULL, NULL
+               FROM pgscram_types t",
+    },
+    View {
+        name: "pg_database",
+        cols: &[
+            ("oid", OID),
+            ("datname", NAME),
+            ("datdba", OID),
+            ("encoding", INT4),
+            ("datlocprovider", CHAR),
+            ("datistemplate", BOOL),
+            ("datallowconn", BOOL),
+            ("datconnlimit", INT4),
+            ("datfrozenxid", INT4),
+            ("datminmxid", INT4),
+            ("dattablespace", OID),
+            ("datcollate", TEXT),
+            ("datctype", TEXT),
+            ("daticulocale", TEXT),
+            ("datcollversion", TEXT),
+            ("datacl", ACLS),
+        ],
+        body: "SELECT 5, current_database(), 10, 6, 'c', false, true, -1, 0, 1, 1663, 'C', 'C',
+                      NULL, NULL, NULL",
+    },
+    View {
+        name: "pg_proc",
+        cols: &[
+            ("oid", OID),
+            ("proname", NAME),
+            ("pronamespace", OID),
+            ("proowner", OID),
+            ("prolang", OID),
+            ("procost", FLOAT4),
+            ("prorows", FLOAT4),
+            ("provariadic", OID),
+            ("prosupport", REGPROC),
+            ("prokind", CHAR),
+            ("prosecdef", BOOL),
+            ("proleakproof", BOOL),
+            ("proisstrict", BOOL),
+            ("proretset", BOOL),
+            ("provolatile", CHAR),
+            ("proparallel", CHAR),
+            ("pronargs", INT2),
+            ("pronargdefaults", INT2),
+            ("prorettype", OID),
+            ("proargtypes", OIDVECTOR),
+            ("proallargtypes", types::OID_ARRAY),
+            ("proargmodes", types::CHAR_ARRAY),
+            ("proargnames", TEXT_ARRAY),
+            ("proargdefaults", PG_NODE_TREE),
+            ("protrftypes", types::OID_ARRAY),
+            ("prosrc", TEXT),
+            ("probin", TEXT),
+            ("prosqlbody", PG_NODE_TREE),
+            ("proconfig", TEXT_ARRAY),
+            ("proacl", ACLS),
+        ],
+        body: "SELECT p.column1, p.column2, 11, 10, 12, 1, 0, 0, 0, p.column4, false, false, true,
+                      false, 'v', 's', p.column5, 0, p.column3, '', NULL, NULL, NULL, NULL, NULL,
+                      p.column2, NULL, NULL, NULL, NULL
+               FROM pgscram_procs p",
+    },
+    View {
+        name: "pg_description",
+        cols: &[
+            ("objoid", OID),
+            ("classoid", OID),
+            ("objsubid", INT4),
+            ("description", TEXT),
+        ],
+        body: "SELECT objoid, classoid, objsubid, description FROM main.pgscram_description
+               WHERE classoid NOT IN (1260, 1262)",
+    },
+    View {
+        name: "pg_shdescription",
+        cols: &[("objoid", OID), ("classoid", OID), ("description", TEXT)],
+        body: "SELECT objoid, classoid, description FROM main.pgscram_description
+               WHERE classoid IN (1260, 1262)",
+    },
+    View {
+        name: "pg_default_acl",
+        cols: &[
+            ("oid", OID),
+            ("defaclrole", OID),
+            ("defaclnamespace", OID),
+            ("defaclobjtype", CHAR),
+            ("defaclacl", ACLS),
+        ],
+        body: "SELECT 0, 0, 0, '', NULL WHERE false",
+    },
+    View {
+        name: "pg_db_role_setting",
+        cols: &[
+            ("setdatabase", OID),
+            ("setrole", OID),
+            ("setconfig", TEXT_ARRAY),
+        ],
+        body: "SELECT 0, 0, NULL WHERE false",
+    },
+    View {
+        name: "pg_settings",
+        cols: &[
+            ("name", TEXT),
+            ("setting", TEXT),
+            ("unit", TEXT),
+            ("category", TEXT),
+            ("short_desc", TEXT),
+            ("extra_desc", TEXT),
+            ("context", TEXT),
+            ("vartype", TEXT),
+            ("source", TEXT),
+            ("min_val", TEXT),
+            ("max_val", TEXT),
+            ("enumvals", TEXT_ARRAY),
+            ("boot_val", TEXT),
+            ("reset_val", TEXT),
+            ("sourcefile", TEXT),
+            ("sourceline", INT4),
+            ("pending_restart", BOOL),
+        ],
+        body: "SELECT name, setting, NULL, 'Embedded', short_desc, NULL, context, vartype,
+                      CASE WHEN setting = boot_val THEN 'default' ELSE 'session' END,
+                      min_val, max_val, enumvals, boot_val, boot_val, NULL, NULL, false
+               FROM temp.pgscram_settings",
+    },
+    View {
+        name: "pg_stat_activity",
+        cols: &[
+            ("datid", OID),
+            ("datname", NAME),
+            ("pid", INT4),
+            ("leader_pid", INT4),
+            ("usesysid", OID),
+            ("usename", NAME),
+            ("application_name", TEXT),
+            ("client_addr", TEXT),
+            ("client_hostname", TEXT),
+            ("client_port", INT4),
+            ("backend_start", TIMESTAMPTZ),
+            ("xact_start", TIMESTAMPTZ),
+            ("query_start", TIMESTAMPTZ),
+            ("state_change", TIMESTAMPTZ),
+            ("wait_event_type", TEXT),
+            ("wait_event", TEXT),
+            ("state", TEXT),
+            ("backend_xid", INT8),
+            ("backend_xmin", INT8),
+            ("query_id", INT8),
+            ("query", TEXT),
+            ("backend_type", TEXT),
+        ],
+        body: "SELECT 5, current_database(), pg_backend_pid(), NULL,
+                      (SELECT oid FROM main.pgscram_roles WHERE rolname = pgscram_session_user()),
+                      pgscram_session_user(),
+                      (SELECT setting FROM temp.pgscram_settings WHERE name = 'application_name'),
+                      NULL, NULL, NULL, pgscram_start_time(), now(), statement_timestamp(),
+                      statement_timestamp(), NULL, NULL, 'active', NULL, NULL, NULL,
+                      pgscram_current_query(), 'client backend'",
+    },
+    View {
+        name: "pg_stat_ssl",
+        cols: &[
+            ("pid", INT4),
+            ("ssl", BOOL),
+            ("version", TEXT),
+            ("cipher", TEXT),
+            ("bits", INT4),
+            ("client_dn", TEXT),
+            ("client_serial", types::NUMERIC),
+            ("issuer_dn", TEXT),
+        ],
+        body: "SELECT pg_backend_pid(), false, NULL, NULL, NULL, NULL, NULL, NULL",
+    },
+    View {
+        name: "pg_am",
+        cols: &[
+            ("oid", OID),
+            ("amname", NAME),
+            ("amhandler", REGPROC),
+            ("amtype", CHAR),
+        ],
+        body: "VALUES (2, 'heap', 3, 't'), (403, 'btree', 330, 'i')",
+    },
+    View {
+        name: "pg_collation",
+        cols: &[
+            ("oid", OID),
+            ("collname", NAME),
+            ("collnamespace", OID),
+            ("collowner", OID),
+            ("collprovider", CHAR),
+            ("collisdeterministic", BOOL),
+            ("collencoding", INT4),
+            ("collcollate", TEXT),
+            ("collctype", TEXT),
+        ],
+        body: "VALUES (100, 'default', 11, 10, 'd', true, -1, NULL, NULL),
+                      (950, 'C', 11, 10, 'c', true, -1, 'C', 'C')",
+    },
+    View {
+        name: "pg_tablespace",
+        cols: &[
+            ("oid", OID),
+            ("spcname", NAME),
+            ("spcowner", OID),
+            ("spcacl", ACLS),
+            ("spcoptions", TEXT_ARRAY),
+        ],
+        body: "VALUES (1663, 'pg_default', 10, NULL, NULL), (1664, 'pg_global', 10, NULL, NULL)",
+    },
+    View {
+        name: "pg_extension",
+        cols: &[
+            ("oid", OID),
+            ("extname", NAME),
+            ("extowner", OID),
+            ("extnamespace", OID),
+            ("extrelocatable", BOOL),
+            ("extversion", TEXT),
+            ("extconfig", types::OID_ARRAY),
+            ("extcondition", TEXT_ARRAY),
+        ],
+        body: "SELECT 0, '', 0, 0, false, '', NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_policy",
+        cols: &[
+            ("oid", OID),
+            ("polname", NAME),
+            ("polrelid", OID),
+            ("polcmd", CHAR),
+            ("polpermissive", BOOL),
+            ("polroles", types::OID_ARRAY),
+            ("polqual", PG_NODE_TREE),
+            ("polwithcheck", PG_NODE_TREE),
+        ],
+        body: "SELECT 0, '', 0, '', true, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_statistic_ext",
+        cols: &[
+            ("oid", OID),
+            ("stxrelid", OID),
+            ("stxname", NAME),
+            ("stxnamespace", OID),
+            ("stxowner", OID),
+            ("stxstattarget", INT4),
+            ("stxkeys", INT2VECTOR),
+            ("stxkind", types::CHAR_ARRAY),
+            ("stxexprs", PG_NODE_TREE),
+        ],
+        body: "SELECT 0, 0, '', 0, 0, -1, '', NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_publication",
+        cols: &[
+            ("oid", OID),
+            ("pubname", NAME),
+            ("pubowner", OID),
+            ("puballtables", BOOL),
+            ("pubinsert", BOOL),
+            ("pubupdate", BOOL),
+            ("pubdelete", BOOL),
+            ("pubtruncate", BOOL),
+            ("pubviaroot", BOOL),
+        ],
+        body: "SELECT 0, '', 0, false, false, false, false, false, false WHERE false",
+    },
+    View {
+        name: "pg_publication_namespace",
+        cols: &[("oid", OID), ("pnpubid", OID), ("pnnspid", OID)],
+        body: "SELECT 0, 0, 0 WHERE false",
+    },
+    View {
+        name: "pg_publication_rel",
+        cols: &[
+            ("oid", OID),
+            ("prpubid", OID),
+            ("prrelid", OID),
+            ("prqual", PG_NODE_TREE),
+            ("prattrs", INT2VECTOR),
+        ],
+        body: "SELECT 0, 0, 0, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_inherits",
+        cols: &[
+            ("inhrelid", OID),
+            ("inhparent", OID),
+            ("inhseqno", INT4),
+            ("inhdetachpending", BOOL),
+        ],
+        body: "SELECT 0, 0, 0, false WHERE false",
+    },
+    View {
+        name: "pg_trigger",
+        cols: &[
+            ("oid", OID),
+            ("tgrelid", OID),
+            ("tgname", NAME),
+            ("tgenabled", CHAR),
+            ("tgisinternal", BOOL),
+        ],
+        body: "SELECT 0, 0, '', '', false WHERE false",
+    },
+    View {
+        name: "pg_sequence",
+        cols: &[
+            ("seqrelid", OID),
+            ("seqtypid", OID),
+            ("seqstart", INT8),
+            ("seqincrement", INT8),
+            ("seqmax", INT8),
+            ("seqmin", INT8),
+            ("seqcache", INT8),
+            ("seqcycle", BOOL),
+        ],
+        body: "SELECT 0, 0, 0, 0, 0, 0, 0, false WHERE false",
+    },
+];
+
+/// The columns of a catalog view this module defines.
+pub(crate) fn view_columns(name: &str) -> Option<Vec<(String, PgType)>> {
+    VIEWS
+        .iter()
+        .find(|v| v.name == name)
+        .map(|v| v.cols.iter().map(|(n, t)| ((*n).to_owned(), *t)).collect())
+}
+
+/// Types listed in `pg_type`: (oid, name, len, category, element, array).
+fn type_rows() -> Vec<String> {
+    let mut rows = Vec::new();
+    for t in types::all_types() {
+        let elem = if t.name.starts_with('_') {
+            types::element_of(t).oid
+        } else {
+            0
+        };
+        let array = if t.name.starts_with('_') {
+            0
+        } else {
+            let a = types::array_of(t);
+            if types::element_of(a) == t { a.oid } else { 0 }
+        };
+        let category = match t.oid {
+            16 => 'B',
+            20 | 21 | 23 | 26 | 700 | 701 | 1700 | 24 | 2205 | 2206 | 4089 | 4096 => 'N',
+            1082 | 1114 | 1184 => 'D',
+            18 | 19 | 25 | 1042 | 1043 => 'S',
+            705 => 'X',
+            _ if t.name.starts_with('_') => 'A',
+            _ => 'U',
+        };
+        rows.push(format!(
+            "({}, '{}', {}, '{}', {}, {})",
+            t.oid, t.name, t.size, category, elem, array
+        ));
+    }
+    rows
+}
+
+/// Functions listed in `pg_proc` (the ones this bridge provides): name, result type.
+const PROCS: &[(&str, PgType)] = &[
+    ("array_to_string", TEXT),
+    ("current_setting", TEXT),
+    ("format_type", TEXT),
+    ("has_database_privilege", BOOL),
+    ("now", TIMESTAMPTZ),
+    ("pg_backend_pid", INT4),
+    ("pg_get_userbyid", NAME),
+    ("pg_has_role", BOOL),
+    ("pg_reload_conf", BOOL),
+    ("split_part", TEXT),
+    ("version", TEXT),
+];
+
+/// Creates the TEMP catalog views on a connection (once per pooled connection).
+pub(crate) fn create_views(conn: &Connection) -> rusqlite::Result<()> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM temp.sqlite_schema WHERE name = 'pg_class')",
+        [],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "CREATE TEMP TABLE IF NOT EXISTS pgscram_settings (name TEXT PRIMARY KEY, setting TEXT,
+             vartype TEXT, context TEXT, short_desc TEXT, min_val TEXT, max_val TEXT,
+             enumvals TEXT, boot_val TEXT);\n",
+    );
+    sql.push_str(&format!(
+        "CREATE TEMP VIEW pgscram_types AS VALUES {};\n",
+        type_rows().join(", ")
+    ));
+    let procs: Vec<String> = PROCS
+        .iter()
+        .enumerate()
+        .map(|(i, (n, t))| format!("({}, '{n}', {}, 'f', 1)", 9000 + i, t.oid))
+        .collect();
+    sql.push_str(&format!(
+        "CREATE TEMP VIEW pgscram_procs AS VALUES {};\n",
+        procs.join(", ")
+    ));
+    for v in VIEWS {
+        let cols: Vec<String> = v.cols.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        sql.push_str(&format!(
+            "CREATE TEMP VIEW {}({}) AS {};\n",
+            v.name,
+            cols.join(", "),
+            v.body
+        ));
+    }
+    conn.execute_batch(&format!(
+        "SAVEPOINT pgscram_catalog;\n{sql}RELEASE pgscram_catalog;"
+    ))
+}
+
+/// Refreshes the session's `pg_settings` rows.
+pub(crate) fn store_settings(
+    conn: &Connection,
+    rows: &[[Option<String>; 9]],
+) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM temp.pgscram_settings", [])?;
+    let mut st = conn.prepare_cached(
+        "INSERT INTO temp.pgscram_settings VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for r in rows {
+        st.execute(rusqlite::params_from_iter(r.iter()))?;
+    }
+    Ok(())
+}
+
+// ---- arrays in PostgreSQL's text form ----
+
+/// Parses `{a,"b c",NULL}` (one dimension).
+pub(crate) fn parse_array(text: &str) -> Option<Vec<Option<String>>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut out = Vec::new();
+    if inner.trim().is_empty() {
+        return Some(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let mut quoted = false;
+        if chars.peek() == Some(&'"') {
+            quoted = true;
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => item.extend(chars.next()),
+                    '"' => break,
+                    c => item.push(c),
+                }
+            }
+        }
+        while let Some(&c) = chars.peek() {
+            if c == ',' {
+                break;
+            }
+            chars.next();
+            if !quoted {
+                if c == '\\' {
+                    item.extend(chars.next());
+                } else {
+                    item.push(c);
+                }
+            }
+        }
+        let item = if quoted { item } else { item.trim().to_owned() };
+        out.push(if !quoted && item.eq_ignore_ascii_case("null") {
+            None
+        } else {
+            Some(item)
+        });
+        if chars.next().is_none() {
+            break;
+        }
+    }
+    Some(out)
+}
+
+/// Writes elements as PostgreSQL's array text, quoting where it would.
+pub(crate) fn format_array(items: &[Option<String>]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match item {
+            None => out.push_str("NULL"),
+            Some(s) => {
+                let needs_quotes = s.is_empty()
+                    || s.eq_ignore_ascii_case("null")
+                    || s.chars()
+                        .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+                if needs_quotes {
+                    out.push('"');
+                    for c in s.chars() {
+                        if c == '"' || c == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                    out.push('"');
+                } else {
+                    out.push_str(s);
+                }
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+fn element_text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(r) => Some(types::format_float(r)),
+        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Some(types::hex_bytea(b)),
+    }
+}
+
+fn text_arg(ctx: &Context<'_>, i: usize) -> Option<String> {
+    element_text(ctx.get_raw(i))
+}
+
+fn array_arg(ctx: &Context<'_>, i: usize) -> Option<Vec<Option<String>>> {
+    text_arg(ctx, i).and_then(|t| parse_array(&t))
+}
+
+struct ArrayAgg;
+
+impl Aggregate<Vec<Option<String>>, Option<String>> for ArrayAgg {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Vec<Option<String>>> {
+        Ok(Vec::new())
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut Vec<Option<String>>) -> rusqlite::Result<()> {
+        acc.push(text_arg(ctx, 0));
+        Ok(())
+    }
+
+    fn finalize(
+        &self,
+        _: &mut Context<'_>,
+        acc: Option<Vec<Option<String>>>,
+    ) -> rusqlite::Result<Option<String>> {
+        Ok(acc.map(|a| format_array(&a)))
+    }
+}
+
+/// `format_type(oid, typmod)`: the SQL spelling PostgreSQL shows in `\d`.
+pub(crate) fn format_type(oid: u32, typmod: Option<i64>) -> Option<String> {
+    let with_len = |base: &str| match typmod {
+        Some(m) if m >= 4 => format!("{base}({})", m - 4),
+        _ => base.to_owned(),
+    };
+    Some(match oid {
+        16 => "boolean".into(),
+        17 => "bytea".into(),
+        18 => "\"char\"".into(),
+        19 => "name".into(),
+        20 => "bigint".into(),
+        21 => "smallint".into(),
+        23 => "integer".into(),
+        25 => "text".into(),
+        26 => "oid".into(),
+        114 => "json".into(),
+        700 => "real".into(),
+        701 => "double precision".into(),
+        1042 => with_len("character"),
+        1043 => with_len("character varying"),
+        1082 => "date".into(),
+        1114 => "timestamp without time zone".into(),
+        1184 => "timestamp with time zone".into(),
+        1700 => match typmod {
+            Some(m) if m >= 4 => {
+                let m = m - 4;
+                format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff)
+            }
+            _ => "numeric".into(),
+        },
+        2950 => "uuid".into(),
+        3802 => "jsonb".into(),
+        other => {
+            let t = types::by_oid(other).or_else(|| types::catalog_type(other))?;
+            if t.name.starts_with('_') {
+                format!("{}[]", format_type(types::element_of(t).oid, None)?)
+            } else {
+                t.name.to_owned()
+            }
+        }
+    })
+}
+
+/// PostgreSQL's typmod for a declared SQLite type such as `VARCHAR(100)`.
+fn decl_typmod(decl: &str) -> i64 {
+    let Some(ty) = types::from_decltype(decl) else {
+        return -1;
+    };
+    let Some((_, args)) = decl.split_once('(') else {
+        return -1;
+    };
+    let nums: Vec<i64> = args
+        .trim_end_matches(')')
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    match (ty.oid, nums.as_slice()) {
+        (1042 | 1043, [n]) => n + 4,
+        (1700, [p]) => (p << 16) + 4,
+        (1700, [p, s]) => ((p << 16) | s) + 4,
+        _ => -1,
+    }
+}
+
+/// Installs the functions the catalog views and rewritten queries call.
+pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Result<()> {
+    let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    rusqlite::vtab::series::load_module(conn)?;
+    conn.create_aggregate_function("pgscram_array_agg", 1, det, ArrayAgg)?;
+    conn.create_scalar_function("pgscram_array", -1, det, |ctx| {
+        let items: Vec<Option<String>> = (0..ctx.len()).map(|i| text_arg(ctx, i)).collect();
+        Ok(format_array(&items))
+    })?;
+    conn.create_scalar_function("pgscram_array_contains", 2, det, |ctx| {
+        let Some(items) = array_arg(ctx, 0) else {
+            return Ok(None);
+        };
+        let Some(needle) = text_arg(ctx, 1) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            items.iter().any(|i| i.as_deref() == Some(needle.as_str())),
+        ))
+    })?;
+    conn.create_scalar_function("pgscram_array_elem", 2, det, |ctx| {
+        let idx: Option<i64> = ctx.get(1).ok();
+        Ok(match (array_arg(ctx, 0), idx) {
+            (Some(items), Some(i)) if i >= 1 => usize::try_from(i - 1)
+                .ok()
+                .and_then(|i| items.get(i).cloned().flatten()),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("pgscram_array_upper", 2, det, |ctx| {
+        Ok(array_arg(ctx, 0).and_then(|a| (!a.is_empty()).then_some(a.len() as i64)))
+    })?;
+    conn.create_scalar_function("pgscram_array_lower", 2, det, |ctx| {
+        Ok(array_arg(ctx, 0).and_then(|a| (!a.is_empty()).then_some(1i64)))
+    })?;
+    conn.create_scalar_function("pgscram_cardinality", 1, det, |ctx| {
+        Ok(array_arg(ctx, 0).map(|a| a.len() as i64))
+    })?;
+    for n in [2, 3] {
+        conn.create_scalar_function("array_to_string", n, det, |ctx| {
+            let Some(items) = array_arg(ctx, 0) else {
+                return Ok(None);
+            };
+            let sep = text_arg(ctx, 1).unwrap_or_default();
+            let null = if ctx.len() > 2 {
+                text_arg(ctx, 2)
+            } else {
+                None
+            };
+            let parts: Vec<String> = items
+                .into_iter()
+                .filter_map(|i| i.or_else(|| null.clone()))
+                .collect();
+            Ok(Some(parts.join(&sep)))
+        })?;
+    }
+    conn.create_scalar_function("split_part", 3, det, |ctx| {
+        let (Some(s), Some(d)) = (text_arg(ctx, 0), text_arg(ctx, 1)) else {
+            return Ok(None);
+        };
+        let n: i64 = ctx.get(2)?;
+        let parts: Vec<&str> = if d.is_empty() {
+            vec![s.as_str()]
+        } else {
+            s.split(d.as_str()).collect()
+        };
+        let pick = if n > 0 {
+            usize::try_from(n - 1).ok().and_then(|i| parts.get(i))
+        } else if n < 0 {
+            usize::try_from(-n)
+                .ok()
+                .and_then(|k| parts.len().checked_sub(k))
+                .and_then(|i| parts.get(i))
+        } else {
+            return Err(rusqlite::Error::UserFunctionError(
+                "field position must not be zero".into(),
+            ));
+        };
+        Ok(Some(pick.map_or(String::new(), |p| (*p).to_owned())))
+    })?;
+    conn.create_scalar_function("format_type", 2, det, |ctx| {
+        let oid: Option<i64> = ctx.get(0)?;
+        let typmod: Option<i64> = ctx.get(1)?;
+        Ok(oid.and_then(|o| {
+            format_type(u32::try_from(o).ok()?, typmod).or_else(|| Some("???".into()))
+        }))
+    })?;
+    conn.create_scalar_function("pgscram_decl_oid", 1, det, |ctx| {
+        let decl = text_arg(ctx, 0).unwrap_or_default();
+        Ok(types::from_decltype(&decl).map_or(types::oid::TEXT, |t| t.oid))
+    })?;
+    conn.create_scalar_function("pgscram_decl_len", 1, det, |ctx| {
+        let decl = text_arg(ctx, 0).unwrap_or_default();
+        Ok(types::from_decltype(&decl).map_or(-1, |t| t.size))
+    })?;
+    conn.create_scalar_function("pgscram_decl_typmod", 1, det, |ctx| {
+        Ok(decl_typmod(&text_arg(ctx, 0).unwrap_or_default()))
+    })?;
+    conn.create_scalar_function("pgscram_is_serial", 3, det, |ctx| {
+        let decl = text_arg(ctx, 0).unwrap_or_default();
+        let pk: i64 = ctx.get(1).unwrap_or(0);
+        let sql = text_arg(ctx, 2).unwrap_or_default().to_ascii_uppercase();
+        Ok(pk == 1 && decl.eq_ignore_ascii_case("integer") && sql.contains("AUTOINCREMENT"))
+    })?;
+    conn.create_scalar_function("pgscram_default_text", 2, det, |ctx| {
+        let Some(d) = text_arg(ctx, 0) else {
+            return Ok(None);
+        };
+        let decl = text_arg(ctx, 1).unwrap_or_default();
+        let is_bool = types::from_decltype(&decl) == Some(types::BOOL);
+        Ok(Some(match d.as_str() {
+            "1" | "TRUE" | "true" if is_bool => "true".to_owned(),
+            "0" | "FALSE" | "false" if is_bool => "false".to_owned(),
+            _ => d,
+        }))
+    })?;
+    conn.create_scalar_function("pgscram_catalog_oid", 1, det, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Integer(i) => Some(i),
+            v => element_text(v).and_then(|name| {
+                let name = name.trim_start_matches("pg_catalog.");
+                Some(match name {
+                    "pg_class" => 1259,
+                    "pg_authid" => 1260,
+                    "pg_database" => 1262,
+                    "pg_namespace" => 2615,
+                    "pg_proc" => 1255,
+                    "pg_type" => 1247,
+                    "pg_extension" => 3079,
+                    "pg_constraint" => 2606,
+                    _ => return None,
+                })
+            }),
+        })
+    })?;
+    conn.create_scalar_function("pgscram_unqualify", 1, det, |ctx| {
+        Ok(text_arg(ctx, 0).map(|n| {
+            let n = n.trim();
+            let n = n
+                .strip_prefix("pg_catalog.")
+                .or_else(|| n.strip_prefix("public."))
+                .unwrap_or(n);
+            n.trim_matches('"').to_owned()
+        }))
+    })?;
+    conn.create_scalar_function("pg_reload_conf", 0, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(true)
+    })?;
+    let start_time = shared.started.to_string();
+    conn.create_scalar_function(
+        "pgscram_start_time",
+        0,
+        det,
+        move |_| Ok(start_time.clone()),
+    )?;
+    let sh = Arc::clone(shared);
+    conn.create_scalar_function(
+        "pgscram_current_query",
+        0,
+        FunctionFlags::SQLITE_UTF8,
+        move |_| Ok(lock(&sh.current_query).clone()),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_text_round_trips() {
+        let items = vec![
+            Some("a".to_owned()),
+            None,
+            Some("b c".to_owned()),
+            Some(String::new()),
+        ];
+        let text = format_array(&items);
+        assert_eq!(text, r#"{a,NULL,"b c",""}"#);
+        assert_eq!(parse_array(&text).unwrap(), items);
+        assert_eq!(parse_array("{}").unwrap(), Vec::<Option<String>>::new());
+    }
+
+    #[test]
+    fn format_type_spells_like_postgresql() {
+        assert_eq!(
+            format_type(1043, Some(104)).unwrap(),
+            "character varying(100)"
+        );
+        assert_eq!(format_type(23, None).unwrap(), "integer");
+        assert_eq!(format_type(1009, None).unwrap(), "text[]");
+        assert_eq!(decl_typmod("VARCHAR(100)"), 104);
+    }
+}
