@@ -10,8 +10,10 @@
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use std::sync::Arc;
 
-use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{SqlError, sqlstate};
 
 use crate::hooks::{Shared, lock};
 
@@ -723,6 +725,99 @@ pub(crate) fn store_settings(
     for r in rows {
         st.execute(rusqlite::params_from_iter(r.iter()))?;
     }
+    Ok(())
+}
+
+// ---- COMMENT ON ----
+
+/// What a `COMMENT ON` names, resolved: (objoid, classoid, objsubid).
+pub(crate) type CommentTarget = (i64, i64, i64);
+
+/// Resolves the object of `COMMENT ON` (ROLE, TABLE, VIEW, INDEX, COLUMN, DATABASE).
+pub(crate) fn comment_target(
+    conn: &Connection,
+    kind: &str,
+    name: &[String],
+) -> Result<CommentTarget, SqlError> {
+    let relation = |rel: &str, kinds: &str| -> Result<i64, SqlError> {
+        conn.query_row(
+            "SELECT oid FROM temp.pgscram_rel WHERE relname = ?1 AND instr(?2, relkind) > 0",
+            [rel, kinds],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| SqlError::internal(e.to_string()))?
+        .ok_or_else(|| {
+            SqlError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{rel}\" does not exist"),
+            )
+        })
+    };
+    let last = name.last().map(String::as_str).unwrap_or("");
+    Ok(match kind {
+        "role" => {
+            let oid: Option<i64> = conn
+                .query_row(
+                    "SELECT oid FROM main.pgscram_roles WHERE rolname = ?1",
+                    [last],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| SqlError::internal(e.to_string()))?;
+            (oid.ok_or_else(|| SqlError::role_missing(last))?, 1260, 0)
+        }
+        "database" => (5, 1262, 0),
+        "table" => (relation(last, "r")?, 1259, 0),
+        "view" => (relation(last, "v")?, 1259, 0),
+        "index" => (relation(last, "i")?, 1259, 0),
+        "column" => {
+            let [.., table, column] = name else {
+                return Err(SqlError::syntax("column name must be qualified"));
+            };
+            let oid = relation(table, "rv")?;
+            let attnum: Option<i64> = conn
+                .query_row(
+                    "SELECT cid + 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                    [table, column],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| SqlError::internal(e.to_string()))?;
+            let attnum = attnum.ok_or_else(|| {
+                SqlError::new(
+                    sqlstate::UNDEFINED_COLUMN,
+                    format!("column \"{column}\" of relation \"{table}\" does not exist"),
+                )
+            })?;
+            (oid, 1259, attnum)
+        }
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "COMMENT ON {} is not supported by the embedded database",
+                other.to_ascii_uppercase()
+            )));
+        }
+    })
+}
+
+/// Stores (or with `None`/empty, removes) a comment.
+pub(crate) fn set_comment(
+    conn: &Connection,
+    (objoid, classoid, objsubid): CommentTarget,
+    text: Option<&str>,
+) -> rusqlite::Result<()> {
+    match text.filter(|t| !t.is_empty()) {
+        Some(t) => conn.execute(
+            "INSERT OR REPLACE INTO main.pgscram_description (objoid, classoid, objsubid, description) \
+             VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![objoid, classoid, objsubid, t],
+        )?,
+        None => conn.execute(
+            "DELETE FROM main.pgscram_description WHERE objoid = ?1 AND classoid = ?2 AND objsubid = ?3",
+            rusqlite::params![objoid, classoid, objsubid],
+        )?,
+    };
     Ok(())
 }
 

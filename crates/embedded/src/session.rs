@@ -628,6 +628,54 @@ impl Session {
         })
     }
 
+    /// `COMMENT ON ROLE | TABLE | VIEW | INDEX | COLUMN | DATABASE name IS 'text' | NULL`.
+    /// Roles need CREATEROLE (or SUPERUSER), as in PostgreSQL before 16.
+    fn comment(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
+        let mut stmts = tree::parse(&lexer::render(tokens))?;
+        let Some(sqlparser::ast::Statement::Comment {
+            object_type,
+            object_name,
+            comment,
+            ..
+        }) = stmts.pop()
+        else {
+            return Err(syntax_near(tokens.first()));
+        };
+        let kind = object_type.to_string().to_ascii_lowercase();
+        let name: Vec<String> = object_name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(|i| {
+                if i.quote_style.is_some() {
+                    i.value.clone()
+                } else {
+                    i.value.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let result = (|| {
+            if kind == "role" {
+                let me = catalog::role_by_name(&self.conn, &self.user).map_err(db_err)?;
+                if !me.is_some_and(|r| r.superuser || r.createrole) {
+                    return Err(SqlError::new(
+                        sqlstate::INSUFFICIENT_PRIVILEGE,
+                        format!(
+                            "must have CREATEROLE privilege to comment on role \"{}\"",
+                            name.last().map(String::as_str).unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+            let target = pg_catalog::comment_target(&self.conn, &kind, &name)?;
+            pg_catalog::set_comment(&self.conn, target, comment.as_deref())
+                .map_err(|e| map_sqlite(&self.shared, e))
+        })();
+        self.shared.internal.store(false, Ordering::Relaxed);
+        result.map(|()| QueryResult::command("COMMENT"))
+    }
+
     /// Refreshes what a statement reads from the session (its `pg_settings` rows).
     fn refresh_needs(&self, tr: &Translated) -> Result<(), SqlError> {
         if tr.needs.settings || tr.needs.activity {
@@ -906,6 +954,7 @@ impl Session {
                     ))
                 }
             }
+            "comment" => self.comment(&tokens),
             "prepare" => Err(SqlError::unsupported(
                 "SQL-level PREPARE is not supported by the embedded database; use the extended query protocol",
             )),

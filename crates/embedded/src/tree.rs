@@ -583,13 +583,18 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         "(SELECT setting FROM pg_settings WHERE name = lower($1))",
         types::TEXT,
     ),
+    // Membership through any chain of grants; superusers have every role.
     (
         "pg_has_role",
-        2,
-        "pgscram_has_role(pgscram_current_user(), $1)",
+        3,
+        "(EXISTS (WITH RECURSIVE pgscram_m(id) AS (
+             SELECT oid FROM pg_roles WHERE rolname = $1 OR oid = $1
+             UNION SELECT a.roleid FROM pg_auth_members a JOIN pgscram_m ON a.member = pgscram_m.id)
+           SELECT 1 FROM pgscram_m JOIN pg_roles r ON r.oid = pgscram_m.id
+           WHERE r.rolname = $2 OR r.oid = $2)
+          OR EXISTS (SELECT 1 FROM pg_roles WHERE (rolname = $1 OR oid = $1) AND rolsuper))",
         types::BOOL,
     ),
-    ("pg_has_role", 3, "pgscram_has_role($1, $2)", types::BOOL),
     // No object privileges: every role may connect to the one database and create
     // temporary tables in it, and read every table.
     ("has_database_privilege", 2, "true", types::BOOL),
@@ -690,7 +695,7 @@ fn function_type(name: &str, args: &[PgType]) -> PgType {
         "length" | "octet_length" | "pg_backend_pid" | "array_upper" | "array_lower"
         | "array_length" | "cardinality" | "instr" => types::INT4,
         "random" => types::FLOAT8,
-        "pg_reload_conf" | "pgscram_has_role" => types::BOOL,
+        "pg_reload_conf" => types::BOOL,
         "gen_random_uuid" => types::UUID,
         "round" | "trunc" => {
             if first == types::FLOAT8 {
@@ -1707,6 +1712,12 @@ impl Walker<'_> {
         name: &str,
         args: Vec<Expr>,
     ) -> Result<Option<(Expr, PgType)>, SqlError> {
+        if name == "pg_has_role" && args.len() == 2 {
+            // pg_has_role(role, privilege) asks about the current user.
+            let mut with_user = vec![call("pgscram_current_user", Vec::new())];
+            with_user.extend(args);
+            return self.macro_call(name, with_user);
+        }
         let Some((_, _, template, t)) = MACROS
             .iter()
             .find(|(n, argc, _, _)| *n == name && *argc == args.len())

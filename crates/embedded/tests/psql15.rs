@@ -177,8 +177,10 @@ fn l_dn_and_dt_list_the_database_schema_and_table() {
     assert_eq!(l[0].len(), 1);
     assert_eq!(l[0][0][1..3], ["postgres", "UTF8"]);
     let dn = meta(&mut s, "dn").expect("\\dn");
-    assert_eq!(dn[0].len(), 1);
-    assert_eq!(dn[0][0][0], "public");
+    assert_eq!(
+        dn[0],
+        vec![vec!["public".to_owned(), "pg_database_owner".to_owned()]]
+    );
     let dt = meta(&mut s, "dt").expect("\\dt");
     assert_eq!(
         dt[0],
@@ -189,4 +191,116 @@ fn l_dn_and_dt_list_the_database_schema_and_table() {
             "postgres".to_owned()
         ]]
     );
+}
+
+#[test]
+fn predefined_roles_exist_and_can_be_granted() {
+    let (db, mut s) = setup();
+    tag(&mut s, "GRANT pg_read_all_data TO alice");
+    tag(&mut s, "GRANT pg_monitor TO bob");
+    assert!(db.is_member("alice", "pg_read_all_data").unwrap());
+    assert!(db.is_member("bob", "pg_read_all_settings").unwrap());
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT pg_has_role('bob', 'pg_read_all_stats', 'MEMBER')"
+        ),
+        "t"
+    );
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT pg_has_role('alice', 'pg_monitor', 'MEMBER')"
+        ),
+        "f"
+    );
+    // The two-argument form asks about the current user (a superuser here).
+    assert_eq!(
+        value(&mut s, "SELECT pg_has_role('pg_monitor', 'USAGE')"),
+        "t"
+    );
+    assert_eq!(
+        err(&mut s, "DROP ROLE pg_monitor").code,
+        pgscram_embedded::sqlstate::DEPENDENT_OBJECTS_STILL_EXIST
+    );
+    assert_eq!(
+        err(&mut s, "ALTER ROLE pg_monitor LOGIN").code,
+        pgscram_embedded::sqlstate::RESERVED_NAME
+    );
+    // \du hides them, as PostgreSQL's does; the API's role list is the created roles.
+    assert_eq!(meta(&mut s, "du").unwrap()[0].len(), 5);
+    assert!(
+        db.roles()
+            .unwrap()
+            .iter()
+            .all(|r| !r.name.starts_with("pg_"))
+    );
+    let names = rows(
+        &mut s,
+        "SELECT rolname FROM pg_roles WHERE rolname ~ '^pg_' ORDER BY 1",
+    );
+    assert_eq!(names.len(), 12, "{names:?}");
+}
+
+#[test]
+fn comments_on_roles_and_tables_show_in_du_plus_and_obj_description() {
+    let (_db, mut s) = setup();
+    assert_eq!(
+        tag(&mut s, "COMMENT ON ROLE alice IS 'migrated 2026'"),
+        "COMMENT"
+    );
+    tag(&mut s, "COMMENT ON TABLE users IS 'people'");
+    let du = meta(&mut s, "du_plus").expect("\\du+");
+    let alice = du[0].iter().find(|r| r[0] == "alice").expect("alice");
+    assert_eq!(alice[9], "migrated 2026");
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT obj_description('users'::regclass, 'pg_class')"
+        ),
+        "people"
+    );
+    tag(&mut s, "COMMENT ON ROLE alice IS NULL");
+    let du = meta(&mut s, "du_plus").expect("\\du+");
+    let alice = du[0].iter().find(|r| r[0] == "alice").expect("alice");
+    assert_eq!(alice[9], "NULL");
+}
+
+#[test]
+fn expressions_have_postgresql_types() {
+    let (_db, mut s) = setup();
+    let cols = columns(
+        &mut s,
+        "SELECT true, 1+1, now(), 'x', 1.5, count(*), array_agg(rolname), current_setting('password_encryption') FROM pg_roles",
+    );
+    let oids: Vec<u32> = cols.iter().map(|c| c.1).collect();
+    assert_eq!(oids, vec![16, 23, 1184, 25, 1700, 20, 1003, 25]);
+    assert_eq!(value(&mut s, "SELECT true"), "t");
+    assert_eq!(value(&mut s, "SELECT split_part('a.b.c', '.', 2)"), "b");
+    assert_eq!(
+        value(&mut s, "SELECT current_setting('password_encryption')"),
+        "scram-sha-256"
+    );
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT has_database_privilege('postgres', 'CONNECT')"
+        ),
+        "t"
+    );
+    assert_eq!(value(&mut s, "SELECT pg_reload_conf()"), "t");
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT array_agg(rolname ORDER BY rolname) FROM pg_roles WHERE rolname IN ('bob', 'alice')"
+        ),
+        "{alice,bob}"
+    );
+    assert_eq!(
+        value(&mut s, "SELECT 'bob' = ANY(ARRAY['alice', 'bob'])"),
+        "t"
+    );
+    assert_eq!(value(&mut s, "SELECT datname FROM pg_database"), "postgres");
+    assert_eq!(value(&mut s, "SELECT count(*) FROM pg_stat_activity"), "1");
+    assert_eq!(value(&mut s, "SELECT ssl FROM pg_stat_ssl"), "f");
 }
