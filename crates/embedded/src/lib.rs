@@ -16,26 +16,36 @@
 //!
 //! # The SQL bridge, and what does not work
 //!
-//! Statements are tokenized with PostgreSQL's lexical rules (string literals, `E''`,
-//! dollar quoting, quoted identifiers, nested comments) and rewritten token by token,
-//! so nothing inside a literal is ever changed. Supported PostgreSQL spellings: `~ ~*
-//! !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style patterns), `LIKE`
-//! (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and `CAST`, `$n`
-//! parameters, `true`/`false`, `current_user`, `session_user`, `current_timestamp`,
-//! `now()`, `version()`, `current_database()`, `md5()`, `gen_random_uuid()`,
-//! `pg_catalog.` names, and PostgreSQL type names in `CREATE TABLE`. Result columns
-//! carry PostgreSQL type OIDs (declared types, casts, or the values), booleans print as
-//! `t`/`f`, bytea as `\x` hex, floats as PostgreSQL prints them. Untyped `$n`
-//! parameters take the type of the column they are compared with or inserted into.
-//! [`binary`] converts values to and from the binary wire format for drivers that ask
-//! for it.
+//! Queries (`SELECT`, `VALUES`, `TABLE`, `WITH`) are parsed by sqlparser's PostgreSQL
+//! dialect into a tree, rewritten for SQLite and typed on the tree (see `tree`): every
+//! result column's type comes from the expression and the declared types of the
+//! relations it reads (`SELECT true` is a bool that prints `t`, `1+1` is int4, `now()`
+//! timestamptz), never from the data. psql's catalog queries run against `pg_catalog`
+//! views over SQLite's schema and the role catalog (`pg_class`, `pg_attribute`,
+//! `pg_index`, `pg_database`, `pg_settings`, `pg_stat_activity`, ...): `\du`, `\l`,
+//! `\dt`, `\d table` and the rest of psql 15's `\d` family work (tests/psql15.rs).
+//! Other statements (DML, CREATE TABLE, role DDL, SET/SHOW) still go through the token
+//! rewriter: statements are tokenized with PostgreSQL's lexical rules and rewritten
+//! token by token, so nothing inside a literal is ever changed. Supported PostgreSQL
+//! spellings: `~ ~* !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style
+//! patterns), `LIKE` (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and
+//! `CAST`, `$n` parameters, `true`/`false`, `current_user`, `session_user`,
+//! `current_timestamp`, `now()`, `version()`, `current_database()`, `md5()`,
+//! `gen_random_uuid()`, `pg_catalog.` names, arrays in text form (`ARRAY(subquery)`,
+//! `array_agg`, `= ANY`), `regclass`/`regtype` casts, and PostgreSQL type names in
+//! `CREATE TABLE`. Booleans print as `t`/`f`, bytea as `\x` hex, floats as PostgreSQL
+//! prints them. Untyped `$n` parameters take the type of the column they are compared
+//! with or inserted into. [`binary`] converts values to and from the binary wire format
+//! for drivers that ask for it.
 //!
 //! Known gaps (each fails with an error rather than a wrong answer where possible):
 //! - Regular expressions are Rust `regex`, not PostgreSQL's ARE: no backreferences or
 //!   lookaround; `ILIKE ... ESCAPE` and `SIMILAR TO` are not supported.
 //! - Identifiers are case-insensitive in SQLite even when quoted: `"A"` and `"a"` name the
 //!   same column.
-//! - Types: no arrays, intervals, `time`, network or geometric types, ranges, `regclass`.
+//! - Types: arrays only in text form (one dimension); no intervals, `time`, network or
+//!   geometric types, ranges. A `'name'::regclass` cast yields the OID (printed as a
+//!   number), an `oid::regclass` cast the name.
 //!   `numeric` is SQLite's (integer or double, not arbitrary precision); `varchar(n)`
 //!   lengths are not enforced on insert; `serial`/identity columns must be the
 //!   `PRIMARY KEY`. A `'t'` literal stored in a boolean column stays text (write
@@ -46,6 +56,13 @@
 //! - No schemas beyond `pg_catalog.`/`public.` prefixes, no object privileges
 //!   (`GRANT SELECT ON ...`), no `COPY`, `LISTEN`/`NOTIFY`, SQL-level `PREPARE`,
 //!   `SET ROLE`, per-role settings, functions, or triggers in PostgreSQL syntax.
+//!   `has_*_privilege()` answer true (every role may read every table).
+//! - The catalog views describe what SQLite has: no sequences (a `serial` column shows
+//!   PostgreSQL's `nextval(...)` default but `\ds` lists nothing), no foreign keys,
+//!   check constraints or triggers in `\d`, one database (`\l`), no extensions (`\dx`).
+//!   `pg_stat_activity` and `pg_stat_ssl` show the current session only.
+//! - PostgreSQL 15's predefined roles exist and can be granted, but grant nothing here
+//!   (there are no object privileges to extend).
 //! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or the
 //!   column a parameter is compared with (`col = $1`), inserted into, or `LIMIT`;
 //!   otherwise they are described as text.
