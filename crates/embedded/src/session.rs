@@ -611,19 +611,23 @@ impl Session {
             })
             .collect();
         let q = tree::translate_query(&lexer::render(&pg), self)?;
-        let (param_sources, tables) = translate::param_info(tokens);
         let n = q.columns.len();
         let first_star = q.columns.iter().position(Option::is_none).unwrap_or(n);
         let last_star = q.columns.iter().rposition(Option::is_none);
         Ok(Translated {
             sql: q.sql,
-            verb: Verb::Select,
+            verb: match q.kind {
+                tree::Kind::Select => Verb::Select,
+                tree::Kind::Insert => Verb::Insert,
+                tree::Kind::Update => Verb::Update,
+                tree::Kind::Delete => Verb::Delete,
+            },
             hints_prefix: q.columns[..first_star].to_vec(),
             hints_suffix: last_star.map_or_else(Vec::new, |i| q.columns[i + 1..].to_vec()),
             param_types: q.param_types,
             max_param: q.max_param,
-            param_sources,
-            tables,
+            param_sources: Default::default(),
+            tables: Vec::new(),
             needs: q.needs,
         })
     }

@@ -1171,18 +1171,15 @@ pub(crate) fn translate(tokens: Vec<Token>) -> Result<Translated, SqlError> {
     })
 }
 
-/// Whether the statement is a query (`SELECT`, `VALUES`, `TABLE`, or `WITH` one of them),
-/// which the tree translator handles.
+/// Whether the statement is a query (`SELECT`, `VALUES`, `TABLE`) or DML (`INSERT`,
+/// `UPDATE`, `DELETE`), maybe after `WITH`: the tree translator handles those.
 pub(crate) fn is_query(tokens: &[Token]) -> bool {
     let nodes = build(tokens.to_vec());
     let main = skip_with(&nodes);
-    matches!(word(&nodes, main), Some("select" | "values" | "table"))
-        || matches!(nodes.first(), Some(Node::Group { .. }))
-}
-
-/// Where untyped parameters get their types from, and the tables named.
-pub(crate) fn param_info(tokens: Vec<Token>) -> (BTreeMap<u32, ParamSource>, Vec<TableRef>) {
-    param_sources(&drop_qualifiers(build(tokens)))
+    matches!(
+        word(&nodes, main),
+        Some("select" | "values" | "table" | "insert" | "update" | "delete")
+    ) || matches!(nodes.first(), Some(Node::Group { .. }))
 }
 
 /// Comparison operators that make a parameter take the other side's type.

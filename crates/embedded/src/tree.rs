@@ -53,10 +53,20 @@ pub(crate) struct Needs {
     pub activity: bool,
 }
 
-/// A query, ready for SQLite.
+/// What a translated statement does (for its command tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Select,
+    Insert,
+    Update,
+    Delete,
+}
+
+/// A query or DML statement, ready for SQLite.
 #[derive(Clone, Debug)]
 pub(crate) struct TreeQuery {
     pub sql: String,
+    pub kind: Kind,
     /// One entry per result column; `None` where a `*` could not be expanded.
     pub columns: Vec<Option<PgType>>,
     pub param_types: BTreeMap<u32, PgType>,
@@ -110,8 +120,8 @@ pub(crate) fn translate_query(sql: &str, cat: &dyn Catalog) -> Result<TreeQuery,
             "cannot insert multiple commands into a prepared statement",
         ));
     }
-    let Some(Statement::Query(mut q)) = stmts.pop() else {
-        return Err(SqlError::internal("not a query"));
+    let Some(mut stmt) = stmts.pop() else {
+        return Err(SqlError::syntax("syntax error at end of input"));
     };
     let mut w = Walker {
         cat,
@@ -120,9 +130,25 @@ pub(crate) fn translate_query(sql: &str, cat: &dyn Catalog) -> Result<TreeQuery,
         needs: Needs::default(),
         ctes: Vec::new(),
     };
-    let cols = w.query(&mut q, None)?;
+    let (kind, cols) = match &mut stmt {
+        Statement::Query(q) => (Kind::Select, w.query(q, None)?),
+        Statement::Insert(ins) => (Kind::Insert, w.insert(ins)?),
+        Statement::Update(up) => (Kind::Update, w.update(up)?),
+        Statement::Delete(del) => (Kind::Delete, w.delete(del)?),
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "{} is not supported by the embedded database",
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("this statement")
+            )));
+        }
+    };
     Ok(TreeQuery {
-        sql: q.to_string(),
+        sql: stmt.to_string(),
+        kind,
         columns: cols
             .into_iter()
             .map(|(_, t)| t.map(|t| if t == types::UNKNOWN { types::TEXT } else { t }))
@@ -943,13 +969,216 @@ impl Walker<'_> {
                 }
             }
         }
+        let cols = self.projection(&mut s.projection, &scope)?;
+        if let Some(w) = &mut s.selection {
+            self.expr(w, &scope)?;
+        }
+        if let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut s.group_by {
+            for e in exprs {
+                self.expr(e, &scope)?;
+            }
+        }
+        if let Some(h) = &mut s.having {
+            self.expr(h, &scope)?;
+        }
+        Ok(cols)
+    }
+
+    /// The columns of a table a statement writes (42P01 when there is none).
+    fn target(
+        &mut self,
+        name: &mut ObjectName,
+    ) -> Result<(String, Vec<(String, PgType)>), SqlError> {
+        let rel = object_name(name)?;
+        *name = ObjectName(vec![ObjectNamePart::Identifier(quoted(&rel))]);
+        match self.relation_columns(&rel) {
+            Some(cols) => Ok((rel, cols)),
+            None => Err(SqlError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{rel}\" does not exist"),
+            )),
+        }
+    }
+
+    /// A value stored into a column of type `t`: an untyped parameter takes the type,
+    /// an untyped literal is converted by it.
+    fn store_into(&mut self, e: &mut Expr, t: PgType) -> Result<(), SqlError> {
+        self.param_hint(e, t);
+        coerce_literal(e, t)
+    }
+
+    /// Records the type of an untyped `$n` from what it meets.
+    fn param_hint(&mut self, e: &Expr, t: PgType) {
+        if t == types::UNKNOWN {
+            return;
+        }
+        if let Expr::Value(v) = e
+            && let Value::Placeholder(p) = &v.value
+            && let Some(n) = p.strip_prefix('?').and_then(|n| n.parse::<u32>().ok())
+        {
+            self.params.entry(n).or_insert(t);
+        }
+    }
+
+    fn insert(&mut self, ins: &mut sqlparser::ast::Insert) -> Result<Vec<Col>, SqlError> {
+        let sqlparser::ast::TableObject::TableName(name) = &mut ins.table else {
+            return Err(SqlError::unsupported("INSERT INTO a function"));
+        };
+        let (rel, cols) = self.target(name)?;
+        let targets: Vec<PgType> = if ins.columns.is_empty() {
+            cols.iter().map(|(_, t)| *t).collect()
+        } else {
+            let mut v = Vec::new();
+            for c in &mut ins.columns {
+                let cname = c.0.last().map(part_name).unwrap_or_default();
+                let t = cols
+                    .iter()
+                    .find(|(n, _)| *n == cname)
+                    .map(|(_, t)| *t)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{cname}\" of relation \"{rel}\" does not exist"),
+                        )
+                    })?;
+                *c = ObjectName(vec![ObjectNamePart::Identifier(quoted(&cname))]);
+                v.push(t);
+            }
+            v
+        };
+        if let Some(src) = &mut ins.source {
+            if let SetExpr::Values(values) = src.body.as_mut() {
+                let empty = Scope::default();
+                for row in &mut values.rows {
+                    for (i, e) in row.iter_mut().enumerate() {
+                        self.expr(e, &empty)?;
+                        if let Some(t) = targets.get(i) {
+                            self.store_into(e, *t)?;
+                        }
+                    }
+                }
+            } else {
+                self.query(src, None)?;
+            }
+        }
+        let scope = Scope {
+            rels: vec![Rel {
+                name: rel.clone(),
+                cols: cols.clone(),
+            }],
+            parent: None,
+        };
+        if let Some(sqlparser::ast::OnInsert::OnConflict(oc)) = &mut ins.on
+            && let sqlparser::ast::OnConflictAction::DoUpdate(du) = &mut oc.action
+        {
+            let with_excluded = Scope {
+                rels: vec![
+                    Rel {
+                        name: rel.clone(),
+                        cols: cols.clone(),
+                    },
+                    Rel {
+                        name: "excluded".into(),
+                        cols: cols.clone(),
+                    },
+                ],
+                parent: None,
+            };
+            for a in &mut du.assignments {
+                self.assignment(a, &with_excluded, &cols)?;
+            }
+            if let Some(sel) = &mut du.selection {
+                self.expr(sel, &with_excluded)?;
+            }
+        }
+        match &mut ins.returning {
+            Some(list) => self.projection(list, &scope),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn assignment(
+        &mut self,
+        a: &mut sqlparser::ast::Assignment,
+        scope: &Scope<'_>,
+        cols: &[(String, PgType)],
+    ) -> Result<(), SqlError> {
+        let sqlparser::ast::AssignmentTarget::ColumnName(name) = &mut a.target else {
+            return Err(SqlError::unsupported(
+                "assigning a row of columns is not supported by the embedded database",
+            ));
+        };
+        let cname = name.0.last().map(part_name).unwrap_or_default();
+        *name = ObjectName(vec![ObjectNamePart::Identifier(quoted(&cname))]);
+        self.expr(&mut a.value, scope)?;
+        if let Some((_, t)) = cols.iter().find(|(n, _)| *n == cname) {
+            self.store_into(&mut a.value, *t)?;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, up: &mut sqlparser::ast::Update) -> Result<Vec<Col>, SqlError> {
+        let mut scope = Scope::default();
+        self.factor(&mut up.table.relation, &mut scope)?;
+        let cols = scope
+            .rels
+            .first()
+            .map(|r| r.cols.clone())
+            .unwrap_or_default();
+        if let Some(from) = &mut up.from {
+            let (sqlparser::ast::UpdateTableFromKind::BeforeSet(tables)
+            | sqlparser::ast::UpdateTableFromKind::AfterSet(tables)) = from;
+            for twj in tables {
+                self.factor(&mut twj.relation, &mut scope)?;
+                for j in &mut twj.joins {
+                    self.factor(&mut j.relation, &mut scope)?;
+                }
+            }
+        }
+        for a in &mut up.assignments {
+            self.assignment(a, &scope, &cols)?;
+        }
+        if let Some(sel) = &mut up.selection {
+            self.expr(sel, &scope)?;
+        }
+        match &mut up.returning {
+            Some(list) => self.projection(list, &scope),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn delete(&mut self, del: &mut sqlparser::ast::Delete) -> Result<Vec<Col>, SqlError> {
+        let mut scope = Scope::default();
+        let (sqlparser::ast::FromTable::WithFromKeyword(tables)
+        | sqlparser::ast::FromTable::WithoutKeyword(tables)) = &mut del.from;
+        for twj in tables.iter_mut().chain(del.using.iter_mut().flatten()) {
+            self.factor(&mut twj.relation, &mut scope)?;
+            for j in &mut twj.joins {
+                self.factor(&mut j.relation, &mut scope)?;
+            }
+        }
+        if let Some(sel) = &mut del.selection {
+            self.expr(sel, &scope)?;
+        }
+        match &mut del.returning {
+            Some(list) => self.projection(list, &scope),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A select list or RETURNING list: names every item as PostgreSQL would, types it.
+    fn projection(
+        &mut self,
+        list: &mut Vec<SelectItem>,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<Col>, SqlError> {
         let mut cols = Vec::new();
-        let mut items = Vec::with_capacity(s.projection.len());
-        for item in std::mem::take(&mut s.projection) {
+        let mut items = Vec::with_capacity(list.len());
+        for item in std::mem::take(list) {
             match item {
                 SelectItem::UnnamedExpr(mut e) => {
                     let name = column_name(&e);
-                    let t = self.expr(&mut e, &scope)?;
+                    let t = self.expr(&mut e, scope)?;
                     items.push(SelectItem::ExprWithAlias {
                         expr: e,
                         alias: quoted(&name),
@@ -958,7 +1187,7 @@ impl Walker<'_> {
                 }
                 SelectItem::ExprWithAlias { mut expr, alias } => {
                     let name = ident_name(&alias);
-                    let t = self.expr(&mut expr, &scope)?;
+                    let t = self.expr(&mut expr, scope)?;
                     items.push(SelectItem::ExprWithAlias {
                         expr,
                         alias: quoted(&name),
@@ -972,7 +1201,7 @@ impl Walker<'_> {
                         ));
                     }
                     let all: Vec<usize> = (0..scope.rels.len()).collect();
-                    expand(&scope, &all, &mut cols);
+                    expand(scope, &all, &mut cols);
                     items.push(SelectItem::Wildcard(opts));
                 }
                 SelectItem::QualifiedWildcard(kind, opts) => {
@@ -983,7 +1212,7 @@ impl Walker<'_> {
                         SelectItemQualifiedWildcardKind::Expr(_) => String::new(),
                     };
                     match scope.rels.iter().position(|r| r.name == name) {
-                        Some(i) => expand(&scope, &[i], &mut cols),
+                        Some(i) => expand(scope, &[i], &mut cols),
                         None => cols.push(("*".into(), None)),
                     }
                     let kind = match kind {
@@ -1001,18 +1230,7 @@ impl Walker<'_> {
                 }
             }
         }
-        s.projection = items;
-        if let Some(w) = &mut s.selection {
-            self.expr(w, &scope)?;
-        }
-        if let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut s.group_by {
-            for e in exprs {
-                self.expr(e, &scope)?;
-            }
-        }
-        if let Some(h) = &mut s.having {
-            self.expr(h, &scope)?;
-        }
+        *list = items;
         Ok(cols)
     }
 
@@ -1259,7 +1477,7 @@ impl Walker<'_> {
                     InTarget::List(list) => {
                         for item in list.iter_mut() {
                             self.expr(item, sc)?;
-                            coerce_literal(item, t)?;
+                            self.store_into(item, t)?;
                         }
                     }
                     InTarget::Subquery(q) => {
@@ -1279,8 +1497,8 @@ impl Walker<'_> {
                 let t = self.expr(expr, sc)?;
                 self.expr(low, sc)?;
                 self.expr(high, sc)?;
-                coerce_literal(low, t)?;
-                coerce_literal(high, t)?;
+                self.store_into(low, t)?;
+                self.store_into(high, t)?;
                 types::BOOL
             }
             Expr::Like {
@@ -1291,6 +1509,7 @@ impl Walker<'_> {
                 }
                 self.expr(expr, sc)?;
                 self.expr(pattern, sc)?;
+                self.param_hint(pattern, types::TEXT);
                 types::BOOL
             }
             Expr::ILike {
@@ -1669,6 +1888,8 @@ impl Walker<'_> {
                 types::BOOL
             }
             B::Eq | B::NotEq | B::Lt | B::Gt | B::LtEq | B::GtEq | B::Spaceship => {
+                self.param_hint(left, rt);
+                self.param_hint(right, lt);
                 coerce_literal(left, rt)?;
                 coerce_literal(right, lt)?;
                 types::BOOL

@@ -304,3 +304,37 @@ fn expressions_have_postgresql_types() {
     assert_eq!(value(&mut s, "SELECT count(*) FROM pg_stat_activity"), "1");
     assert_eq!(value(&mut s, "SELECT ssl FROM pg_stat_ssl"), "f");
 }
+
+#[test]
+fn untyped_literals_take_the_column_type_on_insert() {
+    let (_db, mut s) = setup();
+    tag(
+        &mut s,
+        "INSERT INTO users (name, active) VALUES ('ann', 'f')",
+    );
+    tag(&mut s, "UPDATE users SET active = 'yes' WHERE id = '1'");
+    assert_eq!(
+        rows(&mut s, "SELECT id, active, active::int4 FROM users"),
+        vec![vec!["1".to_owned(), "t".to_owned(), "1".to_owned()]]
+    );
+    assert_eq!(
+        err(
+            &mut s,
+            "INSERT INTO users (name, active) VALUES ('bo', 'maybe')"
+        )
+        .code,
+        pgscram_embedded::sqlstate::INVALID_TEXT_REPRESENTATION
+    );
+    let returning = columns(
+        &mut s,
+        "INSERT INTO users (name) VALUES ('cy') RETURNING id, active, name || '!' AS shout",
+    );
+    assert_eq!(
+        returning,
+        vec![
+            ("id".into(), 23),
+            ("active".into(), 16),
+            ("shout".into(), 25)
+        ]
+    );
+}
