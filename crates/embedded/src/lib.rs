@@ -24,9 +24,12 @@
 //! views over SQLite's schema and the role catalog (`pg_class`, `pg_attribute`,
 //! `pg_index`, `pg_database`, `pg_settings`, `pg_stat_activity`, ...): `\du`, `\l`,
 //! `\dt`, `\d table` and the rest of psql 15's `\d` family work (tests/psql15.rs).
-//! Other statements (DML, CREATE TABLE, role DDL, SET/SHOW) still go through the token
-//! rewriter: statements are tokenized with PostgreSQL's lexical rules and rewritten
-//! token by token, so nothing inside a literal is ever changed. Supported PostgreSQL
+//! DML (`INSERT`, `UPDATE`, `DELETE`, with `RETURNING`) and DDL (`CREATE TABLE/INDEX/
+//! VIEW`, `ALTER TABLE`, `DROP`, `TRUNCATE`) go through the same tree; PostgreSQL type
+//! names in `CREATE TABLE` become SQLite declarations that keep the right affinity and
+//! map back to the type. A small tokenizer with PostgreSQL's lexical rules remains for
+//! splitting a query string into statements and for the utility statements the session
+//! runs itself (role DDL, `BEGIN`/`COMMIT`, `SET`/`SHOW`/`RESET`). Supported PostgreSQL
 //! spellings: `~ ~* !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style
 //! patterns), `LIKE` (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and
 //! `CAST`, `$n` parameters, `true`/`false`, `current_user`, `session_user`,
@@ -48,8 +51,7 @@
 //!   number), an `oid::regclass` cast the name.
 //!   `numeric` is SQLite's (integer or double, not arbitrary precision); `varchar(n)`
 //!   lengths are not enforced on insert; `serial`/identity columns must be the
-//!   `PRIMARY KEY`. A `'t'` literal stored in a boolean column stays text (write
-//!   `true`, or bind a parameter of type bool).
+//!   `PRIMARY KEY`.
 //! - Timestamps are always shown in UTC (`+00`), whatever `TimeZone` says; `DateStyle`
 //!   output is ISO only.
 //! - Division by zero yields NULL (SQLite's rule), not 22012; NaN floats become NULL.
@@ -63,9 +65,9 @@
 //!   `pg_stat_activity` and `pg_stat_ssl` show the current session only.
 //! - PostgreSQL 15's predefined roles exist and can be granted, but grant nothing here
 //!   (there are no object privileges to extend).
-//! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or the
-//!   column a parameter is compared with (`col = $1`), inserted into, or `LIMIT`;
-//!   otherwise they are described as text.
+//! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or what the
+//!   tree puts the parameter against (`col = $1`, a column it is stored into, `LIMIT`,
+//!   `LIKE`); otherwise they are described as text.
 //! - Role privileges follow PostgreSQL before 16: CREATEROLE may manage every
 //!   non-superuser role without an ADMIN grant, and creating a role does not grant its
 //!   creator membership in it.
@@ -91,7 +93,6 @@ mod pg_catalog;
 mod session;
 mod settings;
 mod timestamp;
-mod translate;
 mod tree;
 mod types;
 

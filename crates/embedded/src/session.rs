@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use rusqlite::{Connection, ErrorCode};
 
 use crate::catalog;
 use crate::database::{Database, PooledConnection, SessionSlot};
@@ -24,8 +24,8 @@ use crate::lexer::{self, Tok, Token};
 use crate::password::HashPolicy;
 use crate::pg_catalog;
 use crate::settings::SessionSettings;
-use crate::translate::{self, ParamSource, Translated, Verb};
 use crate::tree;
+use crate::tree::{Translated, Verb};
 use crate::types::{self, PgType};
 
 /// One result column, as a RowDescription field needs it.
@@ -576,12 +576,7 @@ impl Session {
                 } else {
                     u32::try_from(i)
                         .ok()
-                        .and_then(|p| {
-                            tr.param_types
-                                .get(&p)
-                                .copied()
-                                .or_else(|| self.infer_param_type(&tr, p))
-                        })
+                        .and_then(|p| tr.param_types.get(&p).copied())
                         .map_or(types::oid::TEXT, |t| t.oid)
                 }
             })
@@ -593,43 +588,24 @@ impl Session {
         })
     }
 
-    /// Translates one ordinary statement: queries through the parsed tree, the rest
-    /// through the token rewriter.
+    /// Translates one ordinary statement (a query, DML or DDL) through the parsed tree.
     fn translate(&self, tokens: Vec<Token>) -> Result<Translated, SqlError> {
-        if !translate::is_query(&tokens) {
-            return translate::translate(tokens);
-        }
-        // The tree parser reads PostgreSQL's `$n`.
+        // The tree parser reads PostgreSQL's `$n`, and identifiers as written.
         let pg: Vec<Token> = tokens
             .iter()
-            .map(|t| match t.tok {
-                Tok::Param(n) => Token {
+            .map(|t| match (&t.tok, &t.written) {
+                (Tok::Param(n), _) => Token {
                     tok: Tok::Raw(format!("${n}")),
+                    ..t.clone()
+                },
+                (Tok::Ident(_), Some(w)) => Token {
+                    tok: Tok::Raw(w.clone()),
                     ..t.clone()
                 },
                 _ => t.clone(),
             })
             .collect();
-        let q = tree::translate_query(&lexer::render(&pg), self)?;
-        let n = q.columns.len();
-        let first_star = q.columns.iter().position(Option::is_none).unwrap_or(n);
-        let last_star = q.columns.iter().rposition(Option::is_none);
-        Ok(Translated {
-            sql: q.sql,
-            verb: match q.kind {
-                tree::Kind::Select => Verb::Select,
-                tree::Kind::Insert => Verb::Insert,
-                tree::Kind::Update => Verb::Update,
-                tree::Kind::Delete => Verb::Delete,
-            },
-            hints_prefix: q.columns[..first_star].to_vec(),
-            hints_suffix: last_star.map_or_else(Vec::new, |i| q.columns[i + 1..].to_vec()),
-            param_types: q.param_types,
-            max_param: q.max_param,
-            param_sources: Default::default(),
-            tables: Vec::new(),
-            needs: q.needs,
-        })
+        tree::translate(&lexer::render(&pg), self)
     }
 
     /// `COMMENT ON ROLE | TABLE | VIEW | INDEX | COLUMN | DATABASE name IS 'text' | NULL`.
@@ -689,48 +665,6 @@ impl Session {
             r.map_err(|e| map_sqlite(&self.shared, e))?;
         }
         Ok(())
-    }
-
-    /// The type of the column an untyped parameter is compared with or inserted into.
-    fn infer_param_type(&self, tr: &Translated, n: u32) -> Option<PgType> {
-        match tr.param_sources.get(&n)? {
-            ParamSource::Count => Some(types::INT8),
-            ParamSource::Column { qualifier, column } => {
-                let mut found: Option<PgType> = None;
-                for (table, alias) in &tr.tables {
-                    let named = match qualifier {
-                        Some(q) => alias.as_deref() == Some(q.as_str()) || table == q,
-                        None => true,
-                    };
-                    if !named {
-                        continue;
-                    }
-                    if let Some(ty) = self.column_type(table, column) {
-                        if found.is_some_and(|f| f != ty) {
-                            return None;
-                        }
-                        found = Some(ty);
-                    }
-                }
-                found
-            }
-        }
-    }
-
-    /// A column's declared type, read from SQLite's schema.
-    fn column_type(&self, table: &str, column: &str) -> Option<PgType> {
-        self.shared.internal.store(true, Ordering::Relaxed);
-        let decl: Option<String> = self
-            .conn
-            .prepare_cached("SELECT type FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE")
-            .and_then(|mut st| {
-                st.query_row([table, column], |r| r.get::<_, String>(0))
-                    .optional()
-            })
-            .ok()
-            .flatten();
-        self.shared.internal.store(false, Ordering::Relaxed);
-        decl.as_deref().and_then(types::from_decltype)
     }
 
     /// Binds text-format parameters (a Bind message). Converts each by its parameter
@@ -1054,13 +988,6 @@ impl Session {
                     let ty = tr
                         .hint(i, ncols)
                         .or_else(|| decls[i].as_deref().and_then(types::from_decltype))
-                        .or_else(|| {
-                            raw_rows
-                                .iter()
-                                .map(|r| ValueRef::from(&r[i]))
-                                .find(|v| !matches!(v, ValueRef::Null))
-                                .and_then(types::from_value)
-                        })
                         .unwrap_or(types::TEXT);
                     Column::new(name, ty)
                 })

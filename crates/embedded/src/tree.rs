@@ -53,20 +53,35 @@ pub(crate) struct Needs {
     pub activity: bool,
 }
 
+impl Translated {
+    /// The type of result column `i` of `n` (when the statement's own count agrees).
+    pub fn hint(&self, i: usize, n: usize) -> Option<PgType> {
+        if self.columns.len() == n {
+            self.columns[i]
+        } else {
+            None
+        }
+    }
+}
+
 /// What a translated statement does (for its command tag).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verb {
     Select,
     Insert,
     Update,
     Delete,
+    /// `CREATE TABLE ... AS`: tag `SELECT n`.
+    CreateTableAs,
+    /// Any other statement: the tag is fixed text (`CREATE TABLE`, `DROP INDEX`, ...).
+    Other(String),
 }
 
 /// A query or DML statement, ready for SQLite.
 #[derive(Clone, Debug)]
-pub(crate) struct TreeQuery {
+pub(crate) struct Translated {
     pub sql: String,
-    pub kind: Kind,
+    pub verb: Verb,
     /// One entry per result column; `None` where a `*` could not be expanded.
     pub columns: Vec<Option<PgType>>,
     pub param_types: BTreeMap<u32, PgType>,
@@ -113,7 +128,7 @@ fn syntax_error(e: &ParserError) -> SqlError {
 }
 
 /// Rewrites one query for SQLite and types its result columns.
-pub(crate) fn translate_query(sql: &str, cat: &dyn Catalog) -> Result<TreeQuery, SqlError> {
+pub(crate) fn translate(sql: &str, cat: &dyn Catalog) -> Result<Translated, SqlError> {
     let mut stmts = parse(sql)?;
     if stmts.len() != 1 {
         return Err(SqlError::syntax(
@@ -130,25 +145,26 @@ pub(crate) fn translate_query(sql: &str, cat: &dyn Catalog) -> Result<TreeQuery,
         needs: Needs::default(),
         ctes: Vec::new(),
     };
-    let (kind, cols) = match &mut stmt {
-        Statement::Query(q) => (Kind::Select, w.query(q, None)?),
-        Statement::Insert(ins) => (Kind::Insert, w.insert(ins)?),
-        Statement::Update(up) => (Kind::Update, w.update(up)?),
-        Statement::Delete(del) => (Kind::Delete, w.delete(del)?),
+    let (verb, cols) = match &mut stmt {
+        Statement::Query(q) => (Verb::Select, w.query(q, None)?),
+        Statement::Insert(ins) => (Verb::Insert, w.insert(ins)?),
+        Statement::Update(up) => (Verb::Update, w.update(up)?),
+        Statement::Delete(del) => (Verb::Delete, w.delete(del)?),
         other => {
-            return Err(SqlError::unsupported(format!(
-                "{} is not supported by the embedded database",
-                other
-                    .to_string()
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("this statement")
-            )));
+            let (verb, sql) = w.ddl(other)?;
+            return Ok(Translated {
+                sql,
+                verb,
+                columns: Vec::new(),
+                param_types: w.params,
+                max_param: w.max_param,
+                needs: w.needs,
+            });
         }
     };
-    Ok(TreeQuery {
+    Ok(Translated {
         sql: stmt.to_string(),
-        kind,
+        verb,
         columns: cols
             .into_iter()
             .map(|(_, t)| t.map(|t| if t == types::UNKNOWN { types::TEXT } else { t }))
@@ -982,6 +998,332 @@ impl Walker<'_> {
             self.expr(h, &scope)?;
         }
         Ok(cols)
+    }
+
+    /// CREATE TABLE / INDEX / VIEW, ALTER TABLE, DROP, TRUNCATE, EXPLAIN, ANALYZE:
+    /// the SQLite statement and its command tag.
+    fn ddl(&mut self, stmt: &mut Statement) -> Result<(Verb, String), SqlError> {
+        let other = |what: &str| Verb::Other(what.to_owned());
+        Ok(match stmt {
+            Statement::CreateTable(ct) => {
+                let name = object_name(&ct.name)?;
+                if ct.inherits.is_some()
+                    || ct.partition_by.is_some()
+                    || ct.partition_of.is_some()
+                    || ct.like.is_some()
+                    || !matches!(ct.table_options, sqlparser::ast::CreateTableOptions::None)
+                {
+                    return Err(SqlError::unsupported(
+                        "table options after the column list are not supported by the embedded database",
+                    ));
+                }
+                let mut head = String::from("CREATE ");
+                if ct.temporary {
+                    head.push_str("TEMP ");
+                }
+                head.push_str("TABLE ");
+                if ct.if_not_exists {
+                    head.push_str("IF NOT EXISTS ");
+                }
+                head.push_str(&quoted(&name).to_string());
+                if let Some(q) = &mut ct.query {
+                    self.query(q, None)?;
+                    return Ok((Verb::CreateTableAs, format!("{head} AS {q}")));
+                }
+                let mut cols: Vec<(String, PgType)> = Vec::new();
+                let mut defs = Vec::new();
+                for c in &mut ct.columns {
+                    let (def, t) = self.column_def(c, &cols)?;
+                    cols.push((ident_name(&c.name), t));
+                    defs.push(def);
+                }
+                let scope = Scope {
+                    rels: vec![Rel {
+                        name: name.clone(),
+                        cols,
+                    }],
+                    parent: None,
+                };
+                for tc in &mut ct.constraints {
+                    if let sqlparser::ast::TableConstraint::Check(chk) = tc {
+                        self.expr(&mut chk.expr, &scope)?;
+                    }
+                    defs.push(tc.to_string());
+                }
+                (
+                    other("CREATE TABLE"),
+                    format!("{head} ({})", defs.join(", ")),
+                )
+            }
+            Statement::CreateIndex(ci) => {
+                ci.concurrently = false;
+                if ci
+                    .using
+                    .as_ref()
+                    .is_some_and(|u| !u.to_string().eq_ignore_ascii_case("btree"))
+                {
+                    return Err(SqlError::unsupported(
+                        "only btree indexes are supported by the embedded database",
+                    ));
+                }
+                ci.using = None;
+                let table = object_name(&ci.table_name)?;
+                ci.table_name = ObjectName(vec![ObjectNamePart::Identifier(quoted(&table))]);
+                if let Some(p) = &mut ci.predicate {
+                    let cols = self.relation_columns(&table).unwrap_or_default();
+                    let scope = Scope {
+                        rels: vec![Rel { name: table, cols }],
+                        parent: None,
+                    };
+                    self.expr(p, &scope)?;
+                }
+                (other("CREATE INDEX"), stmt.to_string())
+            }
+            Statement::CreateView(cv) => {
+                if cv.or_replace || cv.materialized {
+                    return Err(SqlError::unsupported(
+                        "CREATE OR REPLACE VIEW and materialized views are not supported by the embedded database",
+                    ));
+                }
+                let name = object_name(&cv.name)?;
+                cv.name = ObjectName(vec![ObjectNamePart::Identifier(quoted(&name))]);
+                self.query(&mut cv.query, None)?;
+                (other("CREATE VIEW"), stmt.to_string())
+            }
+            Statement::AlterTable(at) => {
+                let name = object_name(&at.name)?;
+                let mut ops = Vec::new();
+                for op in &mut at.operations {
+                    use sqlparser::ast::AlterTableOperation as Op;
+                    ops.push(match op {
+                        Op::AddColumn { column_def, .. } => {
+                            let cols = self.relation_columns(&name).unwrap_or_default();
+                            format!("ADD COLUMN {}", self.column_def(column_def, &cols)?.0)
+                        }
+                        Op::RenameColumn {
+                            old_column_name,
+                            new_column_name,
+                        } => format!(
+                            "RENAME COLUMN {} TO {}",
+                            quoted(&ident_name(old_column_name)),
+                            quoted(&ident_name(new_column_name))
+                        ),
+                        Op::RenameTable { table_name } => {
+                            let new = match table_name {
+                                sqlparser::ast::RenameTableNameKind::As(n)
+                                | sqlparser::ast::RenameTableNameKind::To(n) => object_name(n)?,
+                            };
+                            format!("RENAME TO {}", quoted(&new))
+                        }
+                        Op::DropColumn { column_names, .. } if column_names.len() == 1 => {
+                            format!("DROP COLUMN {}", quoted(&ident_name(&column_names[0])))
+                        }
+                        Op::AddConstraint { .. } => {
+                            return Err(SqlError::unsupported(
+                                "ALTER TABLE ... ADD CONSTRAINT is not supported by the embedded database",
+                            ));
+                        }
+                        Op::AlterColumn { .. } => {
+                            return Err(SqlError::unsupported(
+                                "ALTER COLUMN ... TYPE is not supported by the embedded database",
+                            ));
+                        }
+                        other_op => {
+                            return Err(SqlError::unsupported(format!(
+                                "ALTER TABLE ... {other_op} is not supported by the embedded database"
+                            )));
+                        }
+                    });
+                }
+                if ops.len() != 1 {
+                    return Err(SqlError::unsupported(
+                        "one ALTER TABLE action at a time in the embedded database",
+                    ));
+                }
+                (
+                    other("ALTER TABLE"),
+                    format!("ALTER TABLE {} {}", quoted(&name), ops[0]),
+                )
+            }
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
+                let what = object_type.to_string().to_ascii_uppercase();
+                if !matches!(what.as_str(), "TABLE" | "VIEW" | "INDEX") {
+                    return Err(SqlError::unsupported(format!(
+                        "DROP {what} is not supported by the embedded database"
+                    )));
+                }
+                if names.len() != 1 {
+                    return Err(SqlError::unsupported(
+                        "DROP of several objects at once is not supported by the embedded database",
+                    ));
+                }
+                let name = object_name(&names[0])?;
+                let ie = if *if_exists { "IF EXISTS " } else { "" };
+                (
+                    Verb::Other(format!("DROP {what}")),
+                    format!("DROP {what} {ie}{}", quoted(&name)),
+                )
+            }
+            Statement::Truncate(t) => {
+                if t.table_names.len() != 1
+                    || t.cascade.is_some()
+                    || matches!(
+                        t.identity,
+                        Some(sqlparser::ast::TruncateIdentityOption::Restart)
+                    )
+                {
+                    return Err(SqlError::unsupported(
+                        "TRUNCATE of several tables, CASCADE or RESTART IDENTITY is not supported by the embedded database",
+                    ));
+                }
+                let name = object_name(&t.table_names[0].name)?;
+                (
+                    other("TRUNCATE TABLE"),
+                    format!("DELETE FROM {}", quoted(&name)),
+                )
+            }
+            Statement::Explain { statement, .. } => {
+                let inner = match statement.as_mut() {
+                    Statement::Query(q) => {
+                        self.query(q, None)?;
+                        q.to_string()
+                    }
+                    s => self.ddl(s)?.1,
+                };
+                (other("EXPLAIN"), format!("EXPLAIN QUERY PLAN {inner}"))
+            }
+            Statement::Analyze(a) => {
+                let target = match &a.table_name {
+                    Some(n) => format!(" {}", quoted(&object_name(n)?)),
+                    None => String::new(),
+                };
+                (other("ANALYZE"), format!("ANALYZE{target}"))
+            }
+            other_stmt => {
+                let word = other_stmt
+                    .to_string()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                return Err(SqlError::unsupported(format!(
+                    "{word} statements are not supported by the embedded database"
+                )));
+            }
+        })
+    }
+
+    /// A column definition in SQLite's terms: the declared type that keeps the right
+    /// affinity and maps back to the PostgreSQL type; `serial` and identity columns
+    /// become `INTEGER PRIMARY KEY AUTOINCREMENT`; DEFAULT expressions parenthesized.
+    fn column_def(
+        &mut self,
+        c: &mut sqlparser::ast::ColumnDef,
+        earlier: &[(String, PgType)],
+    ) -> Result<(String, PgType), SqlError> {
+        use sqlparser::ast::ColumnOption as O;
+        let name = ident_name(&c.name);
+        let type_text = c.data_type.to_string().to_ascii_lowercase();
+        let mut serial = types::is_serial(type_text.trim());
+        let (ty, decl) = if serial {
+            (
+                if type_text.contains("big") {
+                    types::INT8
+                } else {
+                    types::INT4
+                },
+                "INTEGER".to_owned(),
+            )
+        } else {
+            match cast_target(&c.data_type)? {
+                Target::Plain(t, typmod, _) => {
+                    let mut decl = t.decl.to_owned();
+                    if let (Some(m), true) = (
+                        typmod,
+                        [types::VARCHAR, types::BPCHAR, types::NUMERIC].contains(&t),
+                    ) {
+                        decl.push_str(&format!("({m})"));
+                    }
+                    (t, decl)
+                }
+                _ => {
+                    return Err(SqlError::unsupported(format!(
+                        "type {type_text} is not supported for columns by the embedded database"
+                    )));
+                }
+            }
+        };
+        let scope = Scope {
+            rels: vec![Rel {
+                name: String::new(),
+                cols: earlier.to_vec(),
+            }],
+            parent: None,
+        };
+        let mut parts = vec![quoted(&name).to_string(), decl];
+        let mut has_pk = false;
+        for opt in &mut c.options {
+            match &mut opt.option {
+                O::Generated { .. } => {
+                    serial = true;
+                    if ty != types::INT4 && ty != types::INT8 && ty != types::INT2 {
+                        return Err(SqlError::unsupported("identity columns must be integers"));
+                    }
+                    parts[1] = "INTEGER".to_owned();
+                    continue;
+                }
+                O::Default(e) => {
+                    let literal = matches!(e, Expr::Value(_))
+                        || matches!(e, Expr::UnaryOp { expr, .. } if matches!(**expr, Expr::Value(_)));
+                    self.expr(e, &scope)?;
+                    self.store_into(e, ty)?;
+                    if literal {
+                        parts.push(format!("DEFAULT {e}"));
+                    } else {
+                        parts.push(format!("DEFAULT ({e})"));
+                    }
+                    continue;
+                }
+                O::Check(chk) => {
+                    let with_self = Scope {
+                        rels: vec![Rel {
+                            name: String::new(),
+                            cols: earlier
+                                .iter()
+                                .cloned()
+                                .chain(std::iter::once((name.clone(), ty)))
+                                .collect(),
+                        }],
+                        parent: None,
+                    };
+                    self.expr(&mut chk.expr, &with_self)?;
+                }
+                O::PrimaryKey(_) => has_pk = true,
+                _ => {}
+            }
+            parts.push(opt.to_string());
+            if matches!(opt.option, O::PrimaryKey(_)) && serial {
+                parts.push("AUTOINCREMENT".to_owned());
+            }
+        }
+        if serial && !has_pk {
+            return Err(SqlError::unsupported(format!(
+                "serial and identity column \"{name}\" must be declared PRIMARY KEY in the embedded database"
+            )));
+        }
+        // A serial declared after its PRIMARY KEY option (GENERATED comes last).
+        if serial
+            && !parts.iter().any(|p| p == "AUTOINCREMENT")
+            && let Some(i) = parts.iter().position(|p| p.ends_with("PRIMARY KEY"))
+        {
+            parts.insert(i + 1, "AUTOINCREMENT".to_owned());
+        }
+        Ok((parts.join(" "), ty))
     }
 
     /// The columns of a table a statement writes (42P01 when there is none).
@@ -2156,8 +2498,8 @@ mod tests {
         }
     }
 
-    fn tr(sql: &str) -> TreeQuery {
-        translate_query(sql, &NoCatalog).unwrap()
+    fn tr(sql: &str) -> Translated {
+        translate(sql, &NoCatalog).unwrap()
     }
 
     #[test]
@@ -2172,7 +2514,7 @@ mod tests {
         let q = tr("SELECT id FROM t WHERE id = '7' AND flag = 't'");
         assert!(q.sql.contains("= 7"), "{}", q.sql);
         assert!(q.sql.contains("= true"), "{}", q.sql);
-        assert!(translate_query("SELECT id FROM t WHERE id = 'x'", &NoCatalog).is_err());
+        assert!(translate("SELECT id FROM t WHERE id = 'x'", &NoCatalog).is_err());
     }
 
     #[test]

@@ -270,17 +270,6 @@ pub(crate) fn from_decltype(decl: &str) -> Option<PgType> {
     }
 }
 
-/// The type we infer from a value when nothing declared one.
-pub(crate) fn from_value(v: ValueRef<'_>) -> Option<PgType> {
-    match v {
-        ValueRef::Null => None,
-        ValueRef::Integer(_) => Some(INT8),
-        ValueRef::Real(_) => Some(FLOAT8),
-        ValueRef::Text(_) => Some(TEXT),
-        ValueRef::Blob(_) => Some(BYTEA),
-    }
-}
-
 /// Writes a stored value in PostgreSQL's text output format for type `oid`.
 pub(crate) fn render(v: ValueRef<'_>, oid: u32) -> Option<Vec<u8>> {
     Some(match (v, oid) {
