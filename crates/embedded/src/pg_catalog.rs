@@ -172,13 +172,16 @@ const VIEWS: &[View] = &[
             ("attacl", ACLS),
             ("attoptions", TEXT_ARRAY),
             ("attfdwoptions", TEXT_ARRAY),
+            ("attstorage", CHAR),
+            ("attcompression", CHAR),
         ],
         body: "SELECT r.oid, p.name, pgscram_decl_oid(p.type), pgscram_decl_len(p.type), p.cid + 1,
                       pgscram_decl_typmod(p.type), 0, p.\"notnull\" OR p.pk > 0,
                       p.dflt_value IS NOT NULL OR pgscram_is_serial(p.type, p.pk, r.sql),
                       false, '', '', false, true, 0, -1,
                       CASE WHEN pgscram_decl_oid(p.type) IN (25, 1043, 1042) THEN 100 ELSE 0 END,
-                      NULL, NULL, NULL
+                      NULL, NULL, NULL,
+                      CASE WHEN pgscram_decl_len(p.type) > 0 THEN 'p' ELSE 'x' END, ''
                FROM pgscram_rel r, pragma_table_info(r.relname) p
                WHERE r.relkind IN ('r', 'v')",
     },
@@ -490,9 +493,11 @@ const VIEWS: &[View] = &[
             ("collencoding", INT4),
             ("collcollate", TEXT),
             ("collctype", TEXT),
+            ("colliculocale", TEXT),
+            ("collversion", TEXT),
         ],
-        body: "VALUES (100, 'default', 11, 10, 'd', true, -1, NULL, NULL),
-                      (950, 'C', 11, 10, 'c', true, -1, 'C', 'C')",
+        body: "VALUES (100, 'default', 11, 10, 'd', true, -1, NULL, NULL, NULL, NULL),
+                      (950, 'C', 11, 10, 'c', true, -1, 'C', 'C', NULL, NULL)",
     },
     View {
         name: "pg_tablespace",
@@ -614,7 +619,438 @@ const VIEWS: &[View] = &[
         ],
         body: "SELECT 0, 0, 0, 0, 0, 0, 0, false WHERE false",
     },
+    // Catalogs with nothing in them here, with PostgreSQL 15's columns, so psql's
+    // queries over them return no rows rather than fail.
+    View {
+        name: "pg_opclass",
+        cols: &[
+            ("oid", OID),
+            ("opcmethod", OID),
+            ("opcname", NAME),
+            ("opcnamespace", OID),
+            ("opcowner", OID),
+            ("opcfamily", OID),
+            ("opcintype", OID),
+            ("opcdefault", BOOL),
+            ("opckeytype", OID),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_opfamily",
+        cols: &[
+            ("oid", OID),
+            ("opfmethod", OID),
+            ("opfname", NAME),
+            ("opfnamespace", OID),
+            ("opfowner", OID),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_amop",
+        cols: &[
+            ("oid", OID),
+            ("amopfamily", OID),
+            ("amoplefttype", OID),
+            ("amoprighttype", OID),
+            ("amopstrategy", INT2),
+            ("amoppurpose", CHAR),
+            ("amopopr", OID),
+            ("amopmethod", OID),
+            ("amopsortfamily", OID),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_amproc",
+        cols: &[
+            ("oid", OID),
+            ("amprocfamily", OID),
+            ("amproclefttype", OID),
+            ("amprocrighttype", OID),
+            ("amprocnum", INT2),
+            ("amproc", REGPROC),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_conversion",
+        cols: &[
+            ("oid", OID),
+            ("conname", NAME),
+            ("connamespace", OID),
+            ("conowner", OID),
+            ("conforencoding", INT4),
+            ("contoencoding", INT4),
+            ("conproc", REGPROC),
+            ("condefault", BOOL),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_cast",
+        cols: &[
+            ("oid", OID),
+            ("castsource", OID),
+            ("casttarget", OID),
+            ("castfunc", OID),
+            ("castcontext", CHAR),
+            ("castmethod", CHAR),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_foreign_server",
+        cols: &[
+            ("oid", OID),
+            ("srvname", NAME),
+            ("srvowner", OID),
+            ("srvfdw", OID),
+            ("srvtype", TEXT),
+            ("srvversion", TEXT),
+            ("srvacl", ACLS),
+            ("srvoptions", TEXT_ARRAY),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_foreign_table",
+        cols: &[
+            ("ftrelid", OID),
+            ("ftserver", OID),
+            ("ftoptions", TEXT_ARRAY),
+        ],
+        body: "SELECT NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_user_mappings",
+        cols: &[
+            ("umid", OID),
+            ("srvid", OID),
+            ("srvname", NAME),
+            ("umuser", OID),
+            ("usename", NAME),
+            ("umoptions", TEXT_ARRAY),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_foreign_data_wrapper",
+        cols: &[
+            ("oid", OID),
+            ("fdwname", NAME),
+            ("fdwowner", OID),
+            ("fdwhandler", OID),
+            ("fdwvalidator", OID),
+            ("fdwacl", ACLS),
+            ("fdwoptions", TEXT_ARRAY),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_ts_config",
+        cols: &[
+            ("oid", OID),
+            ("cfgname", NAME),
+            ("cfgnamespace", OID),
+            ("cfgowner", OID),
+            ("cfgparser", OID),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_ts_dict",
+        cols: &[
+            ("oid", OID),
+            ("dictname", NAME),
+            ("dictnamespace", OID),
+            ("dictowner", OID),
+            ("dicttemplate", OID),
+            ("dictinitoption", TEXT),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_ts_parser",
+        cols: &[
+            ("oid", OID),
+            ("prsname", NAME),
+            ("prsnamespace", OID),
+            ("prsstart", REGPROC),
+            ("prstoken", REGPROC),
+            ("prsend", REGPROC),
+            ("prsheadline", REGPROC),
+            ("prslextype", REGPROC),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_ts_template",
+        cols: &[
+            ("oid", OID),
+            ("tmplname", NAME),
+            ("tmplnamespace", OID),
+            ("tmplinit", REGPROC),
+            ("tmpllexize", REGPROC),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_largeobject_metadata",
+        cols: &[
+            ("oid", OID),
+            ("lomowner", OID),
+            ("lomacl", ACLS),
+        ],
+        body: "SELECT NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_language",
+        cols: &[
+            ("oid", OID),
+            ("lanname", NAME),
+            ("lanowner", OID),
+            ("lanispl", BOOL),
+            ("lanpltrusted", BOOL),
+            ("lanplcallfoid", OID),
+            ("laninline", OID),
+            ("lanvalidator", OID),
+            ("lanacl", ACLS),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_operator",
+        cols: &[
+            ("oid", OID),
+            ("oprname", NAME),
+            ("oprnamespace", OID),
+            ("oprowner", OID),
+            ("oprkind", CHAR),
+            ("oprcanmerge", BOOL),
+            ("oprcanhash", BOOL),
+            ("oprleft", OID),
+            ("oprright", OID),
+            ("oprresult", OID),
+            ("oprcom", OID),
+            ("oprnegate", OID),
+            ("oprcode", REGPROC),
+            ("oprrest", REGPROC),
+            ("oprjoin", REGPROC),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_subscription",
+        cols: &[
+            ("oid", OID),
+            ("subdbid", OID),
+            ("subskiplsn", TEXT),
+            ("subname", NAME),
+            ("subowner", OID),
+            ("subenabled", BOOL),
+            ("subbinary", BOOL),
+            ("substream", BOOL),
+            ("subtwophasestate", CHAR),
+            ("subdisableonerr", BOOL),
+            ("subconninfo", TEXT),
+            ("subslotname", NAME),
+            ("subsynccommit", TEXT),
+            ("subpublications", TEXT_ARRAY),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_event_trigger",
+        cols: &[
+            ("oid", OID),
+            ("evtname", NAME),
+            ("evtevent", NAME),
+            ("evtowner", OID),
+            ("evtfoid", OID),
+            ("evtenabled", CHAR),
+            ("evttags", TEXT_ARRAY),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_aggregate",
+        cols: &[
+            ("aggfnoid", REGPROC),
+            ("aggkind", CHAR),
+            ("aggnumdirectargs", INT2),
+            ("aggtransfn", REGPROC),
+            ("aggfinalfn", REGPROC),
+            ("aggcombinefn", REGPROC),
+            ("aggserialfn", REGPROC),
+            ("aggdeserialfn", REGPROC),
+            ("aggmtransfn", REGPROC),
+            ("aggminvtransfn", REGPROC),
+            ("aggmfinalfn", REGPROC),
+            ("aggfinalextra", BOOL),
+            ("aggmfinalextra", BOOL),
+            ("aggfinalmodify", CHAR),
+            ("aggmfinalmodify", CHAR),
+            ("aggsortop", OID),
+            ("aggtranstype", OID),
+            ("aggtransspace", INT4),
+            ("aggmtranstype", OID),
+            ("aggmtransspace", INT4),
+            ("agginitval", TEXT),
+            ("aggminitval", TEXT),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_partitioned_table",
+        cols: &[
+            ("partrelid", OID),
+            ("partstrat", CHAR),
+            ("partnatts", INT2),
+            ("partdefid", OID),
+            ("partattrs", INT2VECTOR),
+            ("partclass", OIDVECTOR),
+            ("partcollation", OIDVECTOR),
+            ("partexprs", PG_NODE_TREE),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_rewrite",
+        cols: &[
+            ("oid", OID),
+            ("rulename", NAME),
+            ("ev_class", OID),
+            ("ev_type", CHAR),
+            ("ev_enabled", CHAR),
+            ("is_instead", BOOL),
+            ("ev_qual", PG_NODE_TREE),
+            ("ev_action", PG_NODE_TREE),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_enum",
+        cols: &[
+            ("oid", OID),
+            ("enumtypid", OID),
+            ("enumsortorder", FLOAT4),
+            ("enumlabel", NAME),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_range",
+        cols: &[
+            ("rngtypid", OID),
+            ("rngsubtype", OID),
+            ("rngmultitypid", OID),
+            ("rngcollation", OID),
+            ("rngsubopc", OID),
+            ("rngcanonical", REGPROC),
+            ("rngsubdiff", REGPROC),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_seclabel",
+        cols: &[
+            ("objoid", OID),
+            ("classoid", OID),
+            ("objsubid", INT4),
+            ("provider", TEXT),
+            ("label", TEXT),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_statistic_ext_data",
+        cols: &[
+            ("stxoid", OID),
+            ("stxdinherit", BOOL),
+            ("stxdndistinct", TEXT),
+            ("stxddependencies", TEXT),
+            ("stxdmcv", TEXT),
+            ("stxdexpr", TEXT),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_matviews",
+        cols: &[
+            ("schemaname", NAME),
+            ("matviewname", NAME),
+            ("matviewowner", NAME),
+            ("tablespace", NAME),
+            ("hasindexes", BOOL),
+            ("ispopulated", BOOL),
+            ("definition", TEXT),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
+    View {
+        name: "pg_init_privs",
+        cols: &[
+            ("objoid", OID),
+            ("classoid", OID),
+            ("objsubid", INT4),
+            ("privtype", CHAR),
+            ("initprivs", ACLS),
+        ],
+        body: "SELECT NULL, NULL, NULL, NULL, NULL WHERE false",
+    },
 ];
+
+/// The OID PostgreSQL gives a catalog table (`tableoid`, `classoid`).
+pub(crate) fn catalog_oid(name: &str) -> Option<u32> {
+    const OIDS: &[(&str, u32)] = &[
+        ("pg_aggregate", 2600),
+        ("pg_am", 2601),
+        ("pg_amop", 2602),
+        ("pg_amproc", 2603),
+        ("pg_attrdef", 2604),
+        ("pg_attribute", 1249),
+        ("pg_auth_members", 1261),
+        ("pg_authid", 1260),
+        ("pg_cast", 2605),
+        ("pg_class", 1259),
+        ("pg_collation", 3456),
+        ("pg_constraint", 2606),
+        ("pg_conversion", 2607),
+        ("pg_database", 1262),
+        ("pg_default_acl", 826),
+        ("pg_description", 2609),
+        ("pg_event_trigger", 3466),
+        ("pg_extension", 3079),
+        ("pg_foreign_data_wrapper", 2328),
+        ("pg_foreign_server", 1417),
+        ("pg_index", 2610),
+        ("pg_inherits", 2611),
+        ("pg_language", 2612),
+        ("pg_largeobject_metadata", 2995),
+        ("pg_namespace", 2615),
+        ("pg_opclass", 2616),
+        ("pg_operator", 2617),
+        ("pg_opfamily", 2753),
+        ("pg_policy", 3256),
+        ("pg_proc", 1255),
+        ("pg_publication", 6104),
+        ("pg_rewrite", 2618),
+        ("pg_sequence", 2224),
+        ("pg_shdescription", 2396),
+        ("pg_statistic_ext", 3381),
+        ("pg_subscription", 6100),
+        ("pg_tablespace", 1213),
+        ("pg_trigger", 2620),
+        ("pg_ts_config", 3602),
+        ("pg_ts_dict", 3600),
+        ("pg_ts_parser", 3601),
+        ("pg_ts_template", 3764),
+        ("pg_type", 1247),
+    ];
+    OIDS.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+}
 
 /// The columns of a catalog view this module defines.
 pub(crate) fn view_columns(name: &str) -> Option<Vec<(String, PgType)>> {
@@ -1046,6 +1482,32 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
     conn.create_scalar_function("pgscram_array_lower", 2, det, |ctx| {
         Ok(array_arg(ctx, 0).and_then(|a| (!a.is_empty()).then_some(1i64)))
     })?;
+    conn.create_scalar_function("pgscram_array_json", 1, det, |ctx| {
+        Ok(array_arg(ctx, 0).map(|items| {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    None => "null".to_owned(),
+                    Some(t) => {
+                        let mut out = String::from("\"");
+                        for c in t.chars() {
+                            match c {
+                                '"' => out.push_str("\\\""),
+                                '\\' => out.push_str("\\\\"),
+                                c if (c as u32) < 0x20 => {
+                                    out.push_str(&format!("\\u{:04x}", c as u32))
+                                }
+                                c => out.push(c),
+                            }
+                        }
+                        out.push('"');
+                        out
+                    }
+                })
+                .collect();
+            format!("[{}]", parts.join(","))
+        }))
+    })?;
     conn.create_scalar_function("pgscram_cardinality", 1, det, |ctx| {
         Ok(array_arg(ctx, 0).map(|a| a.len() as i64))
     })?;
@@ -1130,20 +1592,9 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
     conn.create_scalar_function("pgscram_catalog_oid", 1, det, |ctx| {
         Ok(match ctx.get_raw(0) {
             ValueRef::Integer(i) => Some(i),
-            v => element_text(v).and_then(|name| {
-                let name = name.trim_start_matches("pg_catalog.");
-                Some(match name {
-                    "pg_class" => 1259,
-                    "pg_authid" => 1260,
-                    "pg_database" => 1262,
-                    "pg_namespace" => 2615,
-                    "pg_proc" => 1255,
-                    "pg_type" => 1247,
-                    "pg_extension" => 3079,
-                    "pg_constraint" => 2606,
-                    _ => return None,
-                })
-            }),
+            v => element_text(v)
+                .and_then(|name| catalog_oid(name.trim_start_matches("pg_catalog.")))
+                .map(i64::from),
         })
     })?;
     conn.create_scalar_function("pgscram_unqualify", 1, det, |ctx| {

@@ -183,6 +183,8 @@ struct Rel {
     /// The alias, or the relation's name.
     name: String,
     cols: Vec<(String, PgType)>,
+    /// The catalog's OID for `tableoid` (0 for user relations and subqueries).
+    tableoid: u32,
 }
 
 /// The relations visible to an expression, innermost first.
@@ -193,6 +195,22 @@ struct Scope<'p> {
 }
 
 impl Scope<'_> {
+    /// `tableoid` of the relation a qualifier names (the first one without).
+    fn tableoid(&self, qualifier: Option<&str>) -> Option<u32> {
+        let mut scope = Some(self);
+        while let Some(s) = scope {
+            if let Some(r) = s
+                .rels
+                .iter()
+                .find(|r| qualifier.is_none_or(|q| q == r.name))
+            {
+                return Some(r.tableoid);
+            }
+            scope = s.parent;
+        }
+        None
+    }
+
     fn column(&self, qualifier: Option<&str>, name: &str) -> Option<PgType> {
         let mut scope = Some(self);
         while let Some(s) = scope {
@@ -427,6 +445,12 @@ fn cast_target(dt: &DataType) -> Result<Target, SqlError> {
             return Ok(Target::Reg(reg));
         }
     }
+    if matches!(
+        name,
+        "regprocedure" | "regoper" | "regoperator" | "regconfig" | "regdictionary" | "regcollation"
+    ) {
+        return Ok(Target::Reg("regproc"));
+    }
     if name == "char"
         && text.starts_with("char")
         && !text.starts_with("char(")
@@ -585,6 +609,25 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         types::TEXT,
     ),
     ("pg_get_statisticsobjdef_columns", 1, "NULL", types::TEXT),
+    ("pg_statistics_obj_is_visible", 1, "true", types::BOOL),
+    ("pg_collation_is_visible", 1, "true", types::BOOL),
+    ("pg_conversion_is_visible", 1, "true", types::BOOL),
+    ("pg_operator_is_visible", 1, "true", types::BOOL),
+    ("pg_opclass_is_visible", 1, "true", types::BOOL),
+    ("pg_opfamily_is_visible", 1, "true", types::BOOL),
+    ("pg_ts_config_is_visible", 1, "true", types::BOOL),
+    ("pg_ts_dict_is_visible", 1, "true", types::BOOL),
+    ("pg_ts_parser_is_visible", 1, "true", types::BOOL),
+    ("pg_ts_template_is_visible", 1, "true", types::BOOL),
+    ("pg_tablespace_location", 1, "''", types::TEXT),
+    ("getdatabaseencoding", 0, "'UTF8'", types::NAME),
+    (
+        "pg_char_to_encoding",
+        1,
+        "(CASE upper($1) WHEN 'UTF8' THEN 6 WHEN 'SQL_ASCII' THEN 0 ELSE -1 END)",
+        types::INT4,
+    ),
+    ("pg_client_encoding", 0, "'UTF8'", types::NAME),
     ("pg_get_function_result", 1, "NULL", types::TEXT),
     ("pg_get_function_arguments", 1, "NULL", types::TEXT),
     ("pg_get_function_identity_arguments", 1, "NULL", types::TEXT),
@@ -806,6 +849,7 @@ impl Walker<'_> {
                     .iter()
                     .map(|(n, t)| (n.clone(), t.unwrap_or(types::TEXT)))
                     .collect(),
+                tableoid: 0,
             }],
             parent,
         };
@@ -1041,6 +1085,7 @@ impl Walker<'_> {
                     rels: vec![Rel {
                         name: name.clone(),
                         cols,
+                        tableoid: 0,
                     }],
                     parent: None,
                 };
@@ -1072,7 +1117,11 @@ impl Walker<'_> {
                 if let Some(p) = &mut ci.predicate {
                     let cols = self.relation_columns(&table).unwrap_or_default();
                     let scope = Scope {
-                        rels: vec![Rel { name: table, cols }],
+                        rels: vec![Rel {
+                            name: table,
+                            cols,
+                            tableoid: 0,
+                        }],
                         parent: None,
                     };
                     self.expr(p, &scope)?;
@@ -1262,6 +1311,7 @@ impl Walker<'_> {
             rels: vec![Rel {
                 name: String::new(),
                 cols: earlier.to_vec(),
+                tableoid: 0,
             }],
             parent: None,
         };
@@ -1298,6 +1348,7 @@ impl Walker<'_> {
                                 .cloned()
                                 .chain(std::iter::once((name.clone(), ty)))
                                 .collect(),
+                            tableoid: 0,
                         }],
                         parent: None,
                     };
@@ -1407,6 +1458,7 @@ impl Walker<'_> {
             rels: vec![Rel {
                 name: rel.clone(),
                 cols: cols.clone(),
+                tableoid: 0,
             }],
             parent: None,
         };
@@ -1418,10 +1470,12 @@ impl Walker<'_> {
                     Rel {
                         name: rel.clone(),
                         cols: cols.clone(),
+                        tableoid: 0,
                     },
                     Rel {
                         name: "excluded".into(),
                         cols: cols.clone(),
+                        tableoid: 0,
                     },
                 ],
                 parent: None,
@@ -1595,6 +1649,11 @@ impl Walker<'_> {
                         .as_ref()
                         .map(|a| ident_name(&a.name))
                         .unwrap_or_else(|| rel.clone());
+                    let col_name = alias
+                        .as_ref()
+                        .and_then(|a| a.columns.first())
+                        .map(|c| ident_name(&c.name))
+                        .unwrap_or_else(|| alias_name.clone());
                     let mut exprs = Vec::new();
                     for a in args.args {
                         if let FunctionArg::Unnamed(FunctionArgExpr::Expr(mut e)) = a {
@@ -1602,15 +1661,27 @@ impl Walker<'_> {
                             exprs.push(e.to_string());
                         }
                     }
-                    if rel != "generate_series" {
-                        return Err(SqlError::unsupported(format!(
-                            "function {rel} in FROM is not supported by the embedded database"
-                        )));
-                    }
-                    let sql = format!(
-                        "SELECT value AS \"{alias_name}\" FROM generate_series({})",
-                        exprs.join(", ")
-                    );
+                    let (sql, t) = match rel.as_str() {
+                        "generate_series" => (
+                            format!(
+                                "SELECT value AS \"{col_name}\" FROM generate_series({})",
+                                exprs.join(", ")
+                            ),
+                            types::INT4,
+                        ),
+                        "unnest" if exprs.len() == 1 => (
+                            format!(
+                                "SELECT value AS \"{col_name}\" FROM json_each(pgscram_array_json({}))",
+                                exprs[0]
+                            ),
+                            types::TEXT,
+                        ),
+                        _ => {
+                            return Err(SqlError::unsupported(format!(
+                                "function {rel} in FROM is not supported by the embedded database"
+                            )));
+                        }
+                    };
                     let q = Parser::new(&dialect())
                         .try_with_sql(&sql)
                         .and_then(|mut p| p.parse_query())
@@ -1628,7 +1699,8 @@ impl Walker<'_> {
                     };
                     scope.rels.push(Rel {
                         name: alias_name.clone(),
-                        cols: vec![(alias_name, types::INT4)],
+                        cols: vec![(col_name, t)],
+                        tableoid: 0,
                     });
                     return Ok(());
                 }
@@ -1639,6 +1711,7 @@ impl Walker<'_> {
                         format!("relation \"{rel}\" does not exist"),
                     ));
                 };
+                let tableoid = crate::pg_catalog::catalog_oid(&rel).unwrap_or(0);
                 let rel_name = match alias {
                     Some(a) => {
                         let n = ident_name(&a.name);
@@ -1650,6 +1723,7 @@ impl Walker<'_> {
                 scope.rels.push(Rel {
                     name: rel_name,
                     cols,
+                    tableoid,
                 });
             }
             TableFactor::Derived {
@@ -1666,6 +1740,7 @@ impl Walker<'_> {
                             .map(|r| Rel {
                                 name: r.name.clone(),
                                 cols: r.cols.clone(),
+                                tableoid: 0,
                             })
                             .collect(),
                         parent: scope.parent,
@@ -1694,7 +1769,11 @@ impl Walker<'_> {
                     }
                     None => String::new(),
                 };
-                scope.rels.push(Rel { name, cols: named });
+                scope.rels.push(Rel {
+                    name,
+                    cols: named,
+                    tableoid: 0,
+                });
             }
             TableFactor::NestedJoin {
                 table_with_joins, ..
@@ -1732,6 +1811,10 @@ impl Walker<'_> {
                         t
                     }
                     None => match name.as_str() {
+                        "tableoid" if sc.tableoid(None).is_some() => {
+                            *e = number(sc.tableoid(None).unwrap_or(0));
+                            types::OID
+                        }
                         "current_user" | "session_user" | "current_role" | "user"
                         | "current_catalog" | "current_schema" | "current_timestamp"
                         | "localtimestamp" | "current_date" => {
@@ -1752,6 +1835,14 @@ impl Walker<'_> {
                     [_, q, c] => sc.column(Some(q), c),
                     _ => None,
                 };
+                if t.is_none()
+                    && let [.., q, c] = names.as_slice()
+                    && c == "tableoid"
+                    && let Some(oid) = sc.tableoid(Some(q))
+                {
+                    *e = number(oid);
+                    return Ok(types::OID);
+                }
                 if names.len() == 3 {
                     parts.remove(0);
                 }
