@@ -1450,6 +1450,10 @@ fn decl_typmod(decl: &str) -> i64 {
 /// Installs the functions the catalog views and rewritten queries call.
 pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    // A double-quoted name is an identifier, never a string literal (SQLite's
+    // legacy fallback would turn a misspelt "column" into text).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
     rusqlite::vtab::series::load_module(conn)?;
     conn.create_aggregate_function("pgscram_array_agg", 1, det, ArrayAgg)?;
     conn.create_scalar_function("pgscram_array", -1, det, |ctx| {

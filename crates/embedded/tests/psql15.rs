@@ -376,3 +376,12 @@ fn untyped_literals_take_the_column_type_on_insert() {
         ]
     );
 }
+
+#[test]
+fn a_quoted_unknown_column_is_an_error_not_a_string() {
+    let (_db, mut s) = setup();
+    assert_eq!(
+        err(&mut s, "SELECT \"nosuch\" FROM users").code,
+        pgscram_embedded::sqlstate::UNDEFINED_COLUMN
+    );
+}
