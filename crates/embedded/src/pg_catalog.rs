@@ -1361,24 +1361,51 @@ fn array_arg(ctx: &Context<'_>, i: usize) -> Option<Vec<Option<String>>> {
     text_arg(ctx, i).and_then(|t| parse_array(&t))
 }
 
-struct ArrayAgg;
+/// The most text one array built here may hold.
+const MAX_ARRAY_TEXT: usize = 64 << 20;
 
-impl Aggregate<Vec<Option<String>>, Option<String>> for ArrayAgg {
-    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Vec<Option<String>>> {
-        Ok(Vec::new())
+/// `array_agg`. With `nested`, the elements are arrays themselves and go in as they
+/// are (`{{1,2},{3,4}}`), as PostgreSQL builds a multi-dimensional array, instead of
+/// being quoted as strings (which would double the escaping at every level).
+struct ArrayAgg {
+    nested: bool,
+}
+
+/// The elements so far and their total length.
+type ArrayAcc = (Vec<Option<String>>, usize);
+
+impl Aggregate<ArrayAcc, Option<String>> for ArrayAgg {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<ArrayAcc> {
+        Ok((Vec::new(), 0))
     }
 
-    fn step(&self, ctx: &mut Context<'_>, acc: &mut Vec<Option<String>>) -> rusqlite::Result<()> {
-        acc.push(text_arg(ctx, 0));
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut ArrayAcc) -> rusqlite::Result<()> {
+        let item = text_arg(ctx, 0);
+        acc.1 += item.as_ref().map_or(4, String::len);
+        acc.0.push(item);
+        // Quoting can double an element's length at every level of nesting: bound the
+        // text an aggregate holds.
+        if acc.1 > MAX_ARRAY_TEXT {
+            return Err(rusqlite::Error::UserFunctionError(
+                format!("array text exceeds {MAX_ARRAY_TEXT} bytes").into(),
+            ));
+        }
         Ok(())
     }
 
     fn finalize(
         &self,
         _: &mut Context<'_>,
-        acc: Option<Vec<Option<String>>>,
+        acc: Option<ArrayAcc>,
     ) -> rusqlite::Result<Option<String>> {
-        Ok(acc.map(|a| format_array(&a)))
+        Ok(acc.map(|(a, _)| {
+            if self.nested {
+                let parts: Vec<&str> = a.iter().map(|i| i.as_deref().unwrap_or("NULL")).collect();
+                format!("{{{}}}", parts.join(","))
+            } else {
+                format_array(&a)
+            }
+        }))
     }
 }
 
@@ -1455,7 +1482,13 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DML, false)?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DDL, false)?;
     rusqlite::vtab::series::load_module(conn)?;
-    conn.create_aggregate_function("pgscram_array_agg", 1, det, ArrayAgg)?;
+    conn.create_aggregate_function("pgscram_array_agg", 1, det, ArrayAgg { nested: false })?;
+    conn.create_aggregate_function(
+        "pgscram_array_agg_nested",
+        1,
+        det,
+        ArrayAgg { nested: true },
+    )?;
     conn.create_scalar_function("pgscram_array", -1, det, |ctx| {
         let items: Vec<Option<String>> = (0..ctx.len()).map(|i| text_arg(ctx, i)).collect();
         Ok(format_array(&items))

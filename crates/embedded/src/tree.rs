@@ -144,6 +144,7 @@ pub(crate) fn translate(sql: &str, cat: &dyn Catalog) -> Result<Translated, SqlE
         max_param: 0,
         needs: Needs::default(),
         ctes: Vec::new(),
+        depth: 0,
     };
     let (verb, cols) = match &mut stmt {
         Statement::Query(q) => (Verb::Select, w.query(q, None)?),
@@ -235,7 +236,12 @@ struct Walker<'c> {
     needs: Needs,
     /// Common table expressions in scope: name and columns.
     ctes: Vec<(String, Vec<(String, PgType)>)>,
+    /// How deep the walk is in expressions now.
+    depth: usize,
 }
+
+/// The deepest expression tree the walker accepts.
+const MAX_DEPTH: usize = 400;
 
 /// An identifier's name as PostgreSQL folds it.
 fn ident_name(id: &Ident) -> String {
@@ -809,6 +815,7 @@ impl Walker<'_> {
         self.cat.columns(name)
     }
 
+    #[recursive::recursive]
     fn query(&mut self, q: &mut Query, parent: Option<&Scope<'_>>) -> Result<Vec<Col>, SqlError> {
         let ctes_before = self.ctes.len();
         if let Some(with) = &mut q.with {
@@ -1801,7 +1808,26 @@ impl Walker<'_> {
         Ok(self.params.get(&n).copied().unwrap_or(types::UNKNOWN))
     }
 
+    /// Types and rewrites one expression, refusing trees deeper than SQLite's own
+    /// expression limit (a long `a + b + ...` chain is as deep as it is long).
+    #[recursive::recursive]
     fn expr(&mut self, e: &mut Expr, sc: &Scope<'_>) -> Result<PgType, SqlError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(SqlError::new(
+                sqlstate::STATEMENT_TOO_COMPLEX,
+                "stack depth limit exceeded",
+            )
+            .with_hint(format!(
+                "Expressions may nest at most {MAX_DEPTH} levels deep."
+            )));
+        }
+        self.depth += 1;
+        let r = self.expr_inner(e, sc);
+        self.depth -= 1;
+        r
+    }
+
+    fn expr_inner(&mut self, e: &mut Expr, sc: &Scope<'_>) -> Result<PgType, SqlError> {
         Ok(match e {
             Expr::Identifier(id) => {
                 let name = ident_name(id);
@@ -2413,12 +2439,17 @@ impl Walker<'_> {
             let cols = self.query(q, Some(sc))?;
             let elem = cols.first().and_then(|(_, t)| *t).unwrap_or(types::TEXT);
             let q = std::mem::replace(q, Box::new(empty_query()));
-            *e = array_of_query(*q)?;
-            return Ok(types::array_of(if elem == types::UNKNOWN {
-                types::TEXT
-            } else {
+            let nested = elem.name.starts_with('_');
+            *e = array_of_query(*q, nested)?;
+            return Ok(if nested {
                 elem
-            }));
+            } else {
+                types::array_of(if elem == types::UNKNOWN {
+                    types::TEXT
+                } else {
+                    elem
+                })
+            });
         }
         let mut arg_types = Vec::new();
         let mut arg_exprs: Vec<Expr> = Vec::new();
@@ -2468,7 +2499,10 @@ impl Walker<'_> {
         let Expr::Function(f) = e else {
             return Ok(types::UNKNOWN);
         };
+        let nested_agg =
+            name == "array_agg" && arg_types.first().is_some_and(|t| t.name.starts_with('_'));
         let sqlite_name = match name.as_str() {
+            "array_agg" if nested_agg => "pgscram_array_agg_nested",
             "array_agg" => "pgscram_array_agg",
             "array_upper" | "array_length" => "pgscram_array_upper",
             "array_lower" => "pgscram_array_lower",
@@ -2477,6 +2511,7 @@ impl Walker<'_> {
         };
         f.name = ObjectName(vec![ObjectNamePart::Identifier(ident(sqlite_name))]);
         let t = match name.as_str() {
+            "array_agg" if nested_agg => arg_types[0],
             "array_agg" => types::array_of(match arg_types.first() {
                 Some(t) if *t != types::UNKNOWN => *t,
                 _ => types::TEXT,
@@ -2520,7 +2555,7 @@ fn select_star_from(name: &str) -> Result<Select, SqlError> {
 
 /// `ARRAY(subquery)`: the subquery's first column, aggregated in its order, `{}` when
 /// it returns no rows.
-fn array_of_query(mut q: Query) -> Result<Expr, SqlError> {
+fn array_of_query(mut q: Query, nested: bool) -> Result<Expr, SqlError> {
     if let SetExpr::Select(s) = q.body.as_mut()
         && let Some(first) = s.projection.first_mut()
     {
@@ -2536,10 +2571,15 @@ fn array_of_query(mut q: Query) -> Result<Expr, SqlError> {
             alias: ident("pgscram_elem"),
         };
     }
+    let agg = if nested {
+        "pgscram_array_agg_nested"
+    } else {
+        "pgscram_array_agg"
+    };
     let outer = Parser::new(&dialect())
-        .try_with_sql(
-            "(SELECT coalesce(pgscram_array_agg(pgscram_elem), '{}') FROM (SELECT 1) AS pgscram_sub)",
-        )
+        .try_with_sql(&format!(
+            "(SELECT coalesce({agg}(pgscram_elem), '{{}}') FROM (SELECT 1) AS pgscram_sub)"
+        ))
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| syntax_error(&e))?;
     let mut outer = outer;

@@ -385,3 +385,27 @@ fn a_quoted_unknown_column_is_an_error_not_a_string() {
         pgscram_embedded::sqlstate::UNDEFINED_COLUMN
     );
 }
+
+#[test]
+fn deeply_nested_statements_are_refused_not_a_crash() {
+    let (_db, mut s) = setup();
+    for depth in [50, 150, 199, 250, 1000] {
+        let sql = format!("SELECT {}1{}", "(".repeat(depth), ")".repeat(depth));
+        let mut out = s.simple_query(&sql);
+        let result = out.pop().unwrap().result;
+        if depth <= 150 {
+            assert!(result.is_ok(), "depth {depth}: {result:?}");
+        }
+        let sql = format!("SELECT {}", vec!["-1"; depth].join(" + "));
+        let _ = s.simple_query(&sql);
+        let sql = format!("SELECT 1 WHERE {}", vec!["NOT"; depth].join(" ") + " true");
+        let _ = s.simple_query(&sql);
+        let sql = format!(
+            "SELECT {}1{}",
+            "ARRAY(SELECT ".repeat(depth.min(60)),
+            ")".repeat(depth.min(60))
+        );
+        let _ = s.simple_query(&sql);
+    }
+    assert_eq!(value(&mut s, "SELECT 1"), "1");
+}
