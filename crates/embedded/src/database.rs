@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +66,8 @@ struct Inner {
     /// connection (and reading the schema on its first statement) was most of what a
     /// login cost.
     idle: Mutex<Vec<Connection>>,
+    /// Set by `SELECT pg_reload_conf()`; the server takes it and reloads.
+    reload: Arc<AtomicBool>,
 }
 
 /// How many idle connections are kept for reuse.
@@ -129,6 +131,7 @@ impl Database {
                 sessions: Mutex::new(HashMap::new()),
                 idle: Mutex::new(Vec::new()),
                 next_pid: AtomicI32::new(1),
+                reload: Arc::new(AtomicBool::new(false)),
             }),
         })
     }
@@ -265,6 +268,17 @@ impl Database {
     }
 
     /// A fresh backend "process id" for a session.
+    /// Whether a superuser ran `SELECT pg_reload_conf()` since the last call: the
+    /// server should then reload its configuration (pg_hba.conf) as on SIGHUP.
+    pub fn take_reload_request(&self) -> bool {
+        self.inner.reload.swap(false, Ordering::Relaxed)
+    }
+
+    /// The flag `pg_reload_conf()` raises (shared with every session).
+    pub(crate) fn reload_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.inner.reload)
+    }
+
     pub(crate) fn next_pid(&self) -> i32 {
         self.inner.next_pid.fetch_add(1, Ordering::Relaxed)
     }

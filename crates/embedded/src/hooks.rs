@@ -54,6 +54,9 @@ pub(crate) struct Shared {
     pub started: Timestamp,
     /// The statement running now (`pg_stat_activity.query`).
     pub current_query: Mutex<String>,
+    /// Raised by `pg_reload_conf()` (the database's flag; see
+    /// `Database::take_reload_request`).
+    pub reload: Arc<AtomicBool>,
 }
 
 /// Locks ignoring poisoning: the data is plain values that stay valid after a panic.
@@ -77,10 +80,17 @@ impl Shared {
             deadline: Mutex::new(None),
             started: clock(),
             current_query: Mutex::new(String::new()),
+            reload: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    fn raise(&self, e: SqlError) -> rusqlite::Error {
+    /// Shares the database's reload flag with this session.
+    pub fn with_reload(mut self, flag: Arc<AtomicBool>) -> Shared {
+        self.reload = flag;
+        self
+    }
+
+    pub(crate) fn raise(&self, e: SqlError) -> rusqlite::Error {
         let msg = e.message.clone();
         let mut slot = lock(&self.fn_error);
         if slot.is_none() {

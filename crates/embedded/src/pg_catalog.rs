@@ -1644,7 +1644,15 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
             n.trim_matches('"').to_owned()
         }))
     })?;
-    conn.create_scalar_function("pg_reload_conf", 0, FunctionFlags::SQLITE_UTF8, |_| {
+    let sh = Arc::clone(shared);
+    conn.create_scalar_function("pg_reload_conf", 0, FunctionFlags::SQLITE_UTF8, move |_| {
+        if !sh.superuser.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(sh.raise(SqlError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                "permission denied for function pg_reload_conf",
+            )));
+        }
+        sh.reload.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     })?;
     let start_time = shared.started.to_string();

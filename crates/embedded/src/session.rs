@@ -382,11 +382,10 @@ impl Session {
         slot: Option<SessionSlot>,
     ) -> Result<Session, SqlError> {
         let conn = db.checkout().map_err(db_err)?;
-        let shared = Arc::new(Shared::new(
-            &identity.user,
-            settings.database(),
-            identity.pid,
-        ));
+        let shared = Arc::new(
+            Shared::new(&identity.user, settings.database(), identity.pid)
+                .with_reload(db.reload_flag()),
+        );
         shared
             .superuser
             .store(identity.superuser, Ordering::Relaxed);

@@ -326,7 +326,15 @@ fn expressions_have_postgresql_types() {
         ),
         "t"
     );
+    assert!(!_db.take_reload_request());
     assert_eq!(value(&mut s, "SELECT pg_reload_conf()"), "t");
+    assert!(_db.take_reload_request(), "the server sees the request");
+    assert!(!_db.take_reload_request(), "once");
+    let mut alice = Session::new(&_db, "alice", SessionSettings::default()).unwrap();
+    assert_eq!(
+        err(&mut alice, "SELECT pg_reload_conf()").code,
+        pgscram_embedded::sqlstate::INSUFFICIENT_PRIVILEGE
+    );
     assert_eq!(
         value(
             &mut s,
