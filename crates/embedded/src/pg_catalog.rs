@@ -232,7 +232,7 @@ const VIEWS: &[View] = &[
                       i.isunique, false, i.isprimary, false, true, false, true, false, true, true, false,
                       i.indkey, '', '', '', NULL, NULL,
                       'CREATE ' || CASE WHEN i.isunique THEN 'UNIQUE ' ELSE '' END || 'INDEX ' ||
-                      i.relname || ' ON public.' || i.tblname || ' USING btree (' || i.cols || ')'
+                      i.relname || ' ON ' || i.tblname || ' USING btree (' || i.cols || ')'
                FROM pgscram_rel i WHERE i.relkind = 'i'",
     },
     View {

@@ -578,10 +578,12 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
     ("pg_is_in_recovery", 0, "false", types::BOOL),
     ("pg_get_expr", 2, "$1", types::TEXT),
     ("pg_get_expr", 3, "$1", types::TEXT),
+    // The one-argument form qualifies the table; the pretty form (psql's) does not
+    // when the schema is on the search path.
     (
         "pg_get_indexdef",
         1,
-        "(SELECT pgscram_indexdef FROM pg_index WHERE indexrelid = $1)",
+        "(SELECT replace(pgscram_indexdef, ' ON ', ' ON public.') FROM pg_index WHERE indexrelid = $1)",
         types::TEXT,
     ),
     (

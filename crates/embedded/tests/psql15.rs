@@ -197,12 +197,12 @@ fn d_users_describes_columns_and_indexes() {
             (
                 "users_pkey".into(),
                 "t".into(),
-                "CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)".into()
+                "CREATE UNIQUE INDEX users_pkey ON users USING btree (id)".into()
             ),
             (
                 "users_name_idx".into(),
                 "f".into(),
-                "CREATE INDEX users_name_idx ON public.users USING btree (name)".into()
+                "CREATE INDEX users_name_idx ON users USING btree (name)".into()
             ),
         ]
     );
