@@ -22,6 +22,46 @@ const SETUP: &[&str] = &[
     "CREATE INDEX users_name_idx ON users (name)",
 ];
 
+/// Fixtures (tests/psql15/) whose first query is compared.
+const SAME: &[&str] = &[
+    "du",
+    "du_plus",
+    "dg",
+    "dt",
+    "dn",
+    "di",
+    "ddp",
+    "dv",
+    "ds",
+    "df",
+    "drds",
+    "dconfig_password",
+    "da",
+    "d_t",
+    "do",
+    "d_c",
+    "dd",
+    "dp",
+    "d",
+    "dx",
+    "l",
+    "db",
+    "d_l",
+    "dc",
+    "d_d",
+    "dm",
+    "d_e",
+    "des",
+    "dy",
+    "d_o",
+];
+
+/// Where the embedded database has less than PostgreSQL, by design (see the crate
+/// docs): no sequences (`\\ds`, `\\d` and `\\dp` list users_id_seq), no casts
+/// catalog (`\\dC`), no procedural languages or extensions (`\\dL`, `\\dx` show
+/// plpgsql), and one database (`\\l` shows template0 and template1 too).
+const KNOWN_DIFFERENCES: &[&str] = &["ds", "d_c", "dp", "d", "dx", "l", "d_l"];
+
 fn fixture(name: &str) -> Vec<String> {
     let path = format!("{}/tests/psql15/{name}.sql", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(path)
@@ -56,11 +96,15 @@ fn catalog_queries_match_postgresql_15() {
         pg.sql(sql);
         tag(&mut s, sql);
     }
-    // \du, \du+, \dg, \dt, \dn, \di: the same rows.
-    for name in ["du", "du_plus", "dg", "dt", "dn", "di"] {
+    // The rows of every listed meta-command's query, except the known differences.
+    let mut differ = Vec::new();
+    for name in SAME {
         let q = &fixture(name)[0];
-        assert_eq!(ours(&mut s, q), pg.sql(q), "{name}:\n{q}");
+        if ours(&mut s, q) != pg.sql(q) {
+            differ.push(*name);
+        }
     }
+    assert_eq!(differ, KNOWN_DIFFERENCES, "meta-commands whose rows differ");
     // \d users: the table's columns and indexes (each side with its own OID).
     let q = fixture("d_users");
     let pg_oid = pg
