@@ -59,8 +59,8 @@
 //!   (`GRANT SELECT ON ...`), no `COPY`, `LISTEN`/`NOTIFY`, SQL-level `PREPARE`,
 //!   `SET ROLE`, per-role settings, functions, or triggers in PostgreSQL syntax.
 //!   `has_*_privilege()` answer true (every role may read every table).
-//! - The catalog views describe what SQLite has: no sequences (a `serial` column shows
-//!   PostgreSQL's `nextval(...)` default but `\ds` lists nothing), no foreign keys,
+//! - The catalog views describe what SQLite has: a `serial` column's sequence is listed
+//!   (`\ds`) but is SQLite's AUTOINCREMENT counter, not a sequence object; no foreign keys,
 //!   check constraints or triggers in `\d`, one database (`\l`), no extensions (`\dx`).
 //!   `pg_stat_activity` and `pg_stat_ssl` show the current session only.
 //! - PostgreSQL 15's predefined roles exist and can be granted, but grant nothing here

@@ -3,7 +3,7 @@
 //! the database file), each column declared with its PostgreSQL type, plus the SQL
 //! functions their queries call.
 //!
-//! Relation OIDs are `16384 + 2 * rowid` of the table's row in `sqlite_schema`; the
+//! Relation OIDs are `16384 + 4 * rowid` of the table's row in `sqlite_schema`; the
 //! primary-key index of a table whose key is SQLite's rowid has no row of its own and
 //! gets the next odd number. OIDs are unique per catalog, as in PostgreSQL.
 
@@ -33,19 +33,19 @@ use types::{
 
 /// User relations (tables, views, indexes) in `sqlite_schema` terms.
 const RELATIONS: &str = "
-SELECT 16384 + 2 * s.rowid, s.name, CASE s.type WHEN 'view' THEN 'v' ELSE 'r' END,
-       16384 + 2 * s.rowid, s.name, s.sql, 0, 0, NULL, NULL
+SELECT 16384 + 4 * s.rowid, s.name, CASE s.type WHEN 'view' THEN 'v' ELSE 'r' END,
+       16384 + 4 * s.rowid, s.name, s.sql, 0, 0, NULL, NULL
 FROM main.sqlite_schema s
 WHERE s.type IN ('table', 'view') AND substr(s.name, 1, 7) <> 'sqlite_'
   AND substr(s.name, 1, 8) <> 'pgscram_' AND substr(s.name, 1, 3) <> 'pg_'
 UNION ALL
-SELECT 16384 + 2 * s.rowid,
+SELECT 16384 + 4 * s.rowid,
        CASE il.origin WHEN 'pk' THEN t.name || '_pkey'
          WHEN 'u' THEN t.name || '_' ||
            (SELECT group_concat(ii.name, '_' ORDER BY ii.seqno) FROM pragma_index_info(il.name) ii)
            || '_key'
          ELSE il.name END,
-       'i', 16384 + 2 * t.rowid, t.name, s.sql, il.\"unique\", il.origin = 'pk',
+       'i', 16384 + 4 * t.rowid, t.name, s.sql, il.\"unique\", il.origin = 'pk',
        (SELECT group_concat(coalesce(ii.name, 'expression'), ', ' ORDER BY ii.seqno)
         FROM pragma_index_info(il.name) ii),
        (SELECT group_concat(ii.cid + 1, ' ' ORDER BY ii.seqno) FROM pragma_index_info(il.name) ii)
@@ -54,14 +54,21 @@ JOIN main.sqlite_schema s ON s.type = 'index' AND s.name = il.name
 WHERE t.type = 'table' AND substr(t.name, 1, 7) <> 'sqlite_'
   AND substr(t.name, 1, 8) <> 'pgscram_' AND substr(t.name, 1, 3) <> 'pg_'
 UNION ALL
-SELECT 16384 + 2 * t.rowid + 1, t.name || '_pkey', 'i', 16384 + 2 * t.rowid, t.name, NULL, 1, 1,
+SELECT 16384 + 4 * t.rowid + 1, t.name || '_pkey', 'i', 16384 + 4 * t.rowid, t.name, NULL, 1, 1,
        (SELECT group_concat(p.name, ', ' ORDER BY p.pk) FROM pragma_table_info(t.name) p WHERE p.pk > 0),
        (SELECT group_concat(p.cid + 1, ' ' ORDER BY p.pk) FROM pragma_table_info(t.name) p WHERE p.pk > 0)
 FROM main.sqlite_schema t
 WHERE t.type = 'table' AND substr(t.name, 1, 7) <> 'sqlite_'
   AND substr(t.name, 1, 8) <> 'pgscram_' AND substr(t.name, 1, 3) <> 'pg_'
   AND EXISTS (SELECT 1 FROM pragma_table_info(t.name) p WHERE p.pk > 0)
-  AND NOT EXISTS (SELECT 1 FROM pragma_index_list(t.name) il WHERE il.origin = 'pk')";
+  AND NOT EXISTS (SELECT 1 FROM pragma_index_list(t.name) il WHERE il.origin = 'pk')
+UNION ALL
+SELECT 16384 + 4 * t.rowid + 2, t.name || '_' || p.name || '_seq', 'S', 16384 + 4 * t.rowid, t.name,
+       NULL, 0, 0, NULL, NULL
+FROM main.sqlite_schema t, pragma_table_info(t.name) p
+WHERE t.type = 'table' AND substr(t.name, 1, 7) <> 'sqlite_'
+  AND substr(t.name, 1, 8) <> 'pgscram_' AND substr(t.name, 1, 3) <> 'pg_'
+  AND pgscram_is_serial(p.type, p.pk, t.sql)";
 
 const VIEWS: &[View] = &[
     View {
