@@ -250,9 +250,18 @@ impl Database {
             return;
         }
         conn.flush_prepared_statement_cache();
+        // The session's own temporary objects; the catalog views (`pg_*`, `pgscram_*`,
+        // names user SQL cannot create) stay for the next session.
         let temp_objects: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_temp_master \
+                 WHERE substr(name, 1, 3) <> 'pg_' AND substr(name, 1, 8) <> 'pgscram_' \
+                 AND substr(name, 1, 7) <> 'sqlite_'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(1);
+
         if temp_objects != 0 {
             return;
         }
@@ -261,6 +270,13 @@ impl Database {
             None::<fn(rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization>,
         );
         conn.progress_handler(0, None::<fn() -> bool>);
+        // The ended session's settings are not the next one's.
+        if conn
+            .execute_batch("DELETE FROM temp.pgscram_settings")
+            .is_err()
+        {
+            return;
+        }
         let mut idle = lock(&self.inner.idle);
         if idle.len() < IDLE_CONNECTIONS {
             idle.push(conn);
