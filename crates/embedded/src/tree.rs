@@ -2409,15 +2409,7 @@ impl Walker<'_> {
         if name == "current_setting" {
             self.needs.settings = true;
         }
-        let first = args.first().cloned();
-        let mut out = expand_template(template, args)?;
-        if matches!(name, "greatest" | "least")
-            && let Some(mut f) = first
-        {
-            let _ = &mut f;
-            out = Expr::Nested(Box::new(out));
-        }
-        Ok(Some((out, *t)))
+        Ok(Some((expand_template(template, args)?, *t)))
     }
 
     fn function(&mut self, e: &mut Expr, sc: &Scope<'_>) -> Result<PgType, SqlError> {
