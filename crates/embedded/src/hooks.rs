@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     /// Raised by `pg_reload_conf()` (the database's flag; see
     /// `Database::take_reload_request`).
     pub reload: Arc<AtomicBool>,
+    /// What the server knows of the client connection (`pg_stat_ssl`,
+    /// `pg_stat_activity.client_addr`).
+    pub connection: Mutex<crate::session::ConnectionInfo>,
 }
 
 /// Locks ignoring poisoning: the data is plain values that stay valid after a panic.
@@ -81,6 +84,7 @@ impl Shared {
             started: clock(),
             current_query: Mutex::new(String::new()),
             reload: Arc::new(AtomicBool::new(false)),
+            connection: Mutex::new(crate::session::ConnectionInfo::default()),
         }
     }
 

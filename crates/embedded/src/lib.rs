@@ -101,8 +101,8 @@ pub use database::Database;
 pub use error::{DbError, Notice, Severity, SqlError, SqlState, sqlstate};
 pub use password::MAX_SECRET_LEN;
 pub use session::{
-    CancelHandle, Column, Completion, Portal, PreparedStatement, QueryResult, Row, Session,
-    SessionIdentity, StatementOutcome, TransactionStatus,
+    CancelHandle, Column, Completion, ConnectionInfo, Portal, PreparedStatement, QueryResult, Row,
+    Session, SessionIdentity, StatementOutcome, TlsInfo, TransactionStatus,
 };
 pub use settings::{PasswordEncryption, SessionSettings};
 pub use timestamp::{Timestamp, TimestampError};

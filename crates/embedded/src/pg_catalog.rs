@@ -460,7 +460,8 @@ const VIEWS: &[View] = &[
                       (SELECT oid FROM main.pgscram_roles WHERE rolname = pgscram_session_user()),
                       pgscram_session_user(),
                       (SELECT setting FROM temp.pgscram_settings WHERE name = 'application_name'),
-                      NULL, NULL, NULL, pgscram_start_time(), now(), statement_timestamp(),
+                      pgscram_connection('client_addr'), NULL, pgscram_connection('client_port'),
+                      pgscram_start_time(), now(), statement_timestamp(),
                       statement_timestamp(), NULL, NULL, 'active', NULL, NULL, NULL,
                       pgscram_current_query(), 'client backend'",
     },
@@ -476,7 +477,8 @@ const VIEWS: &[View] = &[
             ("client_serial", types::NUMERIC),
             ("issuer_dn", TEXT),
         ],
-        body: "SELECT pg_backend_pid(), false, NULL, NULL, NULL, NULL, NULL, NULL",
+        body: "SELECT pg_backend_pid(), pgscram_connection('ssl'), pgscram_connection('version'),
+                      pgscram_connection('cipher'), pgscram_connection('bits'), NULL, NULL, NULL",
     },
     View {
         name: "pg_am",
@@ -1662,6 +1664,30 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
         sh.reload.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     })?;
+    let sh = Arc::clone(shared);
+    conn.create_scalar_function(
+        "pgscram_connection",
+        1,
+        FunctionFlags::SQLITE_UTF8,
+        move |ctx| {
+            use rusqlite::types::Value;
+            let field = text_arg(ctx, 0).unwrap_or_default();
+            let info = lock(&sh.connection).clone();
+            Ok(match field.as_str() {
+                "ssl" => Value::Integer(i64::from(info.tls.is_some())),
+                "version" => info.tls.map_or(Value::Null, |t| Value::Text(t.version)),
+                "cipher" => info.tls.map_or(Value::Null, |t| Value::Text(t.cipher)),
+                "bits" => info
+                    .tls
+                    .map_or(Value::Null, |t| Value::Integer(i64::from(t.bits))),
+                "client_addr" => info.client_addr.map_or(Value::Null, Value::Text),
+                "client_port" => info
+                    .client_port
+                    .map_or(Value::Null, |p| Value::Integer(i64::from(p))),
+                _ => Value::Null,
+            })
+        },
+    )?;
     let start_time = shared.started.to_string();
     conn.create_scalar_function(
         "pgscram_start_time",

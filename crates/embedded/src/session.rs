@@ -240,6 +240,25 @@ pub struct Session {
     slot: Option<SessionSlot>,
 }
 
+/// The client connection as the server sees it, for `pg_stat_ssl` and
+/// `pg_stat_activity` (see [`Session::set_connection_info`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The client's address (`None` for a Unix socket).
+    pub client_addr: Option<String>,
+    pub client_port: Option<u16>,
+    /// TLS: protocol version (`TLSv1.3`), cipher suite, key bits. `None` without TLS.
+    pub tls: Option<TlsInfo>,
+}
+
+/// The negotiated TLS parameters of a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    pub bits: i32,
+}
+
 /// Who a session runs as, decided by the server that authenticated the client.
 #[derive(Debug, Clone)]
 pub struct SessionIdentity {
@@ -448,6 +467,12 @@ impl Session {
             Block::Explicit => TransactionStatus::InBlock,
             Block::Failed => TransactionStatus::Failed,
         }
+    }
+
+    /// Tells the session about its client connection: `pg_stat_ssl` and
+    /// `pg_stat_activity` show it from the next statement on.
+    pub fn set_connection_info(&mut self, info: ConnectionInfo) {
+        *lock(&self.shared.connection) = info;
     }
 
     /// A handle another task can use to cancel the running statement.

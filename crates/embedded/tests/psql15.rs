@@ -349,6 +349,31 @@ fn expressions_have_postgresql_types() {
     assert_eq!(value(&mut s, "SELECT datname FROM pg_database"), "postgres");
     assert_eq!(value(&mut s, "SELECT count(*) FROM pg_stat_activity"), "1");
     assert_eq!(value(&mut s, "SELECT ssl FROM pg_stat_ssl"), "f");
+    s.set_connection_info(pgscram_embedded::ConnectionInfo {
+        client_addr: Some("127.0.0.1".into()),
+        client_port: Some(50000),
+        tls: Some(pgscram_embedded::TlsInfo {
+            version: "TLSv1.3".into(),
+            cipher: "TLS_AES_256_GCM_SHA384".into(),
+            bits: 256,
+        }),
+    });
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        ),
+        vec![vec![
+            "t".to_owned(),
+            "TLSv1.3".to_owned(),
+            "TLS_AES_256_GCM_SHA384".to_owned(),
+            "256".to_owned()
+        ]]
+    );
+    assert_eq!(
+        value(&mut s, "SELECT client_port FROM pg_stat_activity"),
+        "50000"
+    );
 }
 
 #[test]
