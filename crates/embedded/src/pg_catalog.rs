@@ -1575,6 +1575,13 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
             Ok(Some(parts.join(&sep)))
         })?;
     }
+    for name in ["power", "pow"] {
+        conn.create_scalar_function(name, 2, det, |ctx| {
+            let a: Option<f64> = ctx.get(0)?;
+            let b: Option<f64> = ctx.get(1)?;
+            Ok(a.zip(b).map(|(a, b)| a.powf(b)))
+        })?;
+    }
     conn.create_scalar_function("split_part", 3, det, |ctx| {
         let (Some(s), Some(d)) = (text_arg(ctx, 0), text_arg(ctx, 1)) else {
             return Ok(None);

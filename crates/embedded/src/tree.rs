@@ -2372,7 +2372,15 @@ impl Walker<'_> {
                 }
                 t
             }
-            B::PGExp => types::FLOAT8,
+            B::PGExp => {
+                let (l, r) = (take(left), take(right));
+                *e = call("power", vec![l, r]);
+                if lt == types::NUMERIC || rt == types::NUMERIC {
+                    types::NUMERIC
+                } else {
+                    types::FLOAT8
+                }
+            }
             B::BitwiseAnd
             | B::BitwiseOr
             | B::PGBitwiseXor

@@ -314,6 +314,7 @@ fn expressions_have_postgresql_types() {
     let oids: Vec<u32> = cols.iter().map(|c| c.1).collect();
     assert_eq!(oids, vec![16, 23, 1184, 25, 1700, 20, 1003, 25]);
     assert_eq!(value(&mut s, "SELECT true"), "t");
+    assert_eq!(value(&mut s, "SELECT 2 ^ 3"), "8");
     assert_eq!(value(&mut s, "SELECT split_part('a.b.c', '.', 2)"), "b");
     assert_eq!(
         value(&mut s, "SELECT current_setting('password_encryption')"),
