@@ -62,7 +62,9 @@
 //! - The catalog views describe what SQLite has: a `serial` column's sequence is listed
 //!   (`\ds`) but is SQLite's AUTOINCREMENT counter, not a sequence object; no foreign keys,
 //!   check constraints or triggers in `\d`, one database (`\l`), no extensions (`\dx`).
-//!   `pg_stat_activity` and `pg_stat_ssl` show the current session only.
+//!   `pg_stat_activity` and `pg_stat_ssl` show the current session only, with what the
+//!   server passed to [`Session::set_connection_info`]. `pg_reload_conf()` (superusers)
+//!   raises a flag the server takes with [`Database::take_reload_request`].
 //! - PostgreSQL 15's predefined roles exist and can be granted, but grant nothing here
 //!   (there are no object privileges to extend).
 //! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or what the
