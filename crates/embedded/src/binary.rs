@@ -68,6 +68,9 @@ pub fn supports_binary(type_oid: u32) -> bool {
 
 /// Encodes a text-format value (as a session returns it) in binary format.
 pub fn to_binary(type_oid: u32, text: &[u8]) -> Result<Vec<u8>, SqlError> {
+    if let Some(t) = types::catalog_type(type_oid) {
+        return catalog_to_binary(t, text);
+    }
     let ty = types::by_oid(type_oid).ok_or_else(|| unsupported(type_oid))?;
     Ok(match type_oid {
         oid::BYTEA => types::parse_bytea(text)?,
@@ -135,6 +138,47 @@ fn parse_ts(text: &[u8]) -> Result<Timestamp, SqlError> {
 }
 
 /// Decodes a binary-format parameter into the text format sessions bind.
+/// The catalog-only types: `"char"` and `unknown` as their bytes, one-dimensional
+/// arrays of types that have a binary form in PostgreSQL's array layout (ndim, null
+/// flag, element type, length and lower bound, then length-prefixed elements).
+fn catalog_to_binary(t: types::PgType, text: &[u8]) -> Result<Vec<u8>, SqlError> {
+    match t.oid {
+        18 => return Ok(text.iter().take(1).copied().collect()),
+        705 => return Ok(text.to_vec()),
+        _ => {}
+    }
+    if !t.name.starts_with('_') {
+        return Err(unsupported(t.oid));
+    }
+    let elem = types::element_of(t);
+    if types::catalog_type(elem.oid).is_some() && elem.oid != 18 {
+        return Err(unsupported(t.oid));
+    }
+    let items = crate::pg_catalog::parse_array(text_of(text)?).ok_or_else(|| bad_binary(t.name))?;
+    let mut out = Vec::new();
+    let has_null = items.iter().any(Option::is_none);
+    out.extend_from_slice(&i32::from(!items.is_empty()).to_be_bytes());
+    out.extend_from_slice(&i32::from(has_null).to_be_bytes());
+    out.extend_from_slice(&elem.oid.to_be_bytes());
+    if !items.is_empty() {
+        let n = i32::try_from(items.len()).map_err(|_| bad_binary(t.name))?;
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(&1i32.to_be_bytes());
+    }
+    for item in items {
+        match item {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(v) => {
+                let b = to_binary(elem.oid, v.as_bytes())?;
+                let n = i32::try_from(b.len()).map_err(|_| bad_binary(t.name))?;
+                out.extend_from_slice(&n.to_be_bytes());
+                out.extend_from_slice(&b);
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn from_binary(type_oid: u32, value: &[u8]) -> Result<Vec<u8>, SqlError> {
     Ok(match type_oid {
         oid::BYTEA => types::hex_bytea(value).into_bytes(),
@@ -222,6 +266,26 @@ pub fn from_binary(type_oid: u32, value: &[u8]) -> Result<Vec<u8>, SqlError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn one_dimensional_arrays_in_postgresql_layout() {
+        let b = to_binary(1003, b"{staff,NULL}").unwrap();
+        let mut want = Vec::new();
+        for w in [1i32, 1] {
+            want.extend_from_slice(&w.to_be_bytes());
+        }
+        want.extend_from_slice(&19u32.to_be_bytes());
+        for w in [2i32, 1, 5] {
+            want.extend_from_slice(&w.to_be_bytes());
+        }
+        want.extend_from_slice(b"staff");
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(b, want);
+        let empty = to_binary(1009, b"{}").unwrap();
+        assert_eq!(empty.len(), 12);
+        assert_eq!(to_binary(18, b"r").unwrap(), b"r");
+    }
+
     use super::*;
 
     #[test]

@@ -75,6 +75,13 @@ CREATE VIEW IF NOT EXISTS pg_user AS
 CREATE VIEW IF NOT EXISTS pg_auth_members AS
     SELECT oid, roleid, member, grantor, admin_option, inherit_option, set_option
     FROM pgscram_auth_members;
+CREATE TABLE IF NOT EXISTS pgscram_description (
+    objoid OID INTEGER NOT NULL,
+    classoid OID INTEGER NOT NULL,
+    objsubid INTEGER NOT NULL DEFAULT 0,
+    description TEXT NOT NULL,
+    PRIMARY KEY (objoid, classoid, objsubid)
+);
 CREATE TABLE IF NOT EXISTS pgscram_hba_file_rules (
     rule_number INTEGER,
     file_name TEXT,
@@ -93,6 +100,50 @@ CREATE VIEW IF NOT EXISTS pg_hba_file_rules AS
            netmask, auth_method, options, error
     FROM pgscram_hba_file_rules;
 "#;
+
+/// PostgreSQL 15's predefined roles, with their OIDs: NOLOGIN, INHERIT, no password.
+pub const PREDEFINED_ROLES: &[(u32, &str)] = &[
+    (3373, "pg_monitor"),
+    (3374, "pg_read_all_settings"),
+    (3375, "pg_read_all_stats"),
+    (3377, "pg_stat_scan_tables"),
+    (4200, "pg_signal_backend"),
+    (4544, "pg_checkpoint"),
+    (4569, "pg_read_server_files"),
+    (4570, "pg_write_server_files"),
+    (4571, "pg_execute_server_program"),
+    (6171, "pg_database_owner"),
+    (6181, "pg_read_all_data"),
+    (6182, "pg_write_all_data"),
+];
+
+/// pg_monitor's memberships, as PostgreSQL ships them: (oid, role, member).
+const PREDEFINED_MEMBERSHIPS: &[(u32, u32, u32)] =
+    &[(3380, 3374, 3373), (3381, 3375, 3373), (3382, 3377, 3373)];
+
+/// A predefined role (not the bootstrap superuser, not a role someone created).
+pub(crate) fn is_predefined(oid: u32) -> bool {
+    oid < FIRST_NORMAL_OID && oid != BOOTSTRAP_SUPERUSER_OID
+}
+
+/// Adds the predefined roles a catalog lacks (new catalogs, and ones made before
+/// they existed here).
+fn add_predefined_roles(conn: &Connection) -> rusqlite::Result<()> {
+    for (oid, name) in PREDEFINED_ROLES {
+        conn.execute(
+            "INSERT OR IGNORE INTO pgscram_roles (oid, rolname) VALUES (?1, ?2)",
+            params![oid, name],
+        )?;
+    }
+    for (oid, role, member) in PREDEFINED_MEMBERSHIPS {
+        conn.execute(
+            "INSERT OR IGNORE INTO pgscram_auth_members (oid, roleid, member, grantor) \
+             VALUES (?1, ?2, ?3, 10)",
+            params![oid, role, member],
+        )?;
+    }
+    Ok(())
+}
 
 /// Tables and views that belong to the catalog: user SQL may not create, drop or
 /// write them (enforced by the session's authorizer). (`sqlite_` names are SQLite's
@@ -155,6 +206,7 @@ pub(crate) fn init_schema(conn: &Connection) -> Result<(), DbError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         conn.execute_batch(SCHEMA)?;
+        add_predefined_roles(conn)?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM pgscram_meta WHERE key = 'schema_version'",
@@ -316,10 +368,12 @@ pub(crate) fn role_by_name(conn: &Connection, name: &str) -> Result<Option<RoleR
     .map_err(corrupt)
 }
 
-/// Every role, by OID.
+/// Every role someone created (the bootstrap superuser and user roles), by OID; the
+/// predefined roles are left out.
 pub(crate) fn all_roles(conn: &Connection) -> Result<Vec<RoleRecord>, DbError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ROLE_COLUMNS} FROM pgscram_roles ORDER BY oid"
+        "SELECT {ROLE_COLUMNS} FROM pgscram_roles \
+         WHERE oid >= {FIRST_NORMAL_OID} OR oid = {BOOTSTRAP_SUPERUSER_OID} ORDER BY oid"
     ))?;
     let rows = stmt.query_map([], RoleRecord::from_row)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(corrupt)
@@ -507,11 +561,14 @@ pub(crate) fn remove_member(
 
 /// Whether any role exists (bootstrap runs only on an empty catalog).
 pub(crate) fn has_roles(conn: &Connection) -> Result<bool, DbError> {
-    Ok(
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM pgscram_roles)", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pgscram_roles \
+                 WHERE oid >= {FIRST_NORMAL_OID} OR oid = {BOOTSTRAP_SUPERUSER_OID})"
+        ),
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 #[cfg(test)]
@@ -601,9 +658,11 @@ mod tests {
         assert_eq!(membership(&conn, b, a).unwrap(), Some(true));
         delete_role(&conn, b).unwrap();
         let n: i64 = conn
-            .query_row("SELECT count(*) FROM pgscram_auth_members", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM pgscram_auth_members WHERE oid >= 16384",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(n, 0);
     }

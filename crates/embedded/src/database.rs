@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +66,8 @@ struct Inner {
     /// connection (and reading the schema on its first statement) was most of what a
     /// login cost.
     idle: Mutex<Vec<Connection>>,
+    /// Set by `SELECT pg_reload_conf()`; the server takes it and reloads.
+    reload: Arc<AtomicBool>,
 }
 
 /// How many idle connections are kept for reuse.
@@ -129,6 +131,7 @@ impl Database {
                 sessions: Mutex::new(HashMap::new()),
                 idle: Mutex::new(Vec::new()),
                 next_pid: AtomicI32::new(1),
+                reload: Arc::new(AtomicBool::new(false)),
             }),
         })
     }
@@ -261,9 +264,18 @@ impl Database {
             return;
         }
         conn.flush_prepared_statement_cache();
+        // The session's own temporary objects; the catalog views (`pg_*`, `pgscram_*`,
+        // names user SQL cannot create) stay for the next session.
         let temp_objects: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_temp_master", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_temp_master \
+                 WHERE substr(name, 1, 3) <> 'pg_' AND substr(name, 1, 8) <> 'pgscram_' \
+                 AND substr(name, 1, 7) <> 'sqlite_'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(1);
+
         if temp_objects != 0 {
             return;
         }
@@ -272,6 +284,13 @@ impl Database {
             None::<fn(rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization>,
         );
         conn.progress_handler(0, None::<fn() -> bool>);
+        // The ended session's settings are not the next one's.
+        if conn
+            .execute_batch("DELETE FROM temp.pgscram_settings")
+            .is_err()
+        {
+            return;
+        }
         let mut idle = lock(&self.inner.idle);
         if idle.len() < IDLE_CONNECTIONS {
             idle.push(conn);
@@ -279,6 +298,17 @@ impl Database {
     }
 
     /// A fresh backend "process id" for a session.
+    /// Whether a superuser ran `SELECT pg_reload_conf()` since the last call: the
+    /// server should then reload its configuration (pg_hba.conf) as on SIGHUP.
+    pub fn take_reload_request(&self) -> bool {
+        self.inner.reload.swap(false, Ordering::Relaxed)
+    }
+
+    /// The flag `pg_reload_conf()` raises (shared with every session).
+    pub(crate) fn reload_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.inner.reload)
+    }
+
     pub(crate) fn next_pid(&self) -> i32 {
         self.inner.next_pid.fetch_add(1, Ordering::Relaxed)
     }
@@ -469,7 +499,11 @@ mod tests {
         assert!(b.role("x").unwrap().is_none());
         let c = a.connect().unwrap();
         let n: i64 = c
-            .query_row("SELECT count(*) FROM pgscram_roles", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM pgscram_roles WHERE oid >= 16384 OR oid = 10",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(n, 1);
     }

@@ -415,6 +415,18 @@ fn check_not_special(name: &str) -> Result<(), SqlError> {
     }
 }
 
+/// PostgreSQL's predefined roles (`pg_monitor`, ...) keep their attributes and names.
+fn check_not_predefined(role: &RoleRecord, detail: &str) -> Result<(), SqlError> {
+    if catalog::is_predefined(role.oid) {
+        return Err(SqlError::new(
+            sqlstate::RESERVED_NAME,
+            format!("role name \"{}\" is reserved", role.name),
+        )
+        .with_detail(detail));
+    }
+    Ok(())
+}
+
 /// `pg_` names belong to the system.
 fn check_not_reserved(name: &str) -> Result<(), SqlError> {
     if name.starts_with("pg_") {
@@ -857,6 +869,7 @@ fn alter(
 ) -> Result<Applied, SqlError> {
     const ACTION: &str = "alter role";
     let mut role = require(conn, name)?;
+    check_not_predefined(&role, "Cannot alter reserved roles.")?;
     let only_password = options.iter().all(|o| matches!(o, RoleOption::Password(_)));
     let own_password = only_password && role.oid == me.oid && me.oid != 0;
     if !me.superuser && !own_password {
@@ -914,6 +927,7 @@ fn rename(
 ) -> Result<Applied, SqlError> {
     const ACTION: &str = "rename role";
     let mut role = require(conn, name)?;
+    check_not_predefined(&role, "Cannot rename reserved roles.")?;
     if role.oid == me.oid || role.name == me.name {
         return Err(SqlError::unsupported("session user cannot be renamed"));
     }
@@ -992,7 +1006,7 @@ fn drop_roles(
                 "Only roles with the SUPERUSER attribute may drop roles with the SUPERUSER attribute.",
             ));
         }
-        if role.oid == BOOTSTRAP_SUPERUSER_OID {
+        if role.oid == BOOTSTRAP_SUPERUSER_OID || catalog::is_predefined(role.oid) {
             return Err(SqlError::new(
                 sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
                 format!("cannot drop role {name} because it is required by the database system"),

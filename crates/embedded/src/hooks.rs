@@ -50,6 +50,16 @@ pub(crate) struct Shared {
     /// Why the last statement was interrupted.
     pub stop_reason: AtomicU8,
     pub deadline: Mutex<Option<Instant>>,
+    /// When the session started (`pg_stat_activity.backend_start`).
+    pub started: Timestamp,
+    /// The statement running now (`pg_stat_activity.query`).
+    pub current_query: Mutex<String>,
+    /// Raised by `pg_reload_conf()` (the database's flag; see
+    /// `Database::take_reload_request`).
+    pub reload: Arc<AtomicBool>,
+    /// What the server knows of the client connection (`pg_stat_ssl`,
+    /// `pg_stat_activity.client_addr`).
+    pub connection: Mutex<crate::session::ConnectionInfo>,
 }
 
 /// Locks ignoring poisoning: the data is plain values that stay valid after a panic.
@@ -71,10 +81,20 @@ impl Shared {
             cancel: Arc::new(AtomicBool::new(false)),
             stop_reason: AtomicU8::new(STOP_NONE),
             deadline: Mutex::new(None),
+            started: clock(),
+            current_query: Mutex::new(String::new()),
+            reload: Arc::new(AtomicBool::new(false)),
+            connection: Mutex::new(crate::session::ConnectionInfo::default()),
         }
     }
 
-    fn raise(&self, e: SqlError) -> rusqlite::Error {
+    /// Shares the database's reload flag with this session.
+    pub fn with_reload(mut self, flag: Arc<AtomicBool>) -> Shared {
+        self.reload = flag;
+        self
+    }
+
+    pub(crate) fn raise(&self, e: SqlError) -> rusqlite::Error {
         let msg = e.message.clone();
         let mut slot = lock(&self.fn_error);
         if slot.is_none() {
@@ -114,7 +134,11 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let plain = FunctionFlags::SQLITE_UTF8;
 
-    for (name, ci) in [("regexp", false), ("match", true)] {
+    for (name, ci) in [
+        ("regexp", false),
+        ("match", true),
+        ("pgscram_regexp_i", true),
+    ] {
         let sh = Arc::clone(shared);
         conn.create_scalar_function(name, 2, det, move |ctx| regex_fn(ctx, ci, &sh))?;
     }
@@ -658,6 +682,21 @@ fn authorize(sh: &Shared, ctx: AuthContext<'_>) -> Authorization {
         | AuthAction::Reindex {
             index_name: table_name,
         } if catalog::is_catalog_name(table_name) => sh.deny(system_catalog(table_name)),
+        // The catalog views read the schema through these table-valued pragmas (user
+        // queries cannot name them: the tree translator refuses `pragma_*` in FROM).
+        AuthAction::Pragma { pragma_name, .. }
+            if [
+                "table_info",
+                "table_xinfo",
+                "index_list",
+                "index_info",
+                "index_xinfo",
+            ]
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+        {
+            Authorization::Allow
+        }
         AuthAction::Pragma { .. }
         | AuthAction::Attach { .. }
         | AuthAction::Detach { .. }

@@ -46,17 +46,12 @@ pub(crate) struct Token {
     pub space_before: bool,
     /// Byte offset in the source (for error positions).
     pub pos: usize,
+    /// An unquoted identifier as written, when folding changed it (so the parser's
+    /// error messages quote the user's spelling).
+    pub written: Option<String>,
 }
 
 impl Token {
-    pub fn raw(text: impl Into<String>) -> Token {
-        Token {
-            tok: Tok::Raw(text.into()),
-            space_before: true,
-            pos: 0,
-        }
-    }
-
     /// True for the unquoted keyword or identifier `word` (lowercase).
     pub fn is_word(&self, word: &str) -> bool {
         matches!(&self.tok, Tok::Ident(w) if w == word)
@@ -64,11 +59,6 @@ impl Token {
 
     pub fn is_op(&self, op: &str) -> bool {
         matches!(&self.tok, Tok::Op(o) if o == op)
-    }
-
-    /// True for an operator in `ops`.
-    pub fn tok_is_op_in(&self, ops: &[&str]) -> bool {
-        matches!(&self.tok, Tok::Op(o) if ops.contains(&o.as_str()))
     }
 
     /// The identifier's name, quoted or not.
@@ -262,6 +252,7 @@ impl Lexer<'_> {
             tok,
             space_before: std::mem::take(&mut self.space),
             pos,
+            written: None,
         });
     }
 
@@ -602,8 +593,13 @@ impl Lexer<'_> {
             j += 1;
         }
         self.i = j;
-        let text = self.src[start..j].to_ascii_lowercase();
+        let written = &self.src[start..j];
+        let text = written.to_ascii_lowercase();
+        let changed = (text != written).then(|| written.to_owned());
         self.push(Tok::Ident(text), start);
+        if let Some(last) = self.out.last_mut() {
+            last.written = changed;
+        }
     }
 }
 

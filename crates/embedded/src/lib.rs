@@ -16,39 +16,60 @@
 //!
 //! # The SQL bridge, and what does not work
 //!
-//! Statements are tokenized with PostgreSQL's lexical rules (string literals, `E''`,
-//! dollar quoting, quoted identifiers, nested comments) and rewritten token by token,
-//! so nothing inside a literal is ever changed. Supported PostgreSQL spellings: `~ ~*
-//! !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style patterns), `LIKE`
-//! (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and `CAST`, `$n`
-//! parameters, `true`/`false`, `current_user`, `session_user`, `current_timestamp`,
-//! `now()`, `version()`, `current_database()`, `md5()`, `gen_random_uuid()`,
-//! `pg_catalog.` names, and PostgreSQL type names in `CREATE TABLE`. Result columns
-//! carry PostgreSQL type OIDs (declared types, casts, or the values), booleans print as
-//! `t`/`f`, bytea as `\x` hex, floats as PostgreSQL prints them. Untyped `$n`
-//! parameters take the type of the column they are compared with or inserted into.
-//! [`binary`] converts values to and from the binary wire format for drivers that ask
-//! for it.
+//! Queries (`SELECT`, `VALUES`, `TABLE`, `WITH`) are parsed by sqlparser's PostgreSQL
+//! dialect into a tree, rewritten for SQLite and typed on the tree (see `tree`): every
+//! result column's type comes from the expression and the declared types of the
+//! relations it reads (`SELECT true` is a bool that prints `t`, `1+1` is int4, `now()`
+//! timestamptz), never from the data. psql's catalog queries run against `pg_catalog`
+//! views over SQLite's schema and the role catalog (`pg_class`, `pg_attribute`,
+//! `pg_index`, `pg_database`, `pg_settings`, `pg_stat_activity`, ...): `\du`, `\l`,
+//! `\dt`, `\d table` and the rest of psql 15's `\d` family work (tests/psql15.rs).
+//! DML (`INSERT`, `UPDATE`, `DELETE`, with `RETURNING`) and DDL (`CREATE TABLE/INDEX/
+//! VIEW`, `ALTER TABLE`, `DROP`, `TRUNCATE`) go through the same tree; PostgreSQL type
+//! names in `CREATE TABLE` become SQLite declarations that keep the right affinity and
+//! map back to the type. A small tokenizer with PostgreSQL's lexical rules remains for
+//! splitting a query string into statements and for the utility statements the session
+//! runs itself (role DDL, `BEGIN`/`COMMIT`, `SET`/`SHOW`/`RESET`). Supported PostgreSQL
+//! spellings: `~ ~* !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style
+//! patterns), `LIKE` (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and
+//! `CAST`, `$n` parameters, `true`/`false`, `current_user`, `session_user`,
+//! `current_timestamp`, `now()`, `version()`, `current_database()`, `md5()`,
+//! `gen_random_uuid()`, `pg_catalog.` names, arrays in text form (`ARRAY(subquery)`,
+//! `array_agg`, `= ANY`), `regclass`/`regtype` casts, and PostgreSQL type names in
+//! `CREATE TABLE`. Booleans print as `t`/`f`, bytea as `\x` hex, floats as PostgreSQL
+//! prints them. Untyped `$n` parameters take the type of the column they are compared
+//! with or inserted into. [`binary`] converts values to and from the binary wire format
+//! for drivers that ask for it.
 //!
 //! Known gaps (each fails with an error rather than a wrong answer where possible):
 //! - Regular expressions are Rust `regex`, not PostgreSQL's ARE: no backreferences or
 //!   lookaround; `ILIKE ... ESCAPE` and `SIMILAR TO` are not supported.
 //! - Identifiers are case-insensitive in SQLite even when quoted: `"A"` and `"a"` name the
 //!   same column.
-//! - Types: no arrays, intervals, `time`, network or geometric types, ranges, `regclass`.
+//! - Types: arrays only in text form (one dimension); no intervals, `time`, network or
+//!   geometric types, ranges. A `'name'::regclass` cast yields the OID (printed as a
+//!   number), an `oid::regclass` cast the name.
 //!   `numeric` is SQLite's (integer or double, not arbitrary precision); `varchar(n)`
 //!   lengths are not enforced on insert; `serial`/identity columns must be the
-//!   `PRIMARY KEY`. A `'t'` literal stored in a boolean column stays text (write
-//!   `true`, or bind a parameter of type bool).
+//!   `PRIMARY KEY`.
 //! - Timestamps are always shown in UTC (`+00`), whatever `TimeZone` says; `DateStyle`
 //!   output is ISO only.
 //! - Division by zero yields NULL (SQLite's rule), not 22012; NaN floats become NULL.
 //! - No schemas beyond `pg_catalog.`/`public.` prefixes, no object privileges
 //!   (`GRANT SELECT ON ...`), no `COPY`, `LISTEN`/`NOTIFY`, SQL-level `PREPARE`,
 //!   `SET ROLE`, per-role settings, functions, or triggers in PostgreSQL syntax.
-//! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or the
-//!   column a parameter is compared with (`col = $1`), inserted into, or `LIMIT`;
-//!   otherwise they are described as text.
+//!   `has_*_privilege()` answer true (every role may read every table).
+//! - The catalog views describe what SQLite has: a `serial` column's sequence is listed
+//!   (`\ds`) but is SQLite's AUTOINCREMENT counter, not a sequence object; no foreign keys,
+//!   check constraints or triggers in `\d`, one database (`\l`), no extensions (`\dx`).
+//!   `pg_stat_activity` and `pg_stat_ssl` show the current session only, with what the
+//!   server passed to [`Session::set_connection_info`]. `pg_reload_conf()` (superusers)
+//!   raises a flag the server takes with [`Database::take_reload_request`].
+//! - PostgreSQL 15's predefined roles exist and can be granted, but grant nothing here
+//!   (there are no object privileges to extend).
+//! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or what the
+//!   tree puts the parameter against (`col = $1`, a column it is stored into, `LIMIT`,
+//!   `LIKE`); otherwise they are described as text.
 //! - Role privileges follow PostgreSQL before 16: CREATEROLE may manage every
 //!   non-superuser role without an ADMIN grant, and creating a role does not grant its
 //!   creator membership in it.
@@ -70,10 +91,11 @@ mod error;
 mod hooks;
 mod lexer;
 mod password;
+mod pg_catalog;
 mod session;
 mod settings;
 mod timestamp;
-mod translate;
+mod tree;
 mod types;
 
 pub use catalog::{BOOTSTRAP_SUPERUSER_OID, HbaFileRow, RoleRecord};
@@ -81,8 +103,8 @@ pub use database::Database;
 pub use error::{DbError, Notice, Severity, SqlError, SqlState, sqlstate};
 pub use password::MAX_SECRET_LEN;
 pub use session::{
-    CancelHandle, Column, Completion, Portal, PreparedStatement, QueryResult, Row, Session,
-    SessionIdentity, StatementOutcome, TransactionStatus,
+    CancelHandle, Column, Completion, ConnectionInfo, Portal, PreparedStatement, QueryResult, Row,
+    Session, SessionIdentity, StatementOutcome, TlsInfo, TransactionStatus,
 };
 pub use settings::{PasswordEncryption, SessionSettings};
 pub use timestamp::{Timestamp, TimestampError};

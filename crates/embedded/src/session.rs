@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use rusqlite::{Connection, ErrorCode};
 
 use crate::catalog;
 use crate::database::{Database, PooledConnection, SessionSlot};
@@ -22,8 +22,10 @@ use crate::error::{DbError, Notice, SqlError, sqlstate};
 use crate::hooks::{self, Shared, lock};
 use crate::lexer::{self, Tok, Token};
 use crate::password::HashPolicy;
+use crate::pg_catalog;
 use crate::settings::SessionSettings;
-use crate::translate::{self, ParamSource, Translated, Verb};
+use crate::tree;
+use crate::tree::{Translated, Verb};
 use crate::types::{self, PgType};
 
 /// One result column, as a RowDescription field needs it.
@@ -238,6 +240,25 @@ pub struct Session {
     slot: Option<SessionSlot>,
 }
 
+/// The client connection as the server sees it, for `pg_stat_ssl` and
+/// `pg_stat_activity` (see [`Session::set_connection_info`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The client's address (`None` for a Unix socket).
+    pub client_addr: Option<String>,
+    pub client_port: Option<u16>,
+    /// TLS: protocol version (`TLSv1.3`), cipher suite, key bits. `None` without TLS.
+    pub tls: Option<TlsInfo>,
+}
+
+/// The negotiated TLS parameters of a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    pub bits: i32,
+}
+
 /// Who a session runs as, decided by the server that authenticated the client.
 #[derive(Debug, Clone)]
 pub struct SessionIdentity {
@@ -247,6 +268,35 @@ pub struct SessionIdentity {
     pub superuser: bool,
     /// The backend pid: the one in BackendKeyData, the log, and `pg_backend_pid()`.
     pub pid: i32,
+}
+
+impl tree::Catalog for Session {
+    fn columns(&self, relation: &str) -> Option<Vec<(String, PgType)>> {
+        if let Some(cols) = pg_catalog::view_columns(relation) {
+            return Some(cols);
+        }
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let cols: rusqlite::Result<Vec<(String, String)>> = self
+            .conn
+            .prepare_cached("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")
+            .and_then(|mut st| {
+                st.query_map([relation], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            });
+        self.shared.internal.store(false, Ordering::Relaxed);
+        let cols = cols.ok()?;
+        if cols.is_empty() {
+            return None;
+        }
+        Some(
+            cols.into_iter()
+                .map(|(name, decl)| {
+                    let ty = types::from_decltype(&decl).unwrap_or(types::TEXT);
+                    (name.to_ascii_lowercase(), ty)
+                })
+                .collect(),
+        )
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -351,16 +401,20 @@ impl Session {
         slot: Option<SessionSlot>,
     ) -> Result<Session, SqlError> {
         let conn = db.checkout().map_err(db_err)?;
-        let shared = Arc::new(Shared::new(
-            &identity.user,
-            settings.database(),
-            identity.pid,
-        ));
+        let shared = Arc::new(
+            Shared::new(&identity.user, settings.database(), identity.pid)
+                .with_reload(db.reload_flag()),
+        );
         shared
             .superuser
             .store(identity.superuser, Ordering::Relaxed);
         hooks::install(&conn, &shared)
+            .and_then(|()| pg_catalog::install(&conn, &shared))
             .map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
+        shared.internal.store(true, Ordering::Relaxed);
+        let views = pg_catalog::create_views(&conn);
+        shared.internal.store(false, Ordering::Relaxed);
+        views.map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
         let mut settings = settings;
         settings.set_internal("session_authorization", identity.user.clone());
         settings.set_internal(
@@ -413,6 +467,12 @@ impl Session {
             Block::Explicit => TransactionStatus::InBlock,
             Block::Failed => TransactionStatus::Failed,
         }
+    }
+
+    /// Tells the session about its client connection: `pg_stat_ssl` and
+    /// `pg_stat_activity` show it from the next statement on.
+    pub fn set_connection_info(&mut self, info: ConnectionInfo) {
+        *lock(&self.shared.connection) = info;
     }
 
     /// A handle another task can use to cancel the running statement.
@@ -502,7 +562,7 @@ impl Session {
                 kind: PreparedKind::Utility(tokens),
             });
         }
-        let tr = translate::translate(tokens)?;
+        let tr = self.translate(tokens)?;
         self.refresh_superuser();
         self.shared.begin_statement();
         let (names, decls, nparams) = {
@@ -540,12 +600,7 @@ impl Session {
                 } else {
                     u32::try_from(i)
                         .ok()
-                        .and_then(|p| {
-                            tr.param_types
-                                .get(&p)
-                                .copied()
-                                .or_else(|| self.infer_param_type(&tr, p))
-                        })
+                        .and_then(|p| tr.param_types.get(&p).copied())
                         .map_or(types::oid::TEXT, |t| t.oid)
                 }
             })
@@ -557,46 +612,83 @@ impl Session {
         })
     }
 
-    /// The type of the column an untyped parameter is compared with or inserted into.
-    fn infer_param_type(&self, tr: &Translated, n: u32) -> Option<PgType> {
-        match tr.param_sources.get(&n)? {
-            ParamSource::Count => Some(types::INT8),
-            ParamSource::Column { qualifier, column } => {
-                let mut found: Option<PgType> = None;
-                for (table, alias) in &tr.tables {
-                    let named = match qualifier {
-                        Some(q) => alias.as_deref() == Some(q.as_str()) || table == q,
-                        None => true,
-                    };
-                    if !named {
-                        continue;
-                    }
-                    if let Some(ty) = self.column_type(table, column) {
-                        if found.is_some_and(|f| f != ty) {
-                            return None;
-                        }
-                        found = Some(ty);
-                    }
-                }
-                found
-            }
-        }
+    /// Translates one ordinary statement (a query, DML or DDL) through the parsed tree.
+    fn translate(&self, tokens: Vec<Token>) -> Result<Translated, SqlError> {
+        // The tree parser reads PostgreSQL's `$n`, and identifiers as written.
+        let pg: Vec<Token> = tokens
+            .iter()
+            .map(|t| match (&t.tok, &t.written) {
+                (Tok::Param(n), _) => Token {
+                    tok: Tok::Raw(format!("${n}")),
+                    ..t.clone()
+                },
+                (Tok::Ident(_), Some(w)) => Token {
+                    tok: Tok::Raw(w.clone()),
+                    ..t.clone()
+                },
+                _ => t.clone(),
+            })
+            .collect();
+        tree::translate(&lexer::render(&pg), self)
     }
 
-    /// A column's declared type, read from SQLite's schema.
-    fn column_type(&self, table: &str, column: &str) -> Option<PgType> {
-        self.shared.internal.store(true, Ordering::Relaxed);
-        let decl: Option<String> = self
-            .conn
-            .prepare_cached("SELECT type FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE")
-            .and_then(|mut st| {
-                st.query_row([table, column], |r| r.get::<_, String>(0))
-                    .optional()
+    /// `COMMENT ON ROLE | TABLE | VIEW | INDEX | COLUMN | DATABASE name IS 'text' | NULL`.
+    /// Roles need CREATEROLE (or SUPERUSER), as in PostgreSQL before 16.
+    fn comment(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
+        let mut stmts = tree::parse(&lexer::render(tokens))?;
+        let Some(sqlparser::ast::Statement::Comment {
+            object_type,
+            object_name,
+            comment,
+            ..
+        }) = stmts.pop()
+        else {
+            return Err(syntax_near(tokens.first()));
+        };
+        let kind = object_type.to_string().to_ascii_lowercase();
+        let name: Vec<String> = object_name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(|i| {
+                if i.quote_style.is_some() {
+                    i.value.clone()
+                } else {
+                    i.value.to_ascii_lowercase()
+                }
             })
-            .ok()
-            .flatten();
+            .collect();
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let result = (|| {
+            if kind == "role" {
+                let me = catalog::role_by_name(&self.conn, &self.user).map_err(db_err)?;
+                if !me.is_some_and(|r| r.superuser || r.createrole) {
+                    return Err(SqlError::new(
+                        sqlstate::INSUFFICIENT_PRIVILEGE,
+                        format!(
+                            "must have CREATEROLE privilege to comment on role \"{}\"",
+                            name.last().map(String::as_str).unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+            let target = pg_catalog::comment_target(&self.conn, &kind, &name)?;
+            pg_catalog::set_comment(&self.conn, target, comment.as_deref())
+                .map_err(|e| map_sqlite(&self.shared, e))
+        })();
         self.shared.internal.store(false, Ordering::Relaxed);
-        decl.as_deref().and_then(types::from_decltype)
+        result.map(|()| QueryResult::command("COMMENT"))
+    }
+
+    /// Refreshes what a statement reads from the session (its `pg_settings` rows).
+    fn refresh_needs(&self, tr: &Translated) -> Result<(), SqlError> {
+        if tr.needs.settings || tr.needs.activity {
+            self.shared.internal.store(true, Ordering::Relaxed);
+            let r = pg_catalog::store_settings(&self.conn, &self.settings.catalog_rows());
+            self.shared.internal.store(false, Ordering::Relaxed);
+            r.map_err(|e| map_sqlite(&self.shared, e))?;
+        }
+        Ok(())
     }
 
     /// Binds text-format parameters (a Bind message). Converts each by its parameter
@@ -824,6 +916,7 @@ impl Session {
                     ))
                 }
             }
+            "comment" => self.comment(&tokens),
             "prepare" => Err(SqlError::unsupported(
                 "SQL-level PREPARE is not supported by the embedded database; use the extended query protocol",
             )),
@@ -834,7 +927,7 @@ impl Session {
                 result
             }
             _ => {
-                let tr = translate::translate(tokens)?;
+                let tr = self.translate(tokens)?;
                 if tr.max_param > 0 {
                     return Err(SqlError::new(
                         sqlstate::UNDEFINED_PARAMETER,
@@ -855,6 +948,8 @@ impl Session {
         columns: Option<&[Column]>,
     ) -> Result<QueryResult, SqlError> {
         let shared = Arc::clone(&self.shared);
+        self.refresh_needs(tr)?;
+        *lock(&shared.current_query) = tr.sql.clone();
         let (names, decls, raw_rows) = {
             let mut stmt = self
                 .conn
@@ -917,13 +1012,6 @@ impl Session {
                     let ty = tr
                         .hint(i, ncols)
                         .or_else(|| decls[i].as_deref().and_then(types::from_decltype))
-                        .or_else(|| {
-                            raw_rows
-                                .iter()
-                                .map(|r| ValueRef::from(&r[i]))
-                                .find(|v| !matches!(v, ValueRef::Null))
-                                .and_then(types::from_value)
-                        })
                         .unwrap_or(types::TEXT);
                     Column::new(name, ty)
                 })

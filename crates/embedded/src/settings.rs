@@ -605,6 +605,43 @@ impl SessionSettings {
             .collect()
     }
 
+    /// Every known parameter as a `pg_settings` row: name, setting, vartype, context,
+    /// short_desc, min_val, max_val, enumvals (array text), boot_val.
+    pub(crate) fn catalog_rows(&self) -> Vec<[Option<String>; 9]> {
+        DEFS.iter()
+            .map(|d| {
+                let (vartype, min, max, enumvals) = match d.kind {
+                    Kind::Bool => ("bool", None, None, None),
+                    Kind::Int { min, max } => (
+                        "integer",
+                        Some(min.to_string()),
+                        Some(max.to_string()),
+                        None,
+                    ),
+                    Kind::Enum(words) => {
+                        ("enum", None, None, Some(format!("{{{}}}", words.join(","))))
+                    }
+                    Kind::Str(_) => ("string", None, None, None),
+                };
+                let context = match d.context {
+                    Context::User => "user",
+                    Context::Internal => "internal",
+                };
+                [
+                    Some(d.name.to_owned()),
+                    Some(self.value_of(d)),
+                    Some(vartype.to_owned()),
+                    Some(context.to_owned()),
+                    Some(d.description.to_owned()),
+                    min,
+                    max,
+                    enumvals,
+                    Some(d.default.to_owned()),
+                ]
+            })
+            .collect()
+    }
+
     /// The parameters a server reports with ParameterStatus, with current values.
     pub fn reported(&self) -> Vec<(&'static str, String)> {
         DEFS.iter()

@@ -73,6 +73,99 @@ pub(crate) const TIMESTAMPTZ: PgType = t(oid::TIMESTAMPTZ, "timestamptz", 8, "TI
 pub(crate) const NUMERIC: PgType = t(oid::NUMERIC, "numeric", -1, "NUMERIC");
 pub(crate) const UUID: PgType = t(oid::UUID, "uuid", 16, "UUID TEXT");
 
+/// PostgreSQL's type of an untyped literal; result columns of this type are text.
+pub(crate) const UNKNOWN: PgType = t(705, "unknown", -2, "PGSCRAM_UNKNOWN");
+/// The catalog's one-byte `"char"`.
+pub(crate) const CHAR: PgType = t(18, "char", 1, "PGSCRAM_CHAR");
+pub(crate) const REGPROC: PgType = t(24, "regproc", 4, "PGSCRAM_REGPROC");
+pub(crate) const REGCLASS: PgType = t(2205, "regclass", 4, "PGSCRAM_REGCLASS");
+pub(crate) const REGTYPE: PgType = t(2206, "regtype", 4, "PGSCRAM_REGTYPE");
+pub(crate) const REGROLE: PgType = t(4096, "regrole", 4, "PGSCRAM_REGROLE");
+pub(crate) const REGNAMESPACE: PgType = t(4089, "regnamespace", 4, "PGSCRAM_REGNAMESPACE");
+pub(crate) const ACLITEM: PgType = t(1033, "aclitem", 16, "PGSCRAM_ACLITEM");
+pub(crate) const PG_NODE_TREE: PgType = t(194, "pg_node_tree", -1, "PGSCRAM_NODE_TREE");
+pub(crate) const INT2VECTOR: PgType = t(22, "int2vector", -1, "PGSCRAM_INT2VECTOR");
+pub(crate) const OIDVECTOR: PgType = t(30, "oidvector", -1, "PGSCRAM_OIDVECTOR");
+pub(crate) const BOOL_ARRAY: PgType = t(1000, "_bool", -1, "PGSCRAM_BOOL_ARRAY");
+pub(crate) const CHAR_ARRAY: PgType = t(1002, "_char", -1, "PGSCRAM_CHAR_ARRAY");
+pub(crate) const NAME_ARRAY: PgType = t(1003, "_name", -1, "PGSCRAM_NAME_ARRAY");
+pub(crate) const INT2_ARRAY: PgType = t(1005, "_int2", -1, "PGSCRAM_INT2_ARRAY");
+pub(crate) const INT4_ARRAY: PgType = t(1007, "_int4", -1, "PGSCRAM_INT4_ARRAY");
+pub(crate) const TEXT_ARRAY: PgType = t(1009, "_text", -1, "PGSCRAM_TEXT_ARRAY");
+pub(crate) const INT8_ARRAY: PgType = t(1016, "_int8", -1, "PGSCRAM_INT8_ARRAY");
+pub(crate) const FLOAT8_ARRAY: PgType = t(1022, "_float8", -1, "PGSCRAM_FLOAT8_ARRAY");
+pub(crate) const OID_ARRAY: PgType = t(1028, "_oid", -1, "PGSCRAM_OID_ARRAY");
+pub(crate) const ACLITEM_ARRAY: PgType = t(1034, "_aclitem", -1, "PGSCRAM_ACLITEM_ARRAY");
+pub(crate) const VARCHAR_ARRAY: PgType = t(1015, "_varchar", -1, "PGSCRAM_VARCHAR_ARRAY");
+
+/// Types that only describe catalog columns and expressions (arrays are kept in
+/// PostgreSQL's text form).
+const CATALOG_TYPES: &[PgType] = &[
+    UNKNOWN,
+    CHAR,
+    REGPROC,
+    REGCLASS,
+    REGTYPE,
+    REGROLE,
+    REGNAMESPACE,
+    ACLITEM,
+    PG_NODE_TREE,
+    INT2VECTOR,
+    OIDVECTOR,
+    BOOL_ARRAY,
+    CHAR_ARRAY,
+    NAME_ARRAY,
+    INT2_ARRAY,
+    INT4_ARRAY,
+    TEXT_ARRAY,
+    INT8_ARRAY,
+    FLOAT8_ARRAY,
+    OID_ARRAY,
+    ACLITEM_ARRAY,
+    VARCHAR_ARRAY,
+];
+
+/// (element, array) pairs.
+const ARRAYS: &[(PgType, PgType)] = &[
+    (BOOL, BOOL_ARRAY),
+    (CHAR, CHAR_ARRAY),
+    (NAME, NAME_ARRAY),
+    (INT2, INT2_ARRAY),
+    (INT4, INT4_ARRAY),
+    (TEXT, TEXT_ARRAY),
+    (INT8, INT8_ARRAY),
+    (FLOAT8, FLOAT8_ARRAY),
+    (OID, OID_ARRAY),
+    (ACLITEM, ACLITEM_ARRAY),
+    (VARCHAR, VARCHAR_ARRAY),
+];
+
+/// The array type whose elements are `elem` (text[] for types without one here).
+pub(crate) fn array_of(elem: PgType) -> PgType {
+    ARRAYS
+        .iter()
+        .find(|(e, _)| *e == elem)
+        .map_or(TEXT_ARRAY, |(_, a)| *a)
+}
+
+/// The element type of an array type (text when unknown).
+pub(crate) fn element_of(array: PgType) -> PgType {
+    ARRAYS
+        .iter()
+        .find(|(_, a)| *a == array)
+        .map_or(TEXT, |(e, _)| *e)
+}
+
+/// Every type `pg_type` lists.
+pub(crate) fn all_types() -> impl Iterator<Item = PgType> {
+    ALL.iter().chain(CATALOG_TYPES).copied()
+}
+
+/// A catalog-only type by OID.
+pub(crate) fn catalog_type(oid: u32) -> Option<PgType> {
+    CATALOG_TYPES.iter().copied().find(|t| t.oid == oid)
+}
+
 const ALL: &[PgType] = &[
     BOOL,
     BYTEA,
@@ -174,17 +267,6 @@ pub(crate) fn from_decltype(decl: &str) -> Option<PgType> {
         _ if base.contains("INT") => Some(INT8),
         _ if base.contains("CHAR") || base.contains("CLOB") || base.contains("TEXT") => Some(TEXT),
         _ => None,
-    }
-}
-
-/// The type we infer from a value when nothing declared one.
-pub(crate) fn from_value(v: ValueRef<'_>) -> Option<PgType> {
-    match v {
-        ValueRef::Null => None,
-        ValueRef::Integer(_) => Some(INT8),
-        ValueRef::Real(_) => Some(FLOAT8),
-        ValueRef::Text(_) => Some(TEXT),
-        ValueRef::Blob(_) => Some(BYTEA),
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{err, memdb, ok, session, value};
+use common::{err, memdb, ok, session, tag, value};
 
 #[test]
 fn an_open_transaction_is_rolled_back_before_reuse() {
@@ -53,4 +53,33 @@ fn the_next_session_has_its_own_rights() {
     let error = err(&mut alice, "SELECT rolpassword FROM pg_authid");
     assert_eq!(error.message, "permission denied for table pg_authid");
     assert_eq!(value(&mut alice, "SELECT current_user"), "alice");
+}
+
+#[test]
+fn the_catalog_views_do_not_keep_a_connection_out_of_the_pool() {
+    let db = memdb();
+    let mut a = session(&db, "admin");
+    assert_eq!(
+        value(
+            &mut a,
+            "SELECT count(*) FROM pg_class WHERE relname = 'pg_class'"
+        ),
+        "1"
+    );
+    tag(&mut a, "SET application_name = 'first'");
+    assert_eq!(
+        value(
+            &mut a,
+            "SELECT setting FROM pg_settings WHERE name = 'application_name'"
+        ),
+        "first"
+    );
+    drop(a);
+    let started = std::time::Instant::now();
+    let mut b = session(&db, "admin");
+    assert_eq!(
+        value(&mut b, "SELECT current_setting('application_name')"),
+        ""
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
