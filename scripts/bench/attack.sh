@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Logins under attack: `pgscram bench --attack` against pgscram serve and against a
 # PostgreSQL 15, both with their default limits, both on 127.0.0.1 in a temporary
-# directory. The attack comes from 127.0.0.2; legitimate logins (another role, right
+# directory; first without an attack (`--attack none`) for a baseline. The attack comes from 127.0.0.2; legitimate logins (another role, right
 # password) come from 127.0.0.1 and, for the abandoned-guess flood, from 127.0.0.2 too.
 # Prints a Markdown table and writes it, with the raw JSON lines, under ATTACK_OUT.
 # Everything stops by itself; both servers are stopped on exit.
@@ -100,7 +100,7 @@ EOF
 
 conn() { echo "host=127.0.0.1 port=$1 user=bench dbname=postgres sslmode=disable connect_timeout=10"; }
 export PGPASSWORD=$PASSWORD
-for attack in abandoned-guesses stalled-startups silent-tcp; do
+for attack in none abandoned-guesses stalled-startups silent-tcp; do
     for t in "pgscram serve|$SERVE_PORT" "PostgreSQL 15|$PG_PORT"; do
         IFS='|' read -r name p <<<"$t"
         say "$attack against $name (${DURATION}s, $MODE logins, $WORKERS workers per source)"
@@ -132,6 +132,8 @@ for line in open(sys.argv[1]):
     d = json.loads(line)
     s = d["attack_stats"]
     attack = d["attack"]
+    if attack == "none":
+        attack = "none (baseline)"
     if attack == "abandoned-guesses":
         attack += f" ({s['guesses']} wrong proofs in {d['attack_seconds']:.1f}s)"
     for l in d["legitimate"]:

@@ -55,14 +55,15 @@ usage: pgscram bench CONNINFO [options]
   --json                      one JSON object on stdout instead of text
 
 Under attack (loopback only; logins are plain TCP, as with sslmode=disable):
-  --attack abandoned-guesses|stalled-startups|silent-tcp
+  --attack abandoned-guesses|stalled-startups|silent-tcp|none
         abandoned-guesses: wrong-password SCRAM exchanges for --attack-role, each
           hanging up --hang-up-after ms after its client-final (or when answered)
         stalled-startups: connections that send a startup packet, then nothing
         silent-tcp: TCP connections that send nothing
+        none: no attack, the legitimate logins alone from both addresses (baseline)
       The attack comes from --source; meanwhile --workers logins of the conninfo's
       user (--mode password or keys) per source run from 127.0.0.1 and, for
-      abandoned-guesses, from --source too, each worker one login per --interval.
+      abandoned-guesses and none, from --source too, each worker one login per --interval.
       Prints their count, failures, p50, p99 and max latency; exits 1 if any failed.
   --attack-role ROLE          role the attack names (default postgres; not the user)
   --attack-connections N      attacking connections at a time (default: 32 guesses,

@@ -408,7 +408,7 @@ fn attack_invocations_are_checked() {
     let out = bench(&["--help"], "");
     let help = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        help.contains("--attack abandoned-guesses|stalled-startups|silent-tcp"),
+        help.contains("--attack abandoned-guesses|stalled-startups|silent-tcp|none"),
         "{help}"
     );
 }

@@ -49,6 +49,8 @@ pub enum Attack {
     AbandonedGuesses,
     StalledStartups,
     SilentTcp,
+    /// No attack: the legitimate logins alone, from both addresses, for a baseline.
+    None,
 }
 
 impl Attack {
@@ -57,8 +59,10 @@ impl Attack {
             "abandoned-guesses" => Attack::AbandonedGuesses,
             "stalled-startups" => Attack::StalledStartups,
             "silent-tcp" => Attack::SilentTcp,
+            "none" => Attack::None,
             other => bail!(
-                "invalid --attack \"{other}\": use abandoned-guesses, stalled-startups or silent-tcp"
+                "invalid --attack \"{other}\": use abandoned-guesses, stalled-startups, \
+                 silent-tcp or none"
             ),
         })
     }
@@ -68,6 +72,7 @@ impl Attack {
             Attack::AbandonedGuesses => "abandoned-guesses",
             Attack::StalledStartups => "stalled-startups",
             Attack::SilentTcp => "silent-tcp",
+            Attack::None => "none",
         }
     }
 
@@ -77,6 +82,7 @@ impl Attack {
             Attack::AbandonedGuesses => 32,
             Attack::StalledStartups => 64,
             Attack::SilentTcp => 384,
+            Attack::None => 0,
         }
     }
 
@@ -142,9 +148,12 @@ impl Given {
         Ok(Some(Plan {
             attack,
             role: self.role.unwrap_or_else(|| "postgres".to_owned()),
-            connections: self
-                .connections
-                .unwrap_or_else(|| attack.default_connections()),
+            connections: match attack {
+                Attack::None => 0,
+                _ => self
+                    .connections
+                    .unwrap_or_else(|| attack.default_connections()),
+            },
             count: self.count.unwrap_or_else(|| attack.default_count()),
             source,
             other,
@@ -219,7 +228,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut sources = vec![plan.other];
-    if plan.attack == Attack::AbandonedGuesses {
+    if matches!(plan.attack, Attack::AbandonedGuesses | Attack::None) {
         sources.push(plan.source);
     }
     let mut legit = Vec::new();
@@ -249,6 +258,9 @@ pub async fn run(
     let mut attack = AttackStats::default();
     for task in attackers {
         attack.merge(task.await.context("an attacking task panicked")?);
+    }
+    if plan.attack == Attack::None {
+        tokio::time::sleep_until(end).await;
     }
     let attack_seconds = start.elapsed();
     shared.done.store(true, Ordering::Relaxed);
@@ -374,7 +386,7 @@ struct AttackStats {
     refused: u64,
     /// Closed by the server without an error while the attacker held it.
     closed: u64,
-    /// Still open when the attack ended (stalled-startups, silent-tcp).
+    /// Still open (held, or a guess under way) when the attack ended.
     held_at_end: u64,
     /// Why connections were refused or failed.
     errors: ErrorTally,
@@ -402,7 +414,7 @@ enum Ended {
     Failed(String),
     /// The server closed a held connection without an error.
     Closed,
-    /// Held until the end of the attack.
+    /// Held (or still under way) until the end of the attack.
     Held,
 }
 
@@ -434,6 +446,7 @@ async fn attack_slot(
                 hold(target, plan.source, Some((&plan.role, dbname)), end).await
             }
             Attack::SilentTcp => hold(target, plan.source, None, end).await,
+            Attack::None => break,
         };
         let again = match ended {
             Ended::Guessed { answered } => {
@@ -606,9 +619,10 @@ async fn guess(
         );
         Ok::<_, Ended>(Ended::Guessed { answered })
     };
-    match tokio::time::timeout_at(end + STEP, exchange).await {
+    // A guess still under way when the attack ends is abandoned there.
+    match tokio::time::timeout_at(end, exchange).await {
         Ok(Ok(ended) | Err(ended)) => ended,
-        Err(_) => Ended::Failed("the attack ended first".to_owned()),
+        Err(_) => Ended::Held,
     }
 }
 
@@ -657,9 +671,9 @@ async fn hold(
 
 /// The SQLSTATE and message of the ErrorResponse at the start of `bytes`, best effort.
 fn error_text(bytes: &[u8]) -> String {
-    let mut fields = bytes.get(5..).unwrap_or_default().split(|&b| b == 0);
+    let fields = bytes.get(5..).unwrap_or_default().split(|&b| b == 0);
     let (mut code, mut message) = (String::new(), String::new());
-    for field in fields.by_ref() {
+    for field in fields {
         match field.split_first() {
             Some((b'C', rest)) => code = String::from_utf8_lossy(rest).into_owned(),
             Some((b'M', rest)) => message = String::from_utf8_lossy(rest).into_owned(),
@@ -804,7 +818,7 @@ impl AttackReport {
         let s = &self.stats;
         let mut text = format!(
             "attack: {} from {} on {} (role {}), {} at a time, {:.1}s\n\
-             attack connections: {} ({} refused or failed, {} closed by the server, {} held at the end)\n",
+             attack connections: {} ({} refused or failed, {} closed by the server, {} open at the end)\n",
             self.attack.as_str(),
             self.source,
             self.target,
@@ -951,7 +965,12 @@ mod tests {
 
     #[test]
     fn attack_names_and_defaults() {
-        for name in ["abandoned-guesses", "stalled-startups", "silent-tcp"] {
+        for name in [
+            "abandoned-guesses",
+            "stalled-startups",
+            "silent-tcp",
+            "none",
+        ] {
             assert_eq!(Attack::parse(name).unwrap().as_str(), name);
         }
         assert!(Attack::parse("flood").is_err());
