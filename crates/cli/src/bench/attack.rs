@@ -640,10 +640,10 @@ async fn hold(
         Ok(Err(e)) => return Ended::Failed(format!("could not connect from {source}: {e}")),
         Err(_) => return Ended::Held,
     };
-    if let Some((role, dbname)) = startup_for {
-        if let Err(e) = stream.write_all(&startup(role, dbname)).await {
-            return Ended::Failed(format!("connection broke: {e}"));
-        }
+    if let Some((role, dbname)) = startup_for
+        && let Err(e) = stream.write_all(&startup(role, dbname)).await
+    {
+        return Ended::Failed(format!("connection broke: {e}"));
     }
     // Whatever the server sends (an authentication request) is read and ignored; an
     // ErrorResponse ('E') first means the server refused the connection.
