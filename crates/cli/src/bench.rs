@@ -239,6 +239,10 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
             Zeroizing::new(rpassword::prompt_password(prompt).context("reading password")?);
         config.set_password(Some(&password));
     }
+    if let Some(plan) = &options.attack {
+        // Before any traffic (--mode keys logs in first): attacks stay on loopback.
+        attack::target(&config, plan)?;
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = options.threads {
         builder.worker_threads(threads);

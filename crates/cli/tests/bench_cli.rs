@@ -401,9 +401,19 @@ fn attack_invocations_are_checked() {
         &["host=127.0.0.1", "--attack", "silent-tcp", "--count", "5"],
         &["host=127.0.0.1", "--attack", "silent-tcp", "--hold", "5"],
         &["host=192.0.2.1 sslmode=disable", "--attack", "silent-tcp"],
+        // Refused before --mode keys' first login: no traffic leaves loopback.
+        &[
+            "host=192.0.2.1 sslmode=disable connect_timeout=60",
+            "--attack",
+            "silent-tcp",
+            "--mode",
+            "keys",
+        ],
     ] {
+        let started = Instant::now();
         let out = bench(args, "pw");
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(started.elapsed() < Duration::from_secs(30), "{args:?}");
     }
     let out = bench(&["--help"], "");
     let help = String::from_utf8_lossy(&out.stdout).into_owned();

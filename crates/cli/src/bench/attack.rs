@@ -306,7 +306,7 @@ pub async fn run(
 
 /// The first host of the conninfo, which must be a loopback TCP address of the same
 /// family as --source.
-fn target(config: &Config, plan: &Plan) -> anyhow::Result<SocketAddr> {
+pub fn target(config: &Config, plan: &Plan) -> anyhow::Result<SocketAddr> {
     let host = config
         .conn()
         .hosts
