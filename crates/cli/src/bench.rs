@@ -7,6 +7,8 @@
 //! --mode keys       one probe login derives ClientKey/ServerKey, every later login
 //!                   uses them: no client PBKDF2, so the server's cost is what shows
 //! --hold K          open K logins and keep them idle (memory per connection)
+//! --attack NAME     attack the login path from one loopback address while logins
+//!                   of the conninfo's user run from another (see `attack`)
 //! ```
 //!
 //! The password comes from PGPASSWORD, .pgpass or a no-echo prompt, never from argv.
@@ -36,6 +38,8 @@ use pgscram_wire::{
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+mod attack;
+
 pub const USAGE: &str = "\
 usage: pgscram bench CONNINFO [options]
 
@@ -49,6 +53,30 @@ usage: pgscram bench CONNINFO [options]
   --threads N                 runtime threads (default: one per core)
   --timeout SECONDS           one login slower than this counts as an error (default 30)
   --json                      one JSON object on stdout instead of text
+
+Under attack (loopback only; logins are plain TCP, as with sslmode=disable):
+  --attack abandoned-guesses|stalled-startups|silent-tcp|none
+        abandoned-guesses: wrong-password SCRAM exchanges for --attack-role, each
+          hanging up --hang-up-after ms after its client-final (or when answered)
+        stalled-startups: connections that send a startup packet, then nothing
+        silent-tcp: TCP connections that send nothing
+        none: no attack, the legitimate logins alone from both addresses (baseline)
+      The attack comes from --source; meanwhile --workers logins of the conninfo's
+      user (--mode password or keys) per source run from 127.0.0.1 and, for
+      abandoned-guesses and none, from --source too, each worker one login per --interval.
+      Prints their count, failures, p50, p99 and max latency; exits 1 if any failed.
+  --attack-role ROLE          role the attack names (default postgres; not the user)
+  --attack-connections N      attacking connections at a time (default: 32 guesses,
+                              64 stalled startups, 384 silent connections)
+  --attack-count N            abandoned-guesses: wrong proofs to send (150); others:
+                              most connections to open in all (100000)
+  --source ADDR               loopback address the attack comes from (127.0.0.2)
+  --hang-up-after MS          abandoned-guesses: hang up this long after client-final (300)
+  --retry-after MS            a refused or closed attacking connection is reopened
+                              after this long (250)
+  --interval MS               each legitimate worker logs in at most once per MS (100)
+  --duration SECONDS          the attack stops after this long (default 10); the
+                              legitimate logins stop with it. --workers defaults to 2.
 
 The password comes from PGPASSWORD, a .pgpass file or the prompt. Use sslmode=disable
 to measure authentication without TLS. --mode keys derives the keys over a plain
@@ -89,6 +117,7 @@ struct Options {
     threads: Option<usize>,
     timeout: Duration,
     json: bool,
+    attack: Option<attack::Plan>,
 }
 
 fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
@@ -103,14 +132,16 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
         threads: None,
         timeout: Duration::from_secs(30),
         json: false,
+        attack: None,
     };
-    let (mut duration, mut count) = (None, None);
+    let (mut duration, mut count, mut workers) = (None, None, None);
+    let mut attack = attack::Given::default();
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => return Ok(None),
             Long("workers") | Short('c') => {
-                options.workers = positive(&mut parser, "--workers", 100_000)?
+                workers = Some(positive(&mut parser, "--workers", 100_000)?)
             }
             Long("duration") | Short('T') => {
                 duration = Some(positive(&mut parser, "--duration", 86_400)?)
@@ -130,6 +161,32 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
                 options.timeout = Duration::from_secs(positive(&mut parser, "--timeout", 3600)?)
             }
             Long("json") => options.json = true,
+            Long("attack") => {
+                attack.attack = Some(attack::Attack::parse(&parser.value()?.string()?)?)
+            }
+            Long("attack-role") => attack.role = Some(parser.value()?.string()?),
+            Long("attack-connections") => {
+                attack.connections = Some(positive(&mut parser, "--attack-connections", 10_000)?)
+            }
+            Long("attack-count") => {
+                attack.count = Some(positive(&mut parser, "--attack-count", 100_000_000)?)
+            }
+            Long("source") => {
+                let text = parser.value()?.string()?;
+                attack.source =
+                    Some(text.parse().ok().with_context(|| {
+                        format!("invalid --source \"{text}\": use an IP address")
+                    })?);
+            }
+            Long("hang-up-after") => {
+                attack.hang_up_ms = Some(positive(&mut parser, "--hang-up-after", 600_000)?)
+            }
+            Long("retry-after") => {
+                attack.retry_ms = Some(positive(&mut parser, "--retry-after", 600_000)?)
+            }
+            Long("interval") => {
+                attack.interval_ms = Some(positive(&mut parser, "--interval", 600_000)?)
+            }
             Long("password") | Short('p') => return Err(crate::args::password_on_argv()),
             Value(v) if conninfo.is_none() => conninfo = Some(crate::args::conninfo_operand(v)?),
             other => return Err(other.unexpected().into()),
@@ -146,6 +203,16 @@ fn parse(args: Vec<OsString>) -> anyhow::Result<Option<Options>> {
     if options.hold.is_some() && matches!(options.limit, Limit::Count(_)) {
         bail!("--hold keeps connections for --duration seconds; --count does not apply");
     }
+    options.attack = attack.finish()?;
+    if options.attack.is_some() {
+        if options.hold.is_some() || options.query.is_some() {
+            bail!("--attack measures logins alone: --hold and --query do not apply");
+        }
+        if matches!(options.limit, Limit::Count(_)) {
+            bail!("--attack runs for --duration; use --attack-count to bound the attack");
+        }
+    }
+    options.workers = workers.unwrap_or(if options.attack.is_some() { 2 } else { 8 });
     Ok(Some(options))
 }
 
@@ -172,6 +239,10 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
             Zeroizing::new(rpassword::prompt_password(prompt).context("reading password")?);
         config.set_password(Some(&password));
     }
+    if let Some(plan) = &options.attack {
+        // Before any traffic (--mode keys logs in first): attacks stay on loopback.
+        attack::target(&config, plan)?;
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = options.threads {
         builder.worker_threads(threads);
@@ -185,7 +256,14 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
             let (client_key, server_key) = derive_keys(&config)
                 .await
                 .context("deriving the SCRAM keys (--mode keys)")?;
+            if let Some(plan) = &options.attack {
+                let keys = Some((client_key, server_key));
+                return attack::run(&options, plan, config, keys).await;
+            }
             config.set_scram_keys(client_key, server_key);
+        }
+        if let Some(plan) = &options.attack {
+            return attack::run(&options, plan, config, None).await;
         }
         match options.hold {
             Some(k) => hold(&options, &config, k).await,
