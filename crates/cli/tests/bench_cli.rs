@@ -268,7 +268,7 @@ fn legitimate_logins_get_in_under_each_attack() {
     for (attack, extra) in [
         (
             "abandoned-guesses",
-            &["--attack-connections", "8", "--attack-count", "40"][..],
+            &["--attack-connections", "32", "--attack-count", "150"][..],
         ),
         ("stalled-startups", &["--attack-connections", "24"]),
         ("silent-tcp", &["--attack-connections", "48"]),
