@@ -347,6 +347,7 @@ fn is_utility(tokens: &[Token]) -> bool {
             | "discard"
             | "deallocate"
             | "prepare"
+            | "comment"
     ) || ddl::is_role_statement(tokens)
 }
 
