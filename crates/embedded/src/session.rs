@@ -308,6 +308,24 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Tokens as the tree parser reads them: PostgreSQL's `$n`, identifiers as written.
+fn written(tokens: &[Token]) -> Vec<Token> {
+    tokens
+        .iter()
+        .map(|t| match (&t.tok, &t.written) {
+            (Tok::Param(n), _) => Token {
+                tok: Tok::Raw(format!("${n}")),
+                ..t.clone()
+            },
+            (Tok::Ident(_), Some(w)) => Token {
+                tok: Tok::Raw(w.clone()),
+                ..t.clone()
+            },
+            _ => t.clone(),
+        })
+        .collect()
+}
+
 fn db_err(e: DbError) -> SqlError {
     match e {
         DbError::Rejected(e) => e,
@@ -613,24 +631,18 @@ impl Session {
         })
     }
 
+    /// Parses a statement the session runs itself (transaction control, SHOW, DISCARD).
+    fn utility_tree(tokens: &[Token]) -> Result<sqlparser::ast::Statement, SqlError> {
+        let mut stmts = tree::parse(&lexer::render(&written(tokens)))?;
+        match (stmts.pop(), stmts.is_empty()) {
+            (Some(stmt), true) => Ok(stmt),
+            _ => Err(syntax_near(tokens.first())),
+        }
+    }
+
     /// Translates one ordinary statement (a query, DML or DDL) through the parsed tree.
     fn translate(&self, tokens: Vec<Token>) -> Result<Translated, SqlError> {
-        // The tree parser reads PostgreSQL's `$n`, and identifiers as written.
-        let pg: Vec<Token> = tokens
-            .iter()
-            .map(|t| match (&t.tok, &t.written) {
-                (Tok::Param(n), _) => Token {
-                    tok: Tok::Raw(format!("${n}")),
-                    ..t.clone()
-                },
-                (Tok::Ident(_), Some(w)) => Token {
-                    tok: Tok::Raw(w.clone()),
-                    ..t.clone()
-                },
-                _ => t.clone(),
-            })
-            .collect();
-        tree::translate(&lexer::render(&pg), self)
+        tree::translate(&lexer::render(&written(&tokens)), self)
     }
 
     /// `COMMENT ON ROLE | TABLE | VIEW | INDEX | COLUMN | DATABASE name IS 'text' | NULL`.
@@ -897,10 +909,15 @@ impl Session {
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
         match first_word(&tokens) {
-            "begin" | "start" => self.begin(&tokens, notices),
-            "commit" | "end" => self.commit(&tokens, notices),
-            "rollback" | "abort" => self.rollback(&tokens, notices),
-            "savepoint" | "release" => self.savepoint(&tokens),
+            "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint"
+            | "release"
+                if !tokens.iter().any(|t| t.is_word("prepared")) =>
+            {
+                self.transaction_control(&tokens, notices)
+            }
+            "commit" | "rollback" => Err(SqlError::unsupported(
+                "two-phase commit is not supported by the embedded database",
+            )),
             "set" => self.set(&tokens, notices),
             "reset" => self.reset(&tokens),
             "show" => self.show(&tokens),
@@ -1102,22 +1119,53 @@ impl Session {
         r.map_err(|e| map_sqlite(&self.shared, e))
     }
 
-    fn begin(
+    /// BEGIN / START TRANSACTION, COMMIT / END, ROLLBACK / ABORT [TO SAVEPOINT],
+    /// SAVEPOINT, RELEASE, from the parsed statement.
+    fn transaction_control(
         &mut self,
         tokens: &[Token],
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
-        let tag = if first_word(tokens) == "start" {
-            if word_at(tokens, 1) != "transaction" {
-                return Err(syntax_near(tokens.get(1)));
+        use sqlparser::ast::{Statement as S, TransactionAccessMode, TransactionMode};
+        let ident = |i: &sqlparser::ast::Ident| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_ascii_lowercase()
             }
-            "START TRANSACTION"
-        } else {
-            "BEGIN"
         };
-        let read_only = tokens
-            .windows(2)
-            .any(|w| w[0].is_word("read") && w[1].is_word("only"));
+        match Self::utility_tree(tokens)? {
+            S::StartTransaction { modes, begin, .. } => {
+                let read_only = modes.iter().any(|m| {
+                    matches!(
+                        m,
+                        TransactionMode::AccessMode(TransactionAccessMode::ReadOnly)
+                    )
+                });
+                self.begin(
+                    if begin { "BEGIN" } else { "START TRANSACTION" },
+                    read_only,
+                    notices,
+                )
+            }
+            S::Commit { .. } => self.commit(notices),
+            S::Rollback {
+                savepoint: Some(name),
+                ..
+            } => self.rollback_to(&ident(&name)),
+            S::Rollback { .. } => self.rollback(notices),
+            S::Savepoint { name } => self.savepoint(&ident(&name), false),
+            S::ReleaseSavepoint { name } => self.savepoint(&ident(&name), true),
+            _ => Err(syntax_near(tokens.first())),
+        }
+    }
+
+    fn begin(
+        &mut self,
+        tag: &'static str,
+        read_only: bool,
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
         match self.block {
             Block::Explicit | Block::Failed => {
                 notices.push(Notice::warning(
@@ -1136,16 +1184,7 @@ impl Session {
         Ok(QueryResult::command(tag))
     }
 
-    fn commit(
-        &mut self,
-        tokens: &[Token],
-        notices: &mut Vec<Notice>,
-    ) -> Result<QueryResult, SqlError> {
-        if tokens.iter().any(|t| t.is_word("prepared")) {
-            return Err(SqlError::unsupported(
-                "two-phase commit is not supported by the embedded database",
-            ));
-        }
+    fn commit(&mut self, notices: &mut Vec<Notice>) -> Result<QueryResult, SqlError> {
         match self.block {
             Block::None | Block::Implicit => {
                 notices.push(Notice::warning(
@@ -1168,36 +1207,23 @@ impl Session {
         }
     }
 
-    fn rollback(
-        &mut self,
-        tokens: &[Token],
-        notices: &mut Vec<Notice>,
-    ) -> Result<QueryResult, SqlError> {
-        if let Some(to) = tokens.iter().position(|t| t.is_word("to")) {
-            let mut i = to + 1;
-            if word_at(tokens, i) == "savepoint" {
-                i += 1;
-            }
-            let name = savepoint_name(tokens, i)?;
-            if !matches!(self.block, Block::Explicit | Block::Failed) {
-                return Err(SqlError::new(
-                    sqlstate::NO_ACTIVE_SQL_TRANSACTION,
-                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
-                ));
-            }
-            self.internal_sql(&format!(
-                "ROLLBACK TO SAVEPOINT {}",
-                lexer::quote_ident(&name)
-            ))
-            .map_err(|e| savepoint_error(e, &name))?;
-            self.block = Block::Explicit;
-            return Ok(QueryResult::command("ROLLBACK"));
-        }
-        if tokens.iter().any(|t| t.is_word("prepared")) {
-            return Err(SqlError::unsupported(
-                "two-phase commit is not supported by the embedded database",
+    fn rollback_to(&mut self, name: &str) -> Result<QueryResult, SqlError> {
+        if !matches!(self.block, Block::Explicit | Block::Failed) {
+            return Err(SqlError::new(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
             ));
         }
+        self.internal_sql(&format!(
+            "ROLLBACK TO SAVEPOINT {}",
+            lexer::quote_ident(name)
+        ))
+        .map_err(|e| savepoint_error(e, name))?;
+        self.block = Block::Explicit;
+        Ok(QueryResult::command("ROLLBACK"))
+    }
+
+    fn rollback(&mut self, notices: &mut Vec<Notice>) -> Result<QueryResult, SqlError> {
         if matches!(self.block, Block::None | Block::Implicit) {
             notices.push(Notice::warning(
                 sqlstate::NO_ACTIVE_SQL_TRANSACTION,
@@ -1210,13 +1236,7 @@ impl Session {
         Ok(QueryResult::command("ROLLBACK"))
     }
 
-    fn savepoint(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
-        let release = first_word(tokens) == "release";
-        let mut i = 1;
-        if release && word_at(tokens, 1) == "savepoint" {
-            i = 2;
-        }
-        let name = savepoint_name(tokens, i)?;
+    fn savepoint(&mut self, name: &str, release: bool) -> Result<QueryResult, SqlError> {
         if self.block != Block::Explicit {
             let what = if release {
                 "RELEASE SAVEPOINT"
@@ -1228,10 +1248,10 @@ impl Session {
                 format!("{what} can only be used in transaction blocks"),
             ));
         }
-        let quoted = lexer::quote_ident(&name);
+        let quoted = lexer::quote_ident(name);
         if release {
             self.internal_sql(&format!("RELEASE SAVEPOINT {quoted}"))
-                .map_err(|e| savepoint_error(e, &name))?;
+                .map_err(|e| savepoint_error(e, name))?;
             Ok(QueryResult::command("RELEASE"))
         } else {
             self.internal_sql(&format!("SAVEPOINT {quoted}"))?;
@@ -1342,18 +1362,28 @@ impl Session {
     }
 
     fn show_target(&self, tokens: &[Token]) -> Result<ShowTarget, SqlError> {
-        Ok(match (word_at(tokens, 1), word_at(tokens, 2)) {
-            ("all", "") => ShowTarget::All,
-            ("time", "zone") => ShowTarget::One("TimeZone".into()),
-            ("transaction", "isolation") => ShowTarget::One("transaction_isolation".into()),
-            ("session", "authorization") => ShowTarget::One("session_authorization".into()),
-            _ => {
-                let (name, next) = dotted_name(tokens, 1)?;
-                if let Some(t) = tokens.get(next) {
-                    return Err(syntax_near(Some(t)));
+        let sqlparser::ast::Statement::ShowVariable { variable } = Self::utility_tree(tokens)?
+        else {
+            return Err(syntax_near(tokens.get(1)));
+        };
+        let words: Vec<String> = variable
+            .iter()
+            .map(|i| {
+                if i.quote_style.is_some() {
+                    i.value.clone()
+                } else {
+                    i.value.to_ascii_lowercase()
                 }
-                ShowTarget::One(name)
-            }
+            })
+            .collect();
+        Ok(match words.join(" ").as_str() {
+            "all" => ShowTarget::All,
+            "time zone" => ShowTarget::One("TimeZone".into()),
+            "transaction isolation level" => ShowTarget::One("transaction_isolation".into()),
+            "session authorization" => ShowTarget::One("session_authorization".into()),
+            "" => return Err(SqlError::syntax("syntax error at end of input")),
+            _ if variable.len() > 2 => return Err(syntax_near(tokens.get(2))),
+            _ => ShowTarget::One(words.join(".")),
         })
     }
 
@@ -1382,9 +1412,12 @@ impl Session {
     }
 
     fn discard(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
-        let what = word_at(tokens, 1);
-        match what {
-            "all" => {
+        use sqlparser::ast::DiscardObject as D;
+        let sqlparser::ast::Statement::Discard { object_type } = Self::utility_tree(tokens)? else {
+            return Err(syntax_near(tokens.get(1)));
+        };
+        match object_type {
+            D::ALL => {
                 // An extended-protocol Execute runs in an implicit block; that is fine.
                 if matches!(self.block, Block::Explicit | Block::Failed) {
                     return Err(SqlError::new(
@@ -1395,15 +1428,9 @@ impl Session {
                 self.settings.reset_all();
                 Ok(QueryResult::command("DISCARD ALL"))
             }
-            "plans" | "sequences" | "temp" | "temporary" => Ok(QueryResult::command(format!(
-                "DISCARD {}",
-                if what == "temporary" {
-                    "TEMP".to_owned()
-                } else {
-                    what.to_ascii_uppercase()
-                }
-            ))),
-            _ => Err(syntax_near(tokens.get(1))),
+            D::PLANS => Ok(QueryResult::command("DISCARD PLANS")),
+            D::SEQUENCES => Ok(QueryResult::command("DISCARD SEQUENCES")),
+            D::TEMP => Ok(QueryResult::command("DISCARD TEMP")),
         }
     }
 
@@ -1523,14 +1550,6 @@ fn syntax_near(t: Option<&Token>) -> SqlError {
             t.pos + 1
         )),
         None => SqlError::syntax("syntax error at end of input"),
-    }
-}
-
-fn savepoint_name(tokens: &[Token], i: usize) -> Result<String, SqlError> {
-    match tokens.get(i).and_then(Token::ident_name) {
-        Some(n) if tokens.len() == i + 1 => Ok(n.to_owned()),
-        Some(_) => Err(syntax_near(tokens.get(i + 1))),
-        None => Err(syntax_near(tokens.get(i))),
     }
 }
 
