@@ -1266,39 +1266,50 @@ impl Session {
         tokens: &[Token],
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
-        let mut i = 1;
-        let local = match word_at(tokens, 1) {
-            "local" => {
-                i += 1;
-                true
-            }
-            "session" if !matches!(word_at(tokens, 2), "authorization" | "characteristics") => {
-                i += 1;
-                false
-            }
-            _ => false,
+        use sqlparser::ast::{ContextModifier, Expr, Set, Statement};
+        let Statement::Set(set) = Self::utility_tree(tokens)? else {
+            return Err(syntax_near(tokens.first()));
         };
-        let (name, value_at) = match (word_at(tokens, i), word_at(tokens, i + 1)) {
-            ("time", "zone") => ("TimeZone".to_owned(), i + 2),
-            ("names", _) => ("client_encoding".to_owned(), i + 1),
-            ("transaction", _) | ("session", "characteristics") => {
-                // Isolation levels and access modes: SQLite transactions are serializable.
-                return Ok(QueryResult::command("SET"));
+        let (name, local, values) = match set {
+            Set::SingleAssignment {
+                scope,
+                variable,
+                values,
+                ..
+            } => {
+                let name: Vec<String> = variable
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident())
+                    .map(|i| i.value.clone())
+                    .collect();
+                (
+                    name.join("."),
+                    matches!(scope, Some(ContextModifier::Local)),
+                    values,
+                )
             }
-            ("role", _) | ("session", "authorization") => {
+            Set::SetTimeZone { local, value } => ("TimeZone".to_owned(), local, vec![value]),
+            Set::SetNames { charset_name, .. } => (
+                "client_encoding".to_owned(),
+                false,
+                vec![Expr::Value(
+                    sqlparser::ast::Value::SingleQuotedString(charset_name.value).into(),
+                )],
+            ),
+            // Isolation levels and access modes: SQLite transactions are serializable.
+            Set::SetTransaction { .. } => return Ok(QueryResult::command("SET")),
+            Set::SetRole { .. } | Set::SetSessionAuthorization(_) => {
                 return Err(SqlError::unsupported(
                     "SET ROLE and SET SESSION AUTHORIZATION are not supported by the embedded database",
                 ));
             }
-            _ => {
-                let (name, next) = dotted_name(tokens, i)?;
-                match tokens.get(next) {
-                    Some(t) if t.is_word("to") || t.is_op("=") => (name, next + 1),
-                    other => return Err(syntax_near(other)),
-                }
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "{other} is not supported by the embedded database"
+                )));
             }
         };
-        let values = &tokens[value_at.min(tokens.len())..];
         if local && !matches!(self.block, Block::Explicit | Block::Implicit) {
             notices.push(Notice::warning(
                 sqlstate::NO_ACTIVE_SQL_TRANSACTION,
@@ -1309,12 +1320,13 @@ impl Session {
         if local && self.local_undo.is_none() {
             self.local_undo = Some(self.settings.clone());
         }
-        if values.len() == 1
-            && (values[0].is_word("default") || (name == "TimeZone" && values[0].is_word("local")))
+        let is_word = |e: &Expr, w: &str| matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case(w));
+        if let [only] = values.as_slice()
+            && (is_word(only, "default") || (name == "TimeZone" && is_word(only, "local")))
         {
             self.settings.reset(&name)?;
         } else {
-            let value = setting_value(values)?;
+            let value = setting_value(&values)?;
             self.settings.set(&name, &value)?;
         }
         if !local && let Some(undo) = self.local_undo.as_mut() {
@@ -1584,39 +1596,47 @@ fn dotted_name(tokens: &[Token], mut i: usize) -> Result<(String, usize), SqlErr
     Ok((name, i))
 }
 
-/// The value list of SET: words, strings and signed numbers, comma separated.
-fn setting_value(tokens: &[Token]) -> Result<String, SqlError> {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    let many = tokens.iter().any(|t| matches!(t.tok, Tok::Comma));
-    while i < tokens.len() {
-        let t = &tokens[i];
-        let part = match &t.tok {
-            Tok::Str(s) => s.clone(),
-            Tok::Ident(w) => w.clone(),
-            Tok::Quoted(w) if many => lexer::quote_ident(w),
-            Tok::Quoted(w) => w.clone(),
-            Tok::Number(n) => n.clone(),
-            Tok::Op(op) if (op == "-" || op == "+") => match tokens.get(i + 1).map(|t| &t.tok) {
-                Some(Tok::Number(n)) => {
-                    i += 1;
-                    if op == "-" {
-                        format!("-{n}")
-                    } else {
-                        n.clone()
-                    }
+/// A SET value list as PostgreSQL flattens it: items joined with `, `, string
+/// literals unquoted, a quoted identifier kept quoted when it is one of several.
+fn setting_value(values: &[sqlparser::ast::Expr]) -> Result<String, SqlError> {
+    use sqlparser::ast::{Expr, UnaryOperator, Value};
+    let many = values.len() > 1;
+    let mut parts = Vec::with_capacity(values.len());
+    for v in values {
+        parts.push(match v {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s)
+                | Value::EscapedStringLiteral(s)
+                | Value::NationalStringLiteral(s) => s.clone(),
+                Value::DollarQuotedString(d) => d.value.clone(),
+                Value::Number(n, _) => n.clone(),
+                Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
+                other => {
+                    return Err(SqlError::syntax(format!(
+                        "syntax error at or near \"{other}\""
+                    )));
                 }
-                _ => return Err(syntax_near(Some(t))),
             },
-            _ => return Err(syntax_near(Some(t))),
-        };
-        parts.push(part);
-        i += 1;
-        match tokens.get(i).map(|t| &t.tok) {
-            None => break,
-            Some(Tok::Comma) => i += 1,
-            Some(_) => return Err(syntax_near(tokens.get(i))),
-        }
+            Expr::Identifier(i) if i.quote_style.is_some() && many => lexer::quote_ident(&i.value),
+            Expr::Identifier(i) if i.quote_style.is_some() => i.value.clone(),
+            Expr::Identifier(i) => i.value.to_ascii_lowercase(),
+            Expr::UnaryOp {
+                op: op @ (UnaryOperator::Minus | UnaryOperator::Plus),
+                expr,
+            } if matches!(&**expr, Expr::Value(v) if matches!(v.value, Value::Number(..))) => {
+                let n = expr.to_string();
+                if matches!(op, UnaryOperator::Minus) {
+                    format!("-{n}")
+                } else {
+                    n
+                }
+            }
+            other => {
+                return Err(SqlError::syntax(format!(
+                    "syntax error at or near \"{other}\""
+                )));
+            }
+        });
     }
     if parts.is_empty() {
         return Err(SqlError::syntax("syntax error at end of input"));
@@ -1821,7 +1841,15 @@ mod tests {
 
     #[test]
     fn set_values_are_joined_like_postgres() {
-        let v = |sql: &str| setting_value(&lexer::tokenize(sql).unwrap());
+        let v = |value: &str| -> Result<String, SqlError> {
+            match crate::tree::parse(&format!("SET x = {value}"))?.pop() {
+                Some(sqlparser::ast::Statement::Set(sqlparser::ast::Set::SingleAssignment {
+                    values,
+                    ..
+                })) => setting_value(&values),
+                _ => Err(SqlError::syntax("not a SET")),
+            }
+        };
         assert_eq!(v("'ISO, MDY'").unwrap(), "ISO, MDY");
         assert_eq!(v("\"$user\", public").unwrap(), "\"$user\", public");
         assert_eq!(v("-3").unwrap(), "-3");
