@@ -57,10 +57,6 @@ impl Token {
         matches!(&self.tok, Tok::Ident(w) if w == word)
     }
 
-    pub fn is_op(&self, op: &str) -> bool {
-        matches!(&self.tok, Tok::Op(o) if o == op)
-    }
-
     /// The identifier's name, quoted or not.
     pub fn ident_name(&self) -> Option<&str> {
         match &self.tok {

@@ -27,9 +27,11 @@
 //! DML (`INSERT`, `UPDATE`, `DELETE`, with `RETURNING`) and DDL (`CREATE TABLE/INDEX/
 //! VIEW`, `ALTER TABLE`, `DROP`, `TRUNCATE`) go through the same tree; PostgreSQL type
 //! names in `CREATE TABLE` become SQLite declarations that keep the right affinity and
-//! map back to the type. A small tokenizer with PostgreSQL's lexical rules remains for
-//! splitting a query string into statements and for the utility statements the session
-//! runs itself (role DDL, `BEGIN`/`COMMIT`, `SET`/`SHOW`/`RESET`). Supported PostgreSQL
+//! map back to the type; transaction control, `SET`, `SHOW`, `DISCARD` and `COMMENT ON`
+//! are read from the same tree. A small tokenizer with PostgreSQL's lexical rules
+//! remains for splitting a query string into statements, for role DDL (whose
+//! PostgreSQL forms sqlparser does not all parse: `CREATE USER .. IN ROLE`, `SYSID`)
+//! and for `RESET` (`RESET TIME ZONE`). Supported PostgreSQL
 //! spellings: `~ ~* !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style
 //! patterns), `LIKE` (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and
 //! `CAST`, `$n` parameters, `true`/`false`, `current_user`, `session_user`,

@@ -308,6 +308,24 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Tokens as the tree parser reads them: PostgreSQL's `$n`, identifiers as written.
+fn written(tokens: &[Token]) -> Vec<Token> {
+    tokens
+        .iter()
+        .map(|t| match (&t.tok, &t.written) {
+            (Tok::Param(n), _) => Token {
+                tok: Tok::Raw(format!("${n}")),
+                ..t.clone()
+            },
+            (Tok::Ident(_), Some(w)) => Token {
+                tok: Tok::Raw(w.clone()),
+                ..t.clone()
+            },
+            _ => t.clone(),
+        })
+        .collect()
+}
+
 fn db_err(e: DbError) -> SqlError {
     match e {
         DbError::Rejected(e) => e,
@@ -347,6 +365,7 @@ fn is_utility(tokens: &[Token]) -> bool {
             | "discard"
             | "deallocate"
             | "prepare"
+            | "comment"
     ) || ddl::is_role_statement(tokens)
 }
 
@@ -612,24 +631,18 @@ impl Session {
         })
     }
 
+    /// Parses a statement the session runs itself (transaction control, SHOW, DISCARD).
+    fn utility_tree(tokens: &[Token]) -> Result<sqlparser::ast::Statement, SqlError> {
+        let mut stmts = tree::parse(&lexer::render(&written(tokens)))?;
+        match (stmts.pop(), stmts.is_empty()) {
+            (Some(stmt), true) => Ok(stmt),
+            _ => Err(syntax_near(tokens.first())),
+        }
+    }
+
     /// Translates one ordinary statement (a query, DML or DDL) through the parsed tree.
     fn translate(&self, tokens: Vec<Token>) -> Result<Translated, SqlError> {
-        // The tree parser reads PostgreSQL's `$n`, and identifiers as written.
-        let pg: Vec<Token> = tokens
-            .iter()
-            .map(|t| match (&t.tok, &t.written) {
-                (Tok::Param(n), _) => Token {
-                    tok: Tok::Raw(format!("${n}")),
-                    ..t.clone()
-                },
-                (Tok::Ident(_), Some(w)) => Token {
-                    tok: Tok::Raw(w.clone()),
-                    ..t.clone()
-                },
-                _ => t.clone(),
-            })
-            .collect();
-        tree::translate(&lexer::render(&pg), self)
+        tree::translate(&lexer::render(&written(&tokens)), self)
     }
 
     /// `COMMENT ON ROLE | TABLE | VIEW | INDEX | COLUMN | DATABASE name IS 'text' | NULL`.
@@ -896,10 +909,15 @@ impl Session {
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
         match first_word(&tokens) {
-            "begin" | "start" => self.begin(&tokens, notices),
-            "commit" | "end" => self.commit(&tokens, notices),
-            "rollback" | "abort" => self.rollback(&tokens, notices),
-            "savepoint" | "release" => self.savepoint(&tokens),
+            "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint"
+            | "release"
+                if !tokens.iter().any(|t| t.is_word("prepared")) =>
+            {
+                self.transaction_control(&tokens, notices)
+            }
+            "commit" | "rollback" => Err(SqlError::unsupported(
+                "two-phase commit is not supported by the embedded database",
+            )),
             "set" => self.set(&tokens, notices),
             "reset" => self.reset(&tokens),
             "show" => self.show(&tokens),
@@ -1101,22 +1119,53 @@ impl Session {
         r.map_err(|e| map_sqlite(&self.shared, e))
     }
 
-    fn begin(
+    /// BEGIN / START TRANSACTION, COMMIT / END, ROLLBACK / ABORT [TO SAVEPOINT],
+    /// SAVEPOINT, RELEASE, from the parsed statement.
+    fn transaction_control(
         &mut self,
         tokens: &[Token],
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
-        let tag = if first_word(tokens) == "start" {
-            if word_at(tokens, 1) != "transaction" {
-                return Err(syntax_near(tokens.get(1)));
+        use sqlparser::ast::{Statement as S, TransactionAccessMode, TransactionMode};
+        let ident = |i: &sqlparser::ast::Ident| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_ascii_lowercase()
             }
-            "START TRANSACTION"
-        } else {
-            "BEGIN"
         };
-        let read_only = tokens
-            .windows(2)
-            .any(|w| w[0].is_word("read") && w[1].is_word("only"));
+        match Self::utility_tree(tokens)? {
+            S::StartTransaction { modes, begin, .. } => {
+                let read_only = modes.iter().any(|m| {
+                    matches!(
+                        m,
+                        TransactionMode::AccessMode(TransactionAccessMode::ReadOnly)
+                    )
+                });
+                self.begin(
+                    if begin { "BEGIN" } else { "START TRANSACTION" },
+                    read_only,
+                    notices,
+                )
+            }
+            S::Commit { .. } => self.commit(notices),
+            S::Rollback {
+                savepoint: Some(name),
+                ..
+            } => self.rollback_to(&ident(&name)),
+            S::Rollback { .. } => self.rollback(notices),
+            S::Savepoint { name } => self.savepoint(&ident(&name), false),
+            S::ReleaseSavepoint { name } => self.savepoint(&ident(&name), true),
+            _ => Err(syntax_near(tokens.first())),
+        }
+    }
+
+    fn begin(
+        &mut self,
+        tag: &'static str,
+        read_only: bool,
+        notices: &mut Vec<Notice>,
+    ) -> Result<QueryResult, SqlError> {
         match self.block {
             Block::Explicit | Block::Failed => {
                 notices.push(Notice::warning(
@@ -1135,16 +1184,7 @@ impl Session {
         Ok(QueryResult::command(tag))
     }
 
-    fn commit(
-        &mut self,
-        tokens: &[Token],
-        notices: &mut Vec<Notice>,
-    ) -> Result<QueryResult, SqlError> {
-        if tokens.iter().any(|t| t.is_word("prepared")) {
-            return Err(SqlError::unsupported(
-                "two-phase commit is not supported by the embedded database",
-            ));
-        }
+    fn commit(&mut self, notices: &mut Vec<Notice>) -> Result<QueryResult, SqlError> {
         match self.block {
             Block::None | Block::Implicit => {
                 notices.push(Notice::warning(
@@ -1167,36 +1207,23 @@ impl Session {
         }
     }
 
-    fn rollback(
-        &mut self,
-        tokens: &[Token],
-        notices: &mut Vec<Notice>,
-    ) -> Result<QueryResult, SqlError> {
-        if let Some(to) = tokens.iter().position(|t| t.is_word("to")) {
-            let mut i = to + 1;
-            if word_at(tokens, i) == "savepoint" {
-                i += 1;
-            }
-            let name = savepoint_name(tokens, i)?;
-            if !matches!(self.block, Block::Explicit | Block::Failed) {
-                return Err(SqlError::new(
-                    sqlstate::NO_ACTIVE_SQL_TRANSACTION,
-                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
-                ));
-            }
-            self.internal_sql(&format!(
-                "ROLLBACK TO SAVEPOINT {}",
-                lexer::quote_ident(&name)
-            ))
-            .map_err(|e| savepoint_error(e, &name))?;
-            self.block = Block::Explicit;
-            return Ok(QueryResult::command("ROLLBACK"));
-        }
-        if tokens.iter().any(|t| t.is_word("prepared")) {
-            return Err(SqlError::unsupported(
-                "two-phase commit is not supported by the embedded database",
+    fn rollback_to(&mut self, name: &str) -> Result<QueryResult, SqlError> {
+        if !matches!(self.block, Block::Explicit | Block::Failed) {
+            return Err(SqlError::new(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
             ));
         }
+        self.internal_sql(&format!(
+            "ROLLBACK TO SAVEPOINT {}",
+            lexer::quote_ident(name)
+        ))
+        .map_err(|e| savepoint_error(e, name))?;
+        self.block = Block::Explicit;
+        Ok(QueryResult::command("ROLLBACK"))
+    }
+
+    fn rollback(&mut self, notices: &mut Vec<Notice>) -> Result<QueryResult, SqlError> {
         if matches!(self.block, Block::None | Block::Implicit) {
             notices.push(Notice::warning(
                 sqlstate::NO_ACTIVE_SQL_TRANSACTION,
@@ -1209,13 +1236,7 @@ impl Session {
         Ok(QueryResult::command("ROLLBACK"))
     }
 
-    fn savepoint(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
-        let release = first_word(tokens) == "release";
-        let mut i = 1;
-        if release && word_at(tokens, 1) == "savepoint" {
-            i = 2;
-        }
-        let name = savepoint_name(tokens, i)?;
+    fn savepoint(&mut self, name: &str, release: bool) -> Result<QueryResult, SqlError> {
         if self.block != Block::Explicit {
             let what = if release {
                 "RELEASE SAVEPOINT"
@@ -1227,10 +1248,10 @@ impl Session {
                 format!("{what} can only be used in transaction blocks"),
             ));
         }
-        let quoted = lexer::quote_ident(&name);
+        let quoted = lexer::quote_ident(name);
         if release {
             self.internal_sql(&format!("RELEASE SAVEPOINT {quoted}"))
-                .map_err(|e| savepoint_error(e, &name))?;
+                .map_err(|e| savepoint_error(e, name))?;
             Ok(QueryResult::command("RELEASE"))
         } else {
             self.internal_sql(&format!("SAVEPOINT {quoted}"))?;
@@ -1245,39 +1266,50 @@ impl Session {
         tokens: &[Token],
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
-        let mut i = 1;
-        let local = match word_at(tokens, 1) {
-            "local" => {
-                i += 1;
-                true
-            }
-            "session" if !matches!(word_at(tokens, 2), "authorization" | "characteristics") => {
-                i += 1;
-                false
-            }
-            _ => false,
+        use sqlparser::ast::{ContextModifier, Expr, Set, Statement};
+        let Statement::Set(set) = Self::utility_tree(tokens)? else {
+            return Err(syntax_near(tokens.first()));
         };
-        let (name, value_at) = match (word_at(tokens, i), word_at(tokens, i + 1)) {
-            ("time", "zone") => ("TimeZone".to_owned(), i + 2),
-            ("names", _) => ("client_encoding".to_owned(), i + 1),
-            ("transaction", _) | ("session", "characteristics") => {
-                // Isolation levels and access modes: SQLite transactions are serializable.
-                return Ok(QueryResult::command("SET"));
+        let (name, local, values) = match set {
+            Set::SingleAssignment {
+                scope,
+                variable,
+                values,
+                ..
+            } => {
+                let name: Vec<String> = variable
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident())
+                    .map(|i| i.value.clone())
+                    .collect();
+                (
+                    name.join("."),
+                    matches!(scope, Some(ContextModifier::Local)),
+                    values,
+                )
             }
-            ("role", _) | ("session", "authorization") => {
+            Set::SetTimeZone { local, value } => ("TimeZone".to_owned(), local, vec![value]),
+            Set::SetNames { charset_name, .. } => (
+                "client_encoding".to_owned(),
+                false,
+                vec![Expr::Value(
+                    sqlparser::ast::Value::SingleQuotedString(charset_name.value).into(),
+                )],
+            ),
+            // Isolation levels and access modes: SQLite transactions are serializable.
+            Set::SetTransaction { .. } => return Ok(QueryResult::command("SET")),
+            Set::SetRole { .. } | Set::SetSessionAuthorization(_) => {
                 return Err(SqlError::unsupported(
                     "SET ROLE and SET SESSION AUTHORIZATION are not supported by the embedded database",
                 ));
             }
-            _ => {
-                let (name, next) = dotted_name(tokens, i)?;
-                match tokens.get(next) {
-                    Some(t) if t.is_word("to") || t.is_op("=") => (name, next + 1),
-                    other => return Err(syntax_near(other)),
-                }
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "{other} is not supported by the embedded database"
+                )));
             }
         };
-        let values = &tokens[value_at.min(tokens.len())..];
         if local && !matches!(self.block, Block::Explicit | Block::Implicit) {
             notices.push(Notice::warning(
                 sqlstate::NO_ACTIVE_SQL_TRANSACTION,
@@ -1288,12 +1320,13 @@ impl Session {
         if local && self.local_undo.is_none() {
             self.local_undo = Some(self.settings.clone());
         }
-        if values.len() == 1
-            && (values[0].is_word("default") || (name == "TimeZone" && values[0].is_word("local")))
+        let is_word = |e: &Expr, w: &str| matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case(w));
+        if let [only] = values.as_slice()
+            && (is_word(only, "default") || (name == "TimeZone" && is_word(only, "local")))
         {
             self.settings.reset(&name)?;
         } else {
-            let value = setting_value(values)?;
+            let value = setting_value(&values)?;
             self.settings.set(&name, &value)?;
         }
         if !local && let Some(undo) = self.local_undo.as_mut() {
@@ -1341,18 +1374,28 @@ impl Session {
     }
 
     fn show_target(&self, tokens: &[Token]) -> Result<ShowTarget, SqlError> {
-        Ok(match (word_at(tokens, 1), word_at(tokens, 2)) {
-            ("all", "") => ShowTarget::All,
-            ("time", "zone") => ShowTarget::One("TimeZone".into()),
-            ("transaction", "isolation") => ShowTarget::One("transaction_isolation".into()),
-            ("session", "authorization") => ShowTarget::One("session_authorization".into()),
-            _ => {
-                let (name, next) = dotted_name(tokens, 1)?;
-                if let Some(t) = tokens.get(next) {
-                    return Err(syntax_near(Some(t)));
+        let sqlparser::ast::Statement::ShowVariable { variable } = Self::utility_tree(tokens)?
+        else {
+            return Err(syntax_near(tokens.get(1)));
+        };
+        let words: Vec<String> = variable
+            .iter()
+            .map(|i| {
+                if i.quote_style.is_some() {
+                    i.value.clone()
+                } else {
+                    i.value.to_ascii_lowercase()
                 }
-                ShowTarget::One(name)
-            }
+            })
+            .collect();
+        Ok(match words.join(" ").as_str() {
+            "all" => ShowTarget::All,
+            "time zone" => ShowTarget::One("TimeZone".into()),
+            "transaction isolation level" => ShowTarget::One("transaction_isolation".into()),
+            "session authorization" => ShowTarget::One("session_authorization".into()),
+            "" => return Err(SqlError::syntax("syntax error at end of input")),
+            _ if variable.len() > 2 => return Err(syntax_near(tokens.get(2))),
+            _ => ShowTarget::One(words.join(".")),
         })
     }
 
@@ -1381,9 +1424,12 @@ impl Session {
     }
 
     fn discard(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
-        let what = word_at(tokens, 1);
-        match what {
-            "all" => {
+        use sqlparser::ast::DiscardObject as D;
+        let sqlparser::ast::Statement::Discard { object_type } = Self::utility_tree(tokens)? else {
+            return Err(syntax_near(tokens.get(1)));
+        };
+        match object_type {
+            D::ALL => {
                 // An extended-protocol Execute runs in an implicit block; that is fine.
                 if matches!(self.block, Block::Explicit | Block::Failed) {
                     return Err(SqlError::new(
@@ -1394,15 +1440,9 @@ impl Session {
                 self.settings.reset_all();
                 Ok(QueryResult::command("DISCARD ALL"))
             }
-            "plans" | "sequences" | "temp" | "temporary" => Ok(QueryResult::command(format!(
-                "DISCARD {}",
-                if what == "temporary" {
-                    "TEMP".to_owned()
-                } else {
-                    what.to_ascii_uppercase()
-                }
-            ))),
-            _ => Err(syntax_near(tokens.get(1))),
+            D::PLANS => Ok(QueryResult::command("DISCARD PLANS")),
+            D::SEQUENCES => Ok(QueryResult::command("DISCARD SEQUENCES")),
+            D::TEMP => Ok(QueryResult::command("DISCARD TEMP")),
         }
     }
 
@@ -1525,14 +1565,6 @@ fn syntax_near(t: Option<&Token>) -> SqlError {
     }
 }
 
-fn savepoint_name(tokens: &[Token], i: usize) -> Result<String, SqlError> {
-    match tokens.get(i).and_then(Token::ident_name) {
-        Some(n) if tokens.len() == i + 1 => Ok(n.to_owned()),
-        Some(_) => Err(syntax_near(tokens.get(i + 1))),
-        None => Err(syntax_near(tokens.get(i))),
-    }
-}
-
 fn savepoint_error(e: SqlError, name: &str) -> SqlError {
     if e.message.contains("no such savepoint") {
         SqlError::new(
@@ -1564,39 +1596,47 @@ fn dotted_name(tokens: &[Token], mut i: usize) -> Result<(String, usize), SqlErr
     Ok((name, i))
 }
 
-/// The value list of SET: words, strings and signed numbers, comma separated.
-fn setting_value(tokens: &[Token]) -> Result<String, SqlError> {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    let many = tokens.iter().any(|t| matches!(t.tok, Tok::Comma));
-    while i < tokens.len() {
-        let t = &tokens[i];
-        let part = match &t.tok {
-            Tok::Str(s) => s.clone(),
-            Tok::Ident(w) => w.clone(),
-            Tok::Quoted(w) if many => lexer::quote_ident(w),
-            Tok::Quoted(w) => w.clone(),
-            Tok::Number(n) => n.clone(),
-            Tok::Op(op) if (op == "-" || op == "+") => match tokens.get(i + 1).map(|t| &t.tok) {
-                Some(Tok::Number(n)) => {
-                    i += 1;
-                    if op == "-" {
-                        format!("-{n}")
-                    } else {
-                        n.clone()
-                    }
+/// A SET value list as PostgreSQL flattens it: items joined with `, `, string
+/// literals unquoted, a quoted identifier kept quoted when it is one of several.
+fn setting_value(values: &[sqlparser::ast::Expr]) -> Result<String, SqlError> {
+    use sqlparser::ast::{Expr, UnaryOperator, Value};
+    let many = values.len() > 1;
+    let mut parts = Vec::with_capacity(values.len());
+    for v in values {
+        parts.push(match v {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s)
+                | Value::EscapedStringLiteral(s)
+                | Value::NationalStringLiteral(s) => s.clone(),
+                Value::DollarQuotedString(d) => d.value.clone(),
+                Value::Number(n, _) => n.clone(),
+                Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
+                other => {
+                    return Err(SqlError::syntax(format!(
+                        "syntax error at or near \"{other}\""
+                    )));
                 }
-                _ => return Err(syntax_near(Some(t))),
             },
-            _ => return Err(syntax_near(Some(t))),
-        };
-        parts.push(part);
-        i += 1;
-        match tokens.get(i).map(|t| &t.tok) {
-            None => break,
-            Some(Tok::Comma) => i += 1,
-            Some(_) => return Err(syntax_near(tokens.get(i))),
-        }
+            Expr::Identifier(i) if i.quote_style.is_some() && many => lexer::quote_ident(&i.value),
+            Expr::Identifier(i) if i.quote_style.is_some() => i.value.clone(),
+            Expr::Identifier(i) => i.value.to_ascii_lowercase(),
+            Expr::UnaryOp {
+                op: op @ (UnaryOperator::Minus | UnaryOperator::Plus),
+                expr,
+            } if matches!(&**expr, Expr::Value(v) if matches!(v.value, Value::Number(..))) => {
+                let n = expr.to_string();
+                if matches!(op, UnaryOperator::Minus) {
+                    format!("-{n}")
+                } else {
+                    n
+                }
+            }
+            other => {
+                return Err(SqlError::syntax(format!(
+                    "syntax error at or near \"{other}\""
+                )));
+            }
+        });
     }
     if parts.is_empty() {
         return Err(SqlError::syntax("syntax error at end of input"));
@@ -1801,7 +1841,15 @@ mod tests {
 
     #[test]
     fn set_values_are_joined_like_postgres() {
-        let v = |sql: &str| setting_value(&lexer::tokenize(sql).unwrap());
+        let v = |value: &str| -> Result<String, SqlError> {
+            match crate::tree::parse(&format!("SET x = {value}"))?.pop() {
+                Some(sqlparser::ast::Statement::Set(sqlparser::ast::Set::SingleAssignment {
+                    values,
+                    ..
+                })) => setting_value(&values),
+                _ => Err(SqlError::syntax("not a SET")),
+            }
+        };
         assert_eq!(v("'ISO, MDY'").unwrap(), "ISO, MDY");
         assert_eq!(v("\"$user\", public").unwrap(), "\"$user\", public");
         assert_eq!(v("-3").unwrap(), "-3");

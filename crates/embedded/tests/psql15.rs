@@ -287,7 +287,12 @@ fn comments_on_roles_and_tables_show_in_du_plus_and_obj_description() {
         tag(&mut s, "COMMENT ON ROLE alice IS 'migrated 2026'"),
         "COMMENT"
     );
-    tag(&mut s, "COMMENT ON TABLE users IS 'people'");
+    // Through the extended protocol too.
+    let p = s
+        .prepare("COMMENT ON TABLE users IS 'people'", &[])
+        .unwrap();
+    assert!(s.execute(&p, &[], 0).result.is_ok());
+    assert!(s.sync().is_none());
     let du = meta(&mut s, "du_plus").expect("\\du+");
     let alice = du[0].iter().find(|r| r[0] == "alice").expect("alice");
     assert_eq!(alice[9], "migrated 2026");
