@@ -62,6 +62,8 @@ pub struct SessionStart {
     pub startup: StartupMessage,
     /// Whether the client connected over TLS.
     pub ssl: bool,
+    /// What TLS negotiated, when it is up.
+    pub tls: Option<crate::negotiate::TlsParameters>,
     /// The client's address; `None` on a Unix socket.
     pub peer: Option<SocketAddr>,
     /// Server-wide defaults for the session's settings.
@@ -76,7 +78,7 @@ impl SessionStart {
         pid: i32,
         role: Role,
         startup: StartupMessage,
-        ssl: bool,
+        tls: Option<crate::negotiate::TlsParameters>,
         peer: Option<SocketAddr>,
         defaults: SessionDefaults,
         client_key: Option<pgscram_scram::ClientKey>,
@@ -87,7 +89,8 @@ impl SessionStart {
             database: startup.database().to_owned(),
             role,
             startup,
-            ssl,
+            ssl: tls.is_some(),
+            tls,
             peer,
             defaults,
             client_key,

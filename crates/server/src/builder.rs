@@ -279,10 +279,10 @@ impl ServerBuilder {
         }
         let hba_source = hba_source(self.hba, &settings)?;
         let hba = load_hba(&hba_source, settings.ssl).map_err(StartError::Hba)?;
-        let backend = match (self.backend, self.embedded) {
+        let backend = match (self.backend, &self.embedded) {
             (Some(backend), _) => backend,
             (None, Some(db)) => {
-                let mut factory = crate::engine::EmbeddedFactory::new(db);
+                let mut factory = crate::engine::EmbeddedFactory::new(db.clone());
                 if let HbaSource::File(path) = &hba_source {
                     factory = factory.hba_view(path.clone(), settings.ssl == Ssl::On);
                 }
@@ -366,6 +366,7 @@ impl ServerBuilder {
             mock,
             store,
             backend,
+            reload_requests: self.embedded,
         };
         Ok(Server {
             state: Arc::new(state),

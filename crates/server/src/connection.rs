@@ -312,11 +312,12 @@ async fn startup_and_authenticate<'a>(
     pending: &mut Option<PoolSlot<'a>>,
     attempt: &mut Attempt,
 ) -> Step<'a> {
-    let (mut conn, startup, ssl) =
+    let (mut conn, startup, tls) =
         match negotiate(conn, first, state.tls.as_ref(), &state.cancel).await {
-            Negotiated::Startup(conn, startup, ssl) => (conn, startup, ssl),
+            Negotiated::Startup(conn, startup, tls) => (conn, startup, tls),
             Negotiated::Ended(outcome) => return Step::Ended(outcome),
         };
+    let ssl = tls.is_some();
     attempt.ssl = ssl;
     attempt.user = Some(startup.user().to_owned());
     attempt.database = Some(startup.database().to_owned());
@@ -537,7 +538,7 @@ async fn startup_and_authenticate<'a>(
         password_encryption: settings.password_encryption,
         scram_iterations: settings.scram_iterations,
     };
-    let start = SessionStart::new(pid, role, startup, ssl, peer, defaults, client_key);
+    let start = SessionStart::new(pid, role, startup, tls, peer, defaults, client_key);
     Step::Ready(conn, Box::new(start), session_slot, role_slot)
 }
 

@@ -103,6 +103,7 @@ impl Harness {
             mock: MockSecret::from_bytes([9; 32]),
             store: Arc::new(store),
             backend: Arc::new(Greeter),
+            reload_requests: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -59,6 +59,7 @@ mod tls;
 pub use backend::{Backend, CancelSignal, Client, SessionDefaults, SessionStart};
 pub use builder::{ServerBuilder, StartError};
 pub use config::{PasswordEncryption, Settings, Ssl};
+pub use negotiate::TlsParameters;
 pub use server::{Server, ServerHandle};
 pub use shutdown::ShutdownSignal;
 pub use state::ReloadReport;

@@ -10,10 +10,42 @@ use crate::reply;
 use crate::stream::{Conn, ReadError};
 use crate::tls::Tls;
 
+/// What TLS negotiated, as `pg_stat_ssl` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsParameters {
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: String,
+    /// The cipher suite's IANA name (`TLS_AES_256_GCM_SHA384`).
+    pub cipher: String,
+    /// Bits of the symmetric key.
+    pub bits: i32,
+}
+
+impl TlsParameters {
+    fn of(connection: &rustls::ServerConnection) -> Self {
+        let version = match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(other) => format!("{other:?}"),
+            None => String::new(),
+        };
+        let cipher = connection
+            .negotiated_cipher_suite()
+            .map(|suite| format!("{:?}", suite.suite()).replacen("TLS13_", "TLS_", 1))
+            .unwrap_or_default();
+        let bits = if cipher.contains("AES_128") { 128 } else { 256 };
+        TlsParameters {
+            version,
+            cipher,
+            bits,
+        }
+    }
+}
+
 /// How startup negotiation ended.
 pub(crate) enum Negotiated {
-    /// A StartupMessage arrived; TLS is up if the flag says so.
-    Startup(Conn, StartupMessage, bool),
+    /// A StartupMessage arrived; with TLS's parameters when TLS is up.
+    Startup(Conn, StartupMessage, Option<TlsParameters>),
     /// Nothing more to do on this connection (see [`Step::Ended`]).
     Ended(Option<(Outcome, Option<String>)>),
 }
@@ -27,7 +59,7 @@ pub(crate) async fn negotiate(
     tls: Option<&Tls>,
     cancel: &CancelRegistry,
 ) -> Negotiated {
-    let mut ssl = false;
+    let mut ssl: Option<TlsParameters> = None;
     let mut gss_refused = false;
     let mut next = Some(first);
     loop {
@@ -41,7 +73,7 @@ pub(crate) async fn negotiate(
         };
         match StartupRequest::decode(&packet) {
             Ok(StartupRequest::Startup(message)) => return Negotiated::Startup(conn, message, ssl),
-            Ok(StartupRequest::SslRequest) if !ssl => {
+            Ok(StartupRequest::SslRequest) if ssl.is_none() => {
                 let Some(tls) = tls else {
                     if conn.write_now(b"N").await.is_err() {
                         return Negotiated::Ended(None);
@@ -68,9 +100,9 @@ pub(crate) async fn negotiate(
                 }
                 match accepted {
                     Ok(stream) => {
+                        ssl = Some(TlsParameters::of(stream.get_ref().1));
                         conn = Conn::new(Box::new(stream));
                         conn.set_watch(watch);
-                        ssl = true;
                         if injected {
                             let message = "received unencrypted data after SSL request";
                             let error = ErrorFields::fatal(SqlState::PROTOCOL_VIOLATION, message)
@@ -87,7 +119,7 @@ pub(crate) async fn negotiate(
                     }
                 }
             }
-            Ok(StartupRequest::GssEncRequest) if !gss_refused && !ssl => {
+            Ok(StartupRequest::GssEncRequest) if !gss_refused && ssl.is_none() => {
                 gss_refused = true;
                 if conn.write_now(b"N").await.is_err() {
                     return Negotiated::Ended(None);

@@ -133,6 +133,25 @@ impl Server {
                 }
             });
         }
+        if let Some(db) = self.state.reload_requests.clone() {
+            // `SELECT pg_reload_conf()` raises a flag on the database: reload as on SIGHUP.
+            let state = self.state.clone();
+            let mut shutdown = self.state.shutdown.signal();
+            listeners.spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            if db.take_reload_request() {
+                                tracing::info!("received SIGHUP, reloading configuration files");
+                                state.reload();
+                            }
+                        }
+                        () = shutdown.requested() => break,
+                    }
+                }
+            });
+        }
         for listener in self.tcp {
             listeners.spawn(accept_loop(self.state.clone(), Listener::Tcp(listener)));
         }

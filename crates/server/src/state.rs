@@ -89,6 +89,8 @@ pub(crate) struct ServerState {
     pub next_pid: AtomicI32,
     pub interfaces: Vec<Interface>,
     pub shutdown: ShutdownSender,
+    /// The embedded database whose `pg_reload_conf()` asks for a reload, if any.
+    pub reload_requests: Option<pgscram_embedded::Database>,
 }
 
 impl ServerState {

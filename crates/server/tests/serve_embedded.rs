@@ -281,3 +281,55 @@ fn one_pid_for_backend_key_data_and_pg_backend_pid() {
     assert_ne!(pids[0].0, pids[1].0, "each session has its own pid");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn pg_reload_conf_reloads_pg_hba_and_pg_stat_ssl_shows_the_session_tls() {
+    let dir = pgscram_testkit::temp_dir("serve-reload");
+    let serve = start(&dir);
+    let ssl = ok(&serve.psql(
+        "postgres",
+        "superpw",
+        "sslmode=require",
+        "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    ));
+    assert!(ssl.starts_with("t|TLSv1.3|TLS_"), "{ssl}");
+    let plain = ok(&serve.psql(
+        "postgres",
+        "superpw",
+        "sslmode=disable",
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    ));
+    assert_eq!(plain, "f");
+
+    std::fs::write(
+        dir.join("pg_hba.conf"),
+        "hostssl all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ok(&serve.psql(
+            "postgres",
+            "superpw",
+            "sslmode=disable",
+            "SELECT pg_reload_conf()"
+        )),
+        "t"
+    );
+    // The poller picks the request up within a fraction of a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let out = serve.psql("postgres", "superpw", "sslmode=disable", "SELECT 1");
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("no pg_hba.conf entry"), "{stderr}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not reloaded");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        ok(&serve.psql("postgres", "superpw", "sslmode=require", "SELECT 1")),
+        "1"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use pgscram_embedded::{
-    Completion, Database, HbaFileRow, Notice, PasswordEncryption, PreparedStatement, Session,
-    SessionIdentity, SessionSettings, SqlError, StatementOutcome,
+    Completion, ConnectionInfo, Database, HbaFileRow, Notice, PasswordEncryption,
+    PreparedStatement, Session, SessionIdentity, SessionSettings, SqlError, StatementOutcome,
+    TlsInfo,
 };
 use pgscram_wire::{ErrorFields, Severity, SqlState, TransactionStatus};
 
@@ -122,7 +123,17 @@ impl EngineFactory for EmbeddedFactory {
             superuser: start.role.superuser,
             pid: start.pid,
         };
-        let session = Session::for_identity(&self.db, identity, settings).map_err(|e| fatal(&e))?;
+        let mut session =
+            Session::for_identity(&self.db, identity, settings).map_err(|e| fatal(&e))?;
+        session.set_connection_info(ConnectionInfo {
+            client_addr: start.peer.map(|p| p.ip().to_string()),
+            client_port: start.peer.map(|p| p.port()),
+            tls: start.tls.as_ref().map(|t| TlsInfo {
+                version: t.version.clone(),
+                cipher: t.cipher.clone(),
+                bits: t.bits,
+            }),
+        });
         Ok(Box::new(EmbeddedEngine {
             session,
             prepared: Vec::new(),
