@@ -49,11 +49,15 @@ Settings (each also a line of the -c file, with _ for -):
   --authentication-timeout SECONDS   (60; covers the startup packet, TLS and the exchange)
   --shutdown-grace SECONDS    how long SIGTERM waits for sessions before closing them (5)
 Hardening:
-  --max-handshakes N          connections in startup/authentication at once (64)
-  --max-connections-per-address N   per client address, IPv6 per /64 (0 = no cap, default)
-  --throttle-delay MS         delay before a failed login's error, doubling with each recent
-                              failure of the address or the role (100; 0 turns it off)
-  --throttle-max-delay MS     cap of that delay (10000)
+  --max-handshakes N          connections in TLS/authentication at once (64); one stalled on a
+                              silent client for 500 ms makes room when all are taken
+  --max-connections-per-address N   connections not yet authenticated from one address,
+                              IPv6 per /64 (16; 0 = no cap); sessions are never capped per address
+  --max-pending-connections N connections not yet authenticated, in all (256)
+  --throttle-delay MS         after a failed login, the next check of the same role (or
+                              address and role, or spraying address) waits this long, doubling
+                              with each recent failure; errors are never held (100; 0 = off)
+  --throttle-max-delay MS     cap of that wait (2000)
   --throttle-half-life SECONDS   time for failures to be half forgotten (60)
   --throttle-slots N          fixed size of the failure table (16384)
   --audit-log FILE|-          one event per connection attempt (- for standard output)
