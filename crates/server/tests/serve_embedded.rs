@@ -2,6 +2,8 @@
 //! SQL log in with SCRAM (and SCRAM-PLUS), the catalog answers the seed query, psql's
 //! \password works, and everything survives a restart.
 
+mod hardening_util;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -331,5 +333,36 @@ fn pg_reload_conf_reloads_pg_hba_and_pg_stat_ssl_shows_the_session_tls() {
         ok(&serve.psql("postgres", "superpw", "sslmode=require", "SELECT 1")),
         "1"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_failed_parse_is_answered_at_flush_not_at_sync() {
+    // asyncpg sends Parse, Describe, Flush and waits: the error must come before Sync.
+    use std::io::Write as _;
+    let dir = pgscram_testkit::temp_dir("serve-flush");
+    let serve = start(&dir);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    let login = hardening_util::scram_login(&mut stream, "postgres", "superpw", "flushnonce");
+    assert!(login.ok, "{:?}", login.messages);
+    let mut parse = b"\0SELEC 1\0".to_vec(); // unnamed statement, a syntax error
+    parse.extend_from_slice(&0u16.to_be_bytes());
+    let mut bytes = hardening_util::frame(b'P', &parse);
+    bytes.extend(hardening_util::frame(b'D', b"S\0"));
+    bytes.extend(hardening_util::frame(b'H', b""));
+    stream.write_all(&bytes).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let messages = hardening_util::read_until(&mut stream, &mut buf, |m| {
+        matches!(m, pgscram_wire::BackendMessage::ErrorResponse(_))
+    });
+    match messages.last() {
+        Some(pgscram_wire::BackendMessage::ErrorResponse(e)) => {
+            assert_eq!(e.code.as_str(), "42601", "{e:?}")
+        }
+        other => panic!("no error before Sync: {other:?} in {messages:?}"),
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
