@@ -137,8 +137,7 @@ fn parse_ts(text: &[u8]) -> Result<Timestamp, SqlError> {
         .map_err(|e| SqlError::new(sqlstate::INVALID_DATETIME_FORMAT, e.to_string()))
 }
 
-/// Decodes a binary-format parameter into the text format sessions bind.
-/// The catalog-only types: `"char"` and `unknown` as their bytes, one-dimensional
+/// Encodes the catalog-only types: `"char"` and `unknown` as their bytes, one-dimensional
 /// arrays of types that have a binary form in PostgreSQL's array layout (ndim, null
 /// flag, element type, length and lower bound, then length-prefixed elements).
 fn catalog_to_binary(t: types::PgType, text: &[u8]) -> Result<Vec<u8>, SqlError> {
@@ -179,6 +178,7 @@ fn catalog_to_binary(t: types::PgType, text: &[u8]) -> Result<Vec<u8>, SqlError>
     Ok(out)
 }
 
+/// Decodes a binary-format parameter into the text format sessions bind.
 pub fn from_binary(type_oid: u32, value: &[u8]) -> Result<Vec<u8>, SqlError> {
     Ok(match type_oid {
         oid::BYTEA => types::hex_bytea(value).into_bytes(),

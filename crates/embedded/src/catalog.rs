@@ -164,16 +164,27 @@ pub(crate) fn is_secret_view(name: &str) -> bool {
 /// One row of `pg_hba_file_rules`; list columns hold PostgreSQL's array text (`{all}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HbaFileRow {
+    /// `rule_number`: position among the valid rules (1-based); `None` for an error line.
     pub rule_number: Option<u32>,
+    /// `file_name`: the file the rule was read from.
     pub file_name: String,
+    /// `line_number`: the line of the rule in that file.
     pub line_number: u32,
+    /// `type`: the connection type (`local`, `host`, `hostssl`, ...).
     pub conn_type: Option<String>,
+    /// `database`: the database names, as array text.
     pub database: Option<String>,
+    /// `user_name`: the user and group names, as array text.
     pub user_name: Option<String>,
+    /// `address`: the address, host name or keyword; `None` for `local`.
     pub address: Option<String>,
+    /// `netmask`: the netmask of a numeric address.
     pub netmask: Option<String>,
+    /// `auth_method`: the authentication method.
     pub auth_method: Option<String>,
+    /// `options`: the method's options, as array text.
     pub options: Option<String>,
+    /// `error`: why the line is not a rule, or why the rule can never match.
     pub error: Option<String>,
 }
 
@@ -250,18 +261,29 @@ pub(crate) fn init_schema(conn: &Connection) -> Result<(), DbError> {
 /// by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RoleRecord {
+    /// `oid`: the role's OID.
     pub oid: u32,
+    /// `rolname`: the role name.
     pub name: String,
+    /// `rolsuper`: the role is a superuser.
     pub superuser: bool,
+    /// `rolinherit`: the role uses the privileges of roles it is a member of.
     pub inherit: bool,
+    /// `rolcreaterole`: the role may create and manage roles.
     pub createrole: bool,
+    /// `rolcreatedb`: the role may create databases.
     pub createdb: bool,
+    /// `rolcanlogin`: the role may log in.
     pub can_login: bool,
+    /// `rolreplication`: the REPLICATION attribute.
     pub replication: bool,
+    /// `rolbypassrls`: the BYPASSRLS attribute.
     pub bypassrls: bool,
     /// `CONNECTION LIMIT`; -1 means none.
     pub conn_limit: i32,
+    /// `rolpassword`: the stored secret, if any.
     pub password: Option<String>,
+    /// `rolvaliduntil`: when the password stops being valid; `None` for never.
     pub valid_until: Option<Timestamp>,
 }
 

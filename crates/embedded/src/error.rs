@@ -15,64 +15,119 @@ pub use pgscram_wire::sqlstate::SqlState;
 pub mod sqlstate {
     use super::SqlState;
 
+    /// 00000 `successful_completion`.
     pub const SUCCESSFUL_COMPLETION: SqlState = SqlState::SUCCESSFUL_COMPLETION;
+    /// 01000 `warning`.
     pub const WARNING: SqlState = SqlState::WARNING;
+    /// 01P01 `deprecated_feature`.
     pub const WARNING_DEPRECATED_FEATURE: SqlState = SqlState::WARNING_DEPRECATED_FEATURE;
+    /// 08P01 `protocol_violation`.
     pub const PROTOCOL_VIOLATION: SqlState = SqlState::PROTOCOL_VIOLATION;
+    /// 0A000 `feature_not_supported`.
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState::FEATURE_NOT_SUPPORTED;
+    /// 0LP01 `invalid_grant_operation`.
     pub const INVALID_GRANT_OPERATION: SqlState = SqlState::INVALID_GRANT_OPERATION;
+    /// 22003 `numeric_value_out_of_range`.
     pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState::NUMERIC_VALUE_OUT_OF_RANGE;
+    /// 22007 `invalid_datetime_format`.
     pub const INVALID_DATETIME_FORMAT: SqlState = SqlState::INVALID_DATETIME_FORMAT;
+    /// 22021 `character_not_in_repertoire`.
     pub const CHARACTER_NOT_IN_REPERTOIRE: SqlState = SqlState::CHARACTER_NOT_IN_REPERTOIRE;
+    /// 22023 `invalid_parameter_value`.
     pub const INVALID_PARAMETER_VALUE: SqlState = SqlState::INVALID_PARAMETER_VALUE;
+    /// 22P02 `invalid_text_representation`.
     pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState::INVALID_TEXT_REPRESENTATION;
+    /// 23502 `not_null_violation`.
     pub const NOT_NULL_VIOLATION: SqlState = SqlState::NOT_NULL_VIOLATION;
+    /// 23503 `foreign_key_violation`.
     pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState::FOREIGN_KEY_VIOLATION;
+    /// 23505 `unique_violation`.
     pub const UNIQUE_VIOLATION: SqlState = SqlState::UNIQUE_VIOLATION;
+    /// 23514 `check_violation`.
     pub const CHECK_VIOLATION: SqlState = SqlState::CHECK_VIOLATION;
+    /// 23000 `integrity_constraint_violation`.
     pub const INTEGRITY_CONSTRAINT_VIOLATION: SqlState = SqlState::INTEGRITY_CONSTRAINT_VIOLATION;
+    /// 25001 `active_sql_transaction`.
     pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState::ACTIVE_SQL_TRANSACTION;
+    /// 25P01 `no_active_sql_transaction`.
     pub const NO_ACTIVE_SQL_TRANSACTION: SqlState = SqlState::NO_ACTIVE_SQL_TRANSACTION;
+    /// 25P02 `in_failed_sql_transaction`.
     pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState::IN_FAILED_SQL_TRANSACTION;
+    /// 28000 `invalid_authorization_specification`.
     pub const INVALID_AUTHORIZATION_SPECIFICATION: SqlState =
         SqlState::INVALID_AUTHORIZATION_SPECIFICATION;
+    /// 2BP01 `dependent_objects_still_exist`.
     pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState::DEPENDENT_OBJECTS_STILL_EXIST;
+    /// 26000 `invalid_sql_statement_name`.
     pub const INVALID_SQL_STATEMENT_NAME: SqlState = SqlState::INVALID_SQL_STATEMENT_NAME;
+    /// 40001 `serialization_failure`.
     pub const SERIALIZATION_FAILURE: SqlState = SqlState::SERIALIZATION_FAILURE;
+    /// 42000 `syntax_error_or_access_rule_violation`.
     pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: SqlState =
         SqlState::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION;
+    /// 42601 `syntax_error`.
     pub const SYNTAX_ERROR: SqlState = SqlState::SYNTAX_ERROR;
+    /// 42501 `insufficient_privilege`.
     pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState::INSUFFICIENT_PRIVILEGE;
+    /// 42622 `name_too_long`.
     pub const NAME_TOO_LONG: SqlState = SqlState::NAME_TOO_LONG;
+    /// 42939 `reserved_name`.
     pub const RESERVED_NAME: SqlState = SqlState::RESERVED_NAME;
+    /// 42804 `datatype_mismatch`.
     pub const DATATYPE_MISMATCH: SqlState = SqlState::DATATYPE_MISMATCH;
+    /// 42703 `undefined_column`.
     pub const UNDEFINED_COLUMN: SqlState = SqlState::UNDEFINED_COLUMN;
+    /// 42883 `undefined_function`.
     pub const UNDEFINED_FUNCTION: SqlState = SqlState::UNDEFINED_FUNCTION;
+    /// 42P01 `undefined_table`.
     pub const UNDEFINED_TABLE: SqlState = SqlState::UNDEFINED_TABLE;
+    /// 42P02 `undefined_parameter`.
     pub const UNDEFINED_PARAMETER: SqlState = SqlState::UNDEFINED_PARAMETER;
+    /// 42704 `undefined_object`.
     pub const UNDEFINED_OBJECT: SqlState = SqlState::UNDEFINED_OBJECT;
+    /// 42710 `duplicate_object`.
     pub const DUPLICATE_OBJECT: SqlState = SqlState::DUPLICATE_OBJECT;
+    /// 42P07 `duplicate_table`.
     pub const DUPLICATE_TABLE: SqlState = SqlState::DUPLICATE_TABLE;
+    /// 42702 `ambiguous_column`.
     pub const AMBIGUOUS_COLUMN: SqlState = SqlState::AMBIGUOUS_COLUMN;
+    /// 54000 `program_limit_exceeded`.
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState::PROGRAM_LIMIT_EXCEEDED;
+    /// 53300 `too_many_connections`.
     pub const TOO_MANY_CONNECTIONS: SqlState = SqlState::TOO_MANY_CONNECTIONS;
+    /// 55006 `object_in_use`.
     pub const OBJECT_IN_USE: SqlState = SqlState::OBJECT_IN_USE;
+    /// 55P03 `lock_not_available`.
     pub const LOCK_NOT_AVAILABLE: SqlState = SqlState::LOCK_NOT_AVAILABLE;
+    /// 57014 `query_canceled`.
     pub const QUERY_CANCELED: SqlState = SqlState::QUERY_CANCELED;
+    /// 58000 `system_error`.
     pub const SYSTEM_ERROR: SqlState = SqlState::SYSTEM_ERROR;
+    /// XX000 `internal_error`.
     pub const INTERNAL_ERROR: SqlState = SqlState::INTERNAL_ERROR;
 
     // Codes pgscram-wire does not name (yet).
+    /// 2201B `invalid_regular_expression`.
     pub const INVALID_REGULAR_EXPRESSION: SqlState = local(b"2201B");
+    /// 22P03 `invalid_binary_representation`.
     pub const INVALID_BINARY_REPRESENTATION: SqlState = local(b"22P03");
+    /// 22025 `invalid_escape_sequence`.
     pub const INVALID_ESCAPE_SEQUENCE: SqlState = local(b"22025");
+    /// 25006 `read_only_sql_transaction`.
     pub const READ_ONLY_SQL_TRANSACTION: SqlState = local(b"25006");
+    /// 3B001 `invalid_savepoint_specification`.
     pub const INVALID_SAVEPOINT_SPECIFICATION: SqlState = local(b"3B001");
+    /// 42803 `grouping_error`.
     pub const GROUPING_ERROR: SqlState = local(b"42803");
+    /// 42846 `cannot_coerce`.
     pub const CANNOT_COERCE: SqlState = local(b"42846");
+    /// 53100 `disk_full`.
     pub const DISK_FULL: SqlState = local(b"53100");
+    /// 54001 `statement_too_complex`.
     pub const STATEMENT_TOO_COMPLEX: SqlState = local(b"54001");
+    /// 55P02 `cant_change_runtime_param`.
     pub const CANT_CHANGE_RUNTIME_PARAM: SqlState = local(b"55P02");
+    /// XX001 `data_corrupted`.
     pub const DATA_CORRUPTED: SqlState = local(b"XX001");
 
     /// Builds a constant; an invalid literal fails the build.
@@ -87,9 +142,13 @@ pub mod sqlstate {
 /// How loud a notice is (the `S`/`V` fields of a NoticeResponse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
+    /// `WARNING`.
     Warning,
+    /// `NOTICE`.
     Notice,
+    /// `INFO`.
     Info,
+    /// `DEBUG`.
     Debug,
 }
 
@@ -114,10 +173,15 @@ impl fmt::Display for Severity {
 /// A NoticeResponse: something the client should see that did not stop the statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
+    /// The severity (`S`/`V` fields).
     pub severity: Severity,
+    /// The SQLSTATE (`C` field).
     pub code: SqlState,
+    /// The primary message (`M` field).
     pub message: String,
+    /// The optional DETAIL line (`D` field).
     pub detail: Option<String>,
+    /// The optional HINT line (`H` field).
     pub hint: Option<String>,
 }
 
@@ -154,13 +218,18 @@ impl Notice {
 /// An ERROR that ends a statement (the fields of an ErrorResponse with severity ERROR).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqlError {
+    /// The SQLSTATE (`C` field).
     pub code: SqlState,
+    /// The primary message (`M` field).
     pub message: String,
+    /// The optional DETAIL line (`D` field).
     pub detail: Option<String>,
+    /// The optional HINT line (`H` field).
     pub hint: Option<String>,
 }
 
 impl SqlError {
+    /// An error with the given code and message, without DETAIL or HINT.
     pub fn new(code: SqlState, message: impl Into<String>) -> SqlError {
         SqlError {
             code,

@@ -83,6 +83,7 @@
 //! - Stricter than PostgreSQL: a password starting with `SCRAM-SHA-256$` that does not
 //!   parse as an RFC 5803 verifier is an error (22023), never hashed as a plaintext
 //!   password; catalog tables cannot be written with plain SQL even by superusers.
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod binary;

@@ -31,7 +31,9 @@ use crate::types::{self, PgType};
 /// One result column, as a RowDescription field needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Column {
+    /// The column name.
     pub name: String,
+    /// The type's OID (see [`oid`](crate::oid)).
     pub type_oid: u32,
     /// pg_type.typlen: -1 for variable-length types.
     pub type_size: i16,
@@ -70,7 +72,9 @@ pub struct QueryResult {
     /// `Some` when the statement returns rows (RowDescription is sent, even for zero
     /// rows); `None` for commands.
     pub columns: Option<Vec<Column>>,
+    /// The rows, in text format (DataRow messages).
     pub rows: Vec<Row>,
+    /// How the statement finished.
     pub completion: Completion,
 }
 
@@ -96,9 +100,11 @@ impl QueryResult {
 /// parameter changes first, then the result or the error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatementOutcome {
+    /// Notices to send as NoticeResponse, in order.
     pub notices: Vec<Notice>,
     /// (name, new value) pairs to send as ParameterStatus.
     pub parameter_status: Vec<(String, String)>,
+    /// The statement's result, or the error that ended it.
     pub result: Result<QueryResult, SqlError>,
 }
 
@@ -132,6 +138,7 @@ pub enum TransactionStatus {
 }
 
 impl TransactionStatus {
+    /// The status byte ReadyForQuery carries (`I`, `T` or `E`).
     pub fn as_byte(self) -> u8 {
         match self {
             TransactionStatus::Idle => b'I',
@@ -246,6 +253,7 @@ pub struct Session {
 pub struct ConnectionInfo {
     /// The client's address (`None` for a Unix socket).
     pub client_addr: Option<String>,
+    /// The client's TCP port (`None` for a Unix socket).
     pub client_port: Option<u16>,
     /// TLS: protocol version (`TLSv1.3`), cipher suite, key bits. `None` without TLS.
     pub tls: Option<TlsInfo>,
@@ -254,8 +262,11 @@ pub struct ConnectionInfo {
 /// The negotiated TLS parameters of a connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsInfo {
+    /// The protocol version (`TLSv1.3`), `pg_stat_ssl.version`.
     pub version: String,
+    /// The cipher suite name, `pg_stat_ssl.cipher`.
     pub cipher: String,
+    /// The cipher's key bits, `pg_stat_ssl.bits`.
     pub bits: i32,
 }
 

@@ -14,12 +14,15 @@ use crate::error::{SqlError, sqlstate};
 /// `password_encryption`: how `CREATE/ALTER ROLE ... PASSWORD 'plaintext'` hashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum PasswordEncryption {
+    /// `md5`: an md5 hash of password and role name.
     Md5,
+    /// `scram-sha-256`: a SCRAM-SHA-256 verifier (the default).
     #[default]
     ScramSha256,
 }
 
 impl PasswordEncryption {
+    /// The setting's value as `SHOW password_encryption` prints it.
     pub fn as_str(self) -> &'static str {
         match self {
             PasswordEncryption::Md5 => "md5",
@@ -469,6 +472,7 @@ impl SessionSettings {
         self.database = name.to_owned();
     }
 
+    /// The database name reported by `current_database()`.
     pub fn database(&self) -> &str {
         &self.database
     }

@@ -15,9 +15,11 @@ const SECS_PER_DAY: i64 = 86_400;
 /// An instant in UTC with microsecond precision, or one of PostgreSQL's infinities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Timestamp {
+    /// `-infinity`: before every instant.
     NegInfinity,
     /// Microseconds since 1970-01-01 00:00:00 UTC.
     At(i64),
+    /// `infinity`: after every instant.
     Infinity,
 }
 
