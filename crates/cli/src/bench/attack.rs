@@ -41,6 +41,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
+use super::JsonErrorKind;
+
 use super::{ErrorTally, Histogram, Limit, Mode, Options, micros, rounded};
 
 /// The attacks `--attack` knows.
@@ -951,12 +953,6 @@ struct JsonLatency {
     p50: Option<u64>,
     p99: Option<u64>,
     max: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct JsonErrorKind<'a> {
-    message: &'a str,
-    count: u64,
 }
 
 #[cfg(test)]
