@@ -13,34 +13,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::SystemTime;
 
-use zeroize::Zeroizing;
-
 pub use catalog::CatalogStore;
 
 /// A stored password secret as the store holds it: `SCRAM-SHA-256$...` (RFC 5803), an
-/// md5 secret, or anything else (which authenticates nobody). Zeroized on drop and
-/// printed redacted: an md5 secret is a password equivalent, and a verifier is what an
-/// offline guesser wants.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps the secret's text.
-    pub fn new(text: impl Into<String>) -> Self {
-        Secret(Zeroizing::new(text.into()))
-    }
-
-    /// The text, for authentication and for writing it back to storage.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// md5 secret, or anything else (which authenticates nobody). The same zeroizing,
+/// redacted type the client's configuration uses: an md5 secret is a password
+/// equivalent, and a verifier is what an offline guesser wants.
+pub use pgscram_auth::secret::Secret;
 
 /// What the server needs to know about a role, read once per login.
 ///
