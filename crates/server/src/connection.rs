@@ -115,11 +115,12 @@ async fn serve_connection(
 ) {
     let settings = state.settings();
     state.metrics.accepted();
+    let ip = peer.map(|p| p.ip());
     let mut attempt = Attempt::new(pid, peer);
     let mut conn = Conn::new(io);
     let watch = Arc::new(Watch::default());
     conn.set_watch(Some(watch.clone()));
-    let pending = match admit_pending(state, &settings, peer).await {
+    let pending = match admit_pending(state, &settings, ip).await {
         Ok(slot) => slot,
         Err(refusal) => {
             // As PostgreSQL's postmaster does when it cannot start a backend: the error
@@ -133,14 +134,7 @@ async fn serve_connection(
                 ),
             };
             state.metrics.refused(reason);
-            let _ = reply::error(
-                &mut conn,
-                ErrorFields::fatal(
-                    SqlState::TOO_MANY_CONNECTIONS,
-                    "sorry, too many clients already",
-                ),
-            )
-            .await;
+            let _ = reply::error(&mut conn, too_many_clients_error()).await;
             attempt.finish(
                 state,
                 Outcome::Refused,
@@ -250,9 +244,11 @@ async fn serve_connection(
                 Some("authentication timeout".to_owned()),
             );
         }
-        Ok(Step::Ready(conn, start, session_slot, role_slot)) => {
-            // Authenticated: no longer pending, so no longer capped per address.
+        Ok(Step::Ready(mut conn, start, session_slot, role_slot)) => {
+            // Authenticated: no longer pending, so no longer capped per address, and
+            // no longer watched for stalls (reads skip that bookkeeping from now on).
             drop(pending.take());
+            conn.set_watch(None);
             attempt.finish(state, Outcome::Success, None);
             let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
             state.backend.serve(*start, client).await;
@@ -272,7 +268,7 @@ async fn serve_connection(
             };
             if outcome == Outcome::Failure {
                 let user = attempt.user.as_deref().unwrap_or_default();
-                state.throttle.record_failure(peer.map(|p| p.ip()), user);
+                state.throttle.record_failure(ip, user);
             }
             attempt.finish(
                 state,
@@ -318,21 +314,13 @@ async fn startup_and_authenticate<'a>(
             Negotiated::Ended(outcome) => return Step::Ended(outcome),
         };
     let ssl = tls.is_some();
+    let ip = peer.map(|p| p.ip());
     attempt.ssl = ssl;
     attempt.user = Some(startup.user().to_owned());
     attempt.database = Some(startup.database().to_owned());
     tracing::Span::current().record("user", startup.user());
     if state.admission.sessions() >= settings.max_connections {
-        let message = "sorry, too many clients already";
-        let _ = reply::error(
-            &mut conn,
-            ErrorFields::fatal(SqlState::TOO_MANY_CONNECTIONS, message),
-        )
-        .await;
-        return Step::Ended(Some((
-            Outcome::TooManyConnections,
-            Some(message.to_owned()),
-        )));
+        return too_many_clients(&mut conn, TOO_MANY_CLIENTS).await;
     }
     if let Some(negotiate) = startup.negotiation(pgscram_wire::ProtocolVersion::LATEST) {
         let _ = reply::push(
@@ -397,7 +385,7 @@ async fn startup_and_authenticate<'a>(
         rule.method,
         AuthMethod::Md5 | AuthMethod::ScramSha256 | AuthMethod::Password
     ) {
-        match state.throttle.admit(peer.map(|p| p.ip()), &user) {
+        match state.throttle.admit(ip, &user) {
             Admit::After(wait) if wait.is_zero() => {}
             Admit::After(wait) => {
                 // Waiting holds no handshake slot and no pending slot (it has a place of
@@ -406,7 +394,7 @@ async fn startup_and_authenticate<'a>(
                 attempt.delay = wait;
                 state.metrics.throttled(wait);
                 let waiting = state.admission.waiting.take(
-                    peer.map(|p| p.ip()),
+                    ip,
                     settings.max_pending_connections,
                     WAITING_PER_ADDRESS,
                 );
@@ -479,7 +467,7 @@ async fn startup_and_authenticate<'a>(
         )));
     }
     tracing::info!("{}", rule.authenticated_log(&user));
-    state.throttle.record_success(peer.map(|p| p.ip()), &user);
+    state.throttle.record_success(ip, &user);
 
     // After authentication, as PostgreSQL's InitPostgres: role, login right, database,
     // connection limit. Only now may existence be revealed.
@@ -522,7 +510,7 @@ async fn startup_and_authenticate<'a>(
         return fail_after_auth(
             &mut conn,
             SqlState::TOO_MANY_CONNECTIONS,
-            "sorry, too many clients already".to_owned(),
+            TOO_MANY_CLIENTS.to_owned(),
         )
         .await;
     };
@@ -548,12 +536,12 @@ async fn startup_and_authenticate<'a>(
 async fn admit_pending<'a>(
     state: &'a ServerState,
     settings: &Settings,
-    peer: Option<SocketAddr>,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<PoolSlot<'a>, Refusal> {
     let mut evicted = false;
     for _ in 0..20 {
         match state.admission.pending.take(
-            peer.map(|p| p.ip()),
+            ip,
             settings.max_pending_connections,
             settings.max_connections_per_address,
         ) {
@@ -574,16 +562,17 @@ async fn admit_pending<'a>(
 /// Checks waiting their turn from one client address at once; more are refused.
 const WAITING_PER_ADDRESS: usize = 8;
 
-/// PostgreSQL's answer when a cap is hit; `why` is for the audit log.
+/// PostgreSQL's message when a cap on connections is hit.
+const TOO_MANY_CLIENTS: &str = "sorry, too many clients already";
+
+/// PostgreSQL's 53300 for a cap that is hit.
+fn too_many_clients_error() -> ErrorFields {
+    ErrorFields::fatal(SqlState::TOO_MANY_CONNECTIONS, TOO_MANY_CLIENTS)
+}
+
+/// Answers a cap that is hit, before authentication; `why` is for the audit log.
 async fn too_many_clients<'a>(conn: &mut Conn, why: &str) -> Step<'a> {
-    let _ = reply::error(
-        conn,
-        ErrorFields::fatal(
-            SqlState::TOO_MANY_CONNECTIONS,
-            "sorry, too many clients already",
-        ),
-    )
-    .await;
+    let _ = reply::error(conn, too_many_clients_error()).await;
     Step::Ended(Some((Outcome::TooManyConnections, Some(why.to_owned()))))
 }
 
