@@ -117,15 +117,13 @@ impl ServerState {
     pub(crate) fn reload(&self) -> ReloadReport {
         let settings = self.settings_source.file.as_ref().map(|_| {
             let next = self.settings_source.resolve()?;
-            let current = self.settings();
-            let not_applied = current.restart_changes(&next);
+            let (applied, not_applied) = self.settings().reload_to(&next);
             for name in &not_applied {
                 tracing::info!(
                     "parameter \"{name}\" cannot be changed without restarting the server"
                 );
             }
-            *self.settings.write().unwrap_or_else(|e| e.into_inner()) =
-                Arc::new(current.reloadable_from(&next));
+            *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(applied);
             Ok(not_applied)
         });
         if let Some(Err(e)) = &settings {

@@ -6,12 +6,11 @@ mod support;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pgscram_server::MemoryStore;
 use rustls::pki_types::ServerName;
-use support::{AcceptAny, TestServer, scram_role};
+use support::{TestServer, accept_any_config, scram_role};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
@@ -20,14 +19,7 @@ struct Rustls(tokio_rustls::TlsConnector);
 
 impl Rustls {
     fn new() -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-            .with_no_client_auth();
-        Rustls(tokio_rustls::TlsConnector::from(Arc::new(config)))
+        Rustls(tokio_rustls::TlsConnector::from(accept_any_config()))
     }
 }
 

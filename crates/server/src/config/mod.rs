@@ -353,48 +353,37 @@ impl Settings {
             .or_else(|| self.data_dir.as_ref().map(|d| d.join("pg_hba.conf")))
     }
 
-    /// The names of `Restart` settings whose values differ between `self` and `next`
-    /// (what a reload cannot apply).
-    pub(crate) fn restart_changes(&self, next: &Settings) -> Vec<&'static str> {
-        let mut changed = Vec::new();
-        let mut check = |name: &'static str, differs: bool| {
-            if differs {
-                changed.push(name);
-            }
-        };
-        check("listen_addresses", self.listen != next.listen);
-        check(
-            "unix_socket_directories",
-            self.unix_socket_dir != next.unix_socket_dir,
-        );
-        check("data_directory", self.data_dir != next.data_dir);
-        check("hba_file", self.hba_file != next.hba_file);
-        check("ssl", self.ssl != next.ssl);
-        check("ssl_cert_file", self.ssl_cert_file != next.ssl_cert_file);
-        check("ssl_key_file", self.ssl_key_file != next.ssl_key_file);
-        check(
-            "max_connections",
-            self.max_connections != next.max_connections,
-        );
-        check("hash_workers", self.hash_workers != next.hash_workers);
-        check("max_handshakes", self.max_handshakes != next.max_handshakes);
-        check("throttle_delay", self.throttle != next.throttle);
-        check("audit_log", self.audit_log != next.audit_log);
-        check("audit_format", self.audit_format != next.audit_format);
-        check("metrics_listen", self.metrics_listen != next.metrics_listen);
-        changed
-    }
-
-    /// `next` with every restart-only setting kept as in `self`: what a reload applies.
-    pub(crate) fn reloadable_from(&self, next: &Settings) -> Settings {
-        let mut applied = self.clone();
-        applied.authentication_timeout = next.authentication_timeout;
-        applied.password_encryption = next.password_encryption;
-        applied.scram_iterations = next.scram_iterations;
-        applied.max_connections_per_address = next.max_connections_per_address;
-        applied.max_pending_connections = next.max_pending_connections;
-        applied.shutdown_grace = next.shutdown_grace;
-        applied
+    /// What a reload applies: `next`, with every restart-only setting kept as in
+    /// `self`; and the names of those that differ (the changes a reload cannot apply).
+    /// One list of restart-only fields serves both, so they cannot disagree.
+    pub(crate) fn reload_to(&self, next: &Settings) -> (Settings, Vec<&'static str>) {
+        let mut applied = next.clone();
+        let mut kept = Vec::new();
+        macro_rules! restart_only {
+            ($($name:literal => $field:ident),* $(,)?) => {$(
+                if applied.$field != self.$field {
+                    kept.push($name);
+                    applied.$field = self.$field.clone();
+                }
+            )*};
+        }
+        restart_only! {
+            "listen_addresses" => listen,
+            "unix_socket_directories" => unix_socket_dir,
+            "data_directory" => data_dir,
+            "hba_file" => hba_file,
+            "ssl" => ssl,
+            "ssl_cert_file" => ssl_cert_file,
+            "ssl_key_file" => ssl_key_file,
+            "max_connections" => max_connections,
+            "hash_workers" => hash_workers,
+            "max_handshakes" => max_handshakes,
+            "throttle_delay" => throttle,
+            "audit_log" => audit_log,
+            "audit_format" => audit_format,
+            "metrics_listen" => metrics_listen,
+        }
+        (applied, kept)
     }
 }
 
@@ -539,8 +528,8 @@ mod tests {
         let mut next = old.clone();
         next.set("authentication_timeout", "10s").unwrap();
         next.set("max_connections", "5").unwrap();
-        assert_eq!(old.restart_changes(&next), vec!["max_connections"]);
-        let applied = old.reloadable_from(&next);
+        let (applied, not_applied) = old.reload_to(&next);
+        assert_eq!(not_applied, vec!["max_connections"]);
         assert_eq!(applied.authentication_timeout, Duration::from_secs(10));
         assert_eq!(applied.max_connections, 100);
     }

@@ -225,11 +225,8 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
     }
 }
 
-/// A blocking TLS client over `stream` (after the server answered 'S'), accepting any
-/// certificate: for raw-protocol tests that need to see what the server sends over TLS.
-pub fn tls_over(
-    stream: std::net::TcpStream,
-) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+/// A rustls client configuration that accepts any server certificate.
+pub fn accept_any_config() -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -237,7 +234,15 @@ pub fn tls_over(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// A blocking TLS client over `stream` (after the server answered 'S'), accepting any
+/// certificate: for raw-protocol tests that need to see what the server sends over TLS.
+pub fn tls_over(
+    stream: std::net::TcpStream,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let connection = rustls::ClientConnection::new(accept_any_config(), name).unwrap();
     rustls::StreamOwned::new(connection, stream)
 }
