@@ -212,11 +212,31 @@ pub(crate) fn replace_hba_rows(conn: &Connection, rows: &[HbaFileRow]) -> Result
     Ok(())
 }
 
+/// The role catalog's version, raised in the same transaction as any change to roles
+/// or memberships: a reader that saw version v in one snapshot knows the roles it read
+/// there are current while the version is still v (the login path's role cache).
+fn roles_version_schema() -> String {
+    let mut sql =
+        "INSERT OR IGNORE INTO pgscram_meta (key, value) VALUES ('roles_version', '0');\n"
+            .to_owned();
+    for table in ["pgscram_roles", "pgscram_auth_members"] {
+        for event in ["INSERT", "UPDATE", "DELETE"] {
+            sql.push_str(&format!(
+                "CREATE TRIGGER IF NOT EXISTS {table}_version_{} AFTER {event} ON {table} \
+                 BEGIN UPDATE pgscram_meta SET value = value + 1 WHERE key = 'roles_version'; END;\n",
+                event.to_lowercase()
+            ));
+        }
+    }
+    sql
+}
+
 /// Creates the catalog if the file has none; checks the version otherwise.
 pub(crate) fn init_schema(conn: &Connection) -> Result<(), DbError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(&roles_version_schema())?;
         add_predefined_roles(conn)?;
         let version: Option<String> = conn
             .query_row(
@@ -435,6 +455,16 @@ pub(crate) fn groups_of(conn: &Connection, user: &str) -> Result<Vec<String>, Db
         .query_map([user], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
     Ok(names)
+}
+
+/// The role catalog's version (see the `roles_version` triggers in the schema).
+pub(crate) fn roles_version(conn: &Connection) -> Result<u64, DbError> {
+    let version: i64 = conn
+        .prepare_cached(
+            "SELECT CAST(value AS INTEGER) FROM pgscram_meta WHERE key = 'roles_version'",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(version.unsigned_abs())
 }
 
 /// Same as [`is_member`] by OID (used for circular-grant checks).

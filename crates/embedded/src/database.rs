@@ -163,17 +163,29 @@ impl Database {
     }
 
     /// The role `name` with every role it belongs to (transitively), read in one
-    /// catalog lock: what one login needs. `Ok(None)` for no such role.
-    pub fn role_with_groups(
-        &self,
-        name: &str,
-    ) -> Result<Option<(RoleRecord, Vec<String>)>, DbError> {
+    /// snapshot with the catalog version they belong to: what one login needs.
+    /// `None` for no such role.
+    pub fn role_with_groups(&self, name: &str) -> Result<Versioned<RoleWithGroups>, DbError> {
         let conn = lock(&self.inner.catalog);
-        let Some(role) = catalog::role_by_name(&conn, name)? else {
-            return Ok(None);
-        };
-        let groups = catalog::groups_of(&conn, name)?;
-        Ok(Some((role, groups)))
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let read = (|| {
+            let version = catalog::roles_version(&conn)?;
+            let value = match catalog::role_by_name(&conn, name)? {
+                Some(role) => Some((role, catalog::groups_of(&conn, name)?)),
+                None => None,
+            };
+            Ok(Versioned { version, value })
+        })();
+        // A read-only transaction: ending it cannot lose anything.
+        let _ = conn.execute_batch("COMMIT");
+        read
+    }
+
+    /// The role catalog's version. It changes in the same transaction as any change
+    /// to a role or a membership (SQL, this API, or another process), so a cached
+    /// [`Database::role_with_groups`] answer is current exactly while its version is.
+    pub fn roles_version(&self) -> Result<u64, DbError> {
+        catalog::roles_version(&lock(&self.inner.catalog))
     }
 
     /// First start: if the catalog holds no role at all, creates `name` as the
@@ -297,7 +309,6 @@ impl Database {
         }
     }
 
-    /// A fresh backend "process id" for a session.
     /// Whether a superuser ran `SELECT pg_reload_conf()` since the last call: the
     /// server should then reload its configuration (pg_hba.conf) as on SIGHUP.
     pub fn take_reload_request(&self) -> bool {
@@ -371,6 +382,18 @@ fn open_flags() -> OpenFlags {
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
 }
+
+/// A value read in the snapshot where the role catalog had `version`.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    /// [`Database::roles_version`] in that snapshot.
+    pub version: u64,
+    /// What was read.
+    pub value: T,
+}
+
+/// A role with every role it belongs to, transitively; `None` for no such role.
+pub type RoleWithGroups = Option<(RoleRecord, Vec<String>)>;
 
 fn configure(conn: &Connection) -> Result<(), DbError> {
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;

@@ -88,6 +88,12 @@ impl Shared {
         }
     }
 
+    /// Dates the session from when its client connected.
+    pub fn started_at(mut self, when: std::time::SystemTime) -> Shared {
+        self.started = Timestamp::from_system_time(when);
+        self
+    }
+
     /// Shares the database's reload flag with this session.
     pub fn with_reload(mut self, flag: Arc<AtomicBool>) -> Shared {
         self.reload = flag;

@@ -102,7 +102,7 @@ mod tree;
 mod types;
 
 pub use catalog::{BOOTSTRAP_SUPERUSER_OID, HbaFileRow, RoleRecord};
-pub use database::Database;
+pub use database::{Database, RoleWithGroups, Versioned};
 pub use error::{DbError, Notice, Severity, SqlError, SqlState, sqlstate};
 pub use password::MAX_SECRET_LEN;
 pub use session::{

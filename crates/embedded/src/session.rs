@@ -279,6 +279,9 @@ pub struct SessionIdentity {
     pub superuser: bool,
     /// The backend pid: the one in BackendKeyData, the log, and `pg_backend_pid()`.
     pub pid: i32,
+    /// When the client connected (`pg_stat_activity.backend_start`), which can be
+    /// earlier than the session's opening.
+    pub started: std::time::SystemTime,
 }
 
 impl tree::Catalog for Session {
@@ -407,6 +410,7 @@ impl Session {
             user: user.to_owned(),
             superuser: role.superuser,
             pid: db.next_pid(),
+            started: std::time::SystemTime::now(),
         };
         Self::open(db, identity, settings, Some(slot))
     }
@@ -433,7 +437,8 @@ impl Session {
         let conn = db.checkout().map_err(db_err)?;
         let shared = Arc::new(
             Shared::new(&identity.user, settings.database(), identity.pid)
-                .with_reload(db.reload_flag()),
+                .with_reload(db.reload_flag())
+                .started_at(identity.started),
         );
         shared
             .superuser
@@ -446,11 +451,7 @@ impl Session {
         shared.internal.store(false, Ordering::Relaxed);
         views.map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
         let mut settings = settings;
-        settings.set_internal("session_authorization", identity.user.clone());
-        settings.set_internal(
-            "is_superuser",
-            if identity.superuser { "on" } else { "off" }.to_owned(),
-        );
+        settings.set_identity(&identity.user, identity.superuser);
         let reported = settings.reported();
         Ok(Session {
             conn,

@@ -681,6 +681,17 @@ impl SessionSettings {
             .unwrap_or(0)
     }
 
+    /// Records who the session runs as: `session_authorization` and `is_superuser`,
+    /// which the server reports at login and `SET` cannot change. A server that opens
+    /// its session later (at the first query) still announces them at login.
+    pub fn set_identity(&mut self, user: &str, superuser: bool) {
+        self.set_internal("session_authorization", user.to_owned());
+        self.set_internal(
+            "is_superuser",
+            if superuser { "on" } else { "off" }.to_owned(),
+        );
+    }
+
     /// Sets a server-owned parameter (is_superuser, session_authorization,
     /// server_version) that `SET` refuses.
     pub(crate) fn set_internal(&mut self, name: &'static str, value: String) {

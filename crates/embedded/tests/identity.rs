@@ -21,6 +21,7 @@ fn a_role_outside_the_catalog_runs_as_itself_with_the_servers_pid() {
         user: "alice".to_owned(),
         superuser: false,
         pid: 4242,
+        started: std::time::SystemTime::now(),
     };
     let mut s = Session::for_identity(&db, identity, SessionSettings::default()).unwrap();
     assert_eq!(text(&mut s, "SELECT current_user"), "alice");
@@ -41,6 +42,7 @@ fn a_superuser_from_another_store_keeps_its_flag() {
         user: "ops".to_owned(),
         superuser: true,
         pid: 7,
+        started: std::time::SystemTime::now(),
     };
     let mut s = Session::for_identity(&db, identity, SessionSettings::default()).unwrap();
     assert_eq!(text(&mut s, "SHOW is_superuser"), "on");

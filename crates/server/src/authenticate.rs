@@ -44,7 +44,7 @@ pub(crate) struct AuthEnv<'a> {
 }
 
 /// Proof that the client authenticated: the only way to send AuthenticationOk
-/// ([`Authenticated::send_ok`]). After SCRAM it can only be made from the
+/// ([`Authenticated::queue_ok`]). After SCRAM it can only be made from the
 /// [`ProofVerified`] token of a constant-time proof check.
 pub(crate) struct Authenticated {
     /// `None` for the methods that compare no SCRAM proof (trust, md5, password).
@@ -52,9 +52,11 @@ pub(crate) struct Authenticated {
 }
 
 impl Authenticated {
-    /// Sends AuthenticationOk.
-    pub async fn send_ok(&self, conn: &mut Conn) -> std::io::Result<()> {
-        reply::authentication(conn, &Authentication::Ok).await
+    /// Queues AuthenticationOk. It leaves with what follows it (the session's
+    /// greeting or the error that refuses it): one write, and one wake-up of the
+    /// client, instead of two.
+    pub fn queue_ok(&self, conn: &mut Conn) -> std::io::Result<()> {
+        reply::queue_authentication(conn, &Authentication::Ok)
     }
 
     /// After trust, or a constant-time md5 or cleartext comparison.
@@ -260,10 +262,9 @@ async fn scram_exchange(
             client_key,
             verified,
         }) => {
-            if reply::authentication(conn, &Authentication::SaslFinal(server_final.into_bytes()))
-                .await
-                .is_err()
-            {
+            // Queued: it leaves with AuthenticationOk and what follows (see `queue_ok`).
+            let final_message = Authentication::SaslFinal(server_final.into_bytes());
+            if reply::queue_authentication(conn, &final_message).is_err() {
                 return AuthResult::Gone;
             }
             AuthResult::Ok {

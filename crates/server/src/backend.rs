@@ -194,9 +194,12 @@ impl Client {
     }
 
     /// The raw connection and the bytes already read from it but not consumed (a
-    /// pipelined first query), for backends that relay bytes.
-    pub fn into_stream(self) -> (Box<dyn Transport>, Vec<u8>) {
-        self.conn.into_parts()
+    /// pipelined first query), for backends that relay bytes. Anything still queued
+    /// for the client (AuthenticationOk, if [`Client::ready`] was not called) is sent
+    /// first.
+    pub async fn into_stream(mut self) -> io::Result<(Box<dyn Transport>, Vec<u8>)> {
+        self.conn.flush().await?;
+        Ok(self.conn.into_parts())
     }
 
     pub(crate) fn conn(&mut self) -> &mut Conn {

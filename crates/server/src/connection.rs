@@ -460,7 +460,7 @@ async fn startup_and_authenticate<'a>(
     };
     // AuthenticationOk now, before the checks below, as PostgreSQL's backend does:
     // their errors follow it.
-    if authenticated.send_ok(&mut conn).await.is_err() {
+    if authenticated.queue_ok(&mut conn).is_err() {
         return Step::Ended(Some((
             Outcome::Disconnected,
             Some("client closed the connection during authentication".to_owned()),

@@ -22,6 +22,11 @@ pub async fn authentication(conn: &mut Conn, request: &Authentication) -> io::Re
     conn.flush().await
 }
 
+/// Queues an authentication result to leave with the next flush.
+pub fn queue_authentication(conn: &mut Conn, request: &Authentication) -> io::Result<()> {
+    push(conn, &BackendMessage::Authentication(request.clone()))
+}
+
 /// Sends an error and flushes (the caller closes the connection after a FATAL).
 pub async fn error(conn: &mut Conn, fields: ErrorFields) -> io::Result<()> {
     push(conn, &BackendMessage::ErrorResponse(fields))?;

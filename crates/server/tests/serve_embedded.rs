@@ -366,3 +366,32 @@ fn a_failed_parse_is_answered_at_flush_not_at_sync() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The SQLite session opens at the first statement, not at login; what the session
+/// shows of its start still dates from the login, as in PostgreSQL.
+#[test]
+fn a_session_opened_at_its_first_query_dates_from_its_login() {
+    let dir = pgscram_testkit::temp_dir("serve-lazy");
+    let serve = start(&dir);
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=postgres password=superpw dbname=postgres sslmode=disable",
+        serve.port
+    );
+    let (started, between) = serve.runtime.block_on(async {
+        let mut idle = pgscram_client::connect(&conninfo).await.expect("login");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut other = pgscram_client::connect(&conninfo).await.expect("login");
+        let between = other.query("SELECT now()::text").await.unwrap().rows[0][0].clone();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let sql = "SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()";
+        let started = idle.query(sql).await.unwrap().rows[0][0].clone();
+        (started.unwrap(), between.unwrap())
+    });
+    // Same format and time zone, so text order is time order.
+    assert!(
+        started < between,
+        "backend_start {started} must be the login, before {between}, not the first query"
+    );
+    serve.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}

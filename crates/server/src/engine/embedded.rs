@@ -2,9 +2,11 @@
 //! sessions on. A thin adapter; the SQL work lives in crates/embedded.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 use pgscram_embedded::{
-    Completion, ConnectionInfo, Database, HbaFileRow, Notice, PasswordEncryption,
+    CancelHandle, Completion, ConnectionInfo, Database, HbaFileRow, Notice, PasswordEncryption,
     PreparedStatement, Session, SessionIdentity, SessionSettings, SqlError, StatementOutcome,
     TlsInfo,
 };
@@ -23,22 +25,29 @@ use crate::backend::SessionStart;
 /// session runs as that name with the store's superuser flag. Login rights, expiry and
 /// CONNECTION LIMIT were already checked by the server from the store's answer.
 pub struct EmbeddedFactory {
-    db: Database,
     database: String,
+    view: Arc<View>,
+}
+
+/// The database and what its sessions show of the server's pg_hba.conf.
+struct View {
+    db: Database,
     /// pg_hba.conf as `pg_hba_file_rules` shows it, if the rules come from a file.
-    hba_view: Option<(PathBuf, bool)>,
+    hba: Option<(PathBuf, bool)>,
     /// The pg_hba.conf (size, mtime) that `pg_hba_file_rules` last showed.
-    hba_seen: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
+    hba_seen: Mutex<Option<(u64, SystemTime)>>,
 }
 
 impl EmbeddedFactory {
     /// Sessions on `db`, serving the database named `postgres`.
     pub fn new(db: Database) -> Self {
         EmbeddedFactory {
-            db,
             database: "postgres".to_owned(),
-            hba_view: None,
-            hba_seen: std::sync::Mutex::new(None),
+            view: Arc::new(View {
+                db,
+                hba: None,
+                hba_seen: Mutex::new(None),
+            }),
         }
     }
 
@@ -51,15 +60,21 @@ impl EmbeddedFactory {
     /// Shows the pg_hba.conf at `path` in `pg_hba_file_rules` (`ssl_enabled`: whether
     /// `hostssl` lines can match, as the server is configured).
     pub fn hba_view(mut self, path: PathBuf, ssl_enabled: bool) -> Self {
-        self.hba_view = Some((path, ssl_enabled));
+        self.view = Arc::new(View {
+            db: self.view.db.clone(),
+            hba: Some((path, ssl_enabled)),
+            hba_seen: Mutex::new(None),
+        });
         self
     }
+}
 
+impl View {
     /// Keeps `pg_hba_file_rules` showing the file on disk, as PostgreSQL's view does
     /// (errors included, whether or not it has been reloaded). Re-read only when the
     /// file's size or modification time changed.
-    fn refresh_hba_view(&self) {
-        let Some((path, ssl_enabled)) = &self.hba_view else {
+    fn refresh_hba(&self) {
+        let Some((path, ssl_enabled)) = &self.hba else {
             return;
         };
         let stamp = std::fs::metadata(path)
@@ -107,8 +122,10 @@ fn hba_row(rule: pgscram_auth::hba::HbaFileRule) -> HbaFileRow {
 }
 
 impl EngineFactory for EmbeddedFactory {
+    /// Cheap: the SQLite connection, its functions and the session's catalog views are
+    /// set up at the first statement (see [`EmbeddedEngine`]). Only what a login must
+    /// check (the startup settings) is checked here.
     fn open(&self, start: &SessionStart) -> Result<Box<dyn QueryEngine>, ErrorFields> {
-        self.refresh_hba_view();
         let encryption = match start.defaults.password_encryption {
             crate::config::PasswordEncryption::Md5 => PasswordEncryption::Md5,
             _ => PasswordEncryption::ScramSha256,
@@ -118,24 +135,35 @@ impl EngineFactory for EmbeddedFactory {
         for (name, value) in start.startup.settings() {
             settings.set_startup(name, value).map_err(|e| fatal(&e))?;
         }
-        let identity = SessionIdentity {
-            user: start.user.clone(),
-            superuser: start.role.superuser,
-            pid: start.pid,
+        settings.set_identity(&start.user, start.role.superuser);
+        let parameters = settings
+            .reported()
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        let pending = Pending {
+            view: Arc::clone(&self.view),
+            identity: SessionIdentity {
+                user: start.user.clone(),
+                superuser: start.role.superuser,
+                pid: start.pid,
+                started: SystemTime::now(),
+            },
+            settings,
+            connection: ConnectionInfo {
+                client_addr: start.peer.map(|p| p.ip().to_string()),
+                client_port: start.peer.map(|p| p.port()),
+                tls: start.tls.as_ref().map(|t| TlsInfo {
+                    version: t.version.clone(),
+                    cipher: t.cipher.clone(),
+                    bits: t.bits,
+                }),
+            },
         };
-        let mut session =
-            Session::for_identity(&self.db, identity, settings).map_err(|e| fatal(&e))?;
-        session.set_connection_info(ConnectionInfo {
-            client_addr: start.peer.map(|p| p.ip().to_string()),
-            client_port: start.peer.map(|p| p.port()),
-            tls: start.tls.as_ref().map(|t| TlsInfo {
-                version: t.version.clone(),
-                cipher: t.cipher.clone(),
-                bits: t.bits,
-            }),
-        });
         Ok(Box::new(EmbeddedEngine {
-            session,
+            session: Lazy::Pending(Box::new(pending)),
+            parameters,
+            cancel: Arc::new(OnceLock::new()),
             prepared: Vec::new(),
         }))
     }
@@ -145,14 +173,61 @@ impl EngineFactory for EmbeddedFactory {
     }
 }
 
+/// What opening the session needs, kept from login until the first statement.
+struct Pending {
+    view: Arc<View>,
+    identity: SessionIdentity,
+    settings: SessionSettings,
+    connection: ConnectionInfo,
+}
+
+impl Pending {
+    /// Opens the session; on failure the pending state stays for the next statement.
+    fn open(&self) -> Result<Session, SqlError> {
+        self.view.refresh_hba();
+        let mut session =
+            Session::for_identity(&self.view.db, self.identity.clone(), self.settings.clone())?;
+        session.set_connection_info(self.connection.clone());
+        Ok(session)
+    }
+}
+
+/// The embedded session, opened at the first statement: a login that only checks
+/// credentials (a pooler's health check, a benchmark) costs no SQLite connection.
+enum Lazy {
+    Pending(Box<Pending>),
+    Open(Box<Session>),
+}
+
+/// One session of the embedded database.
+///
+/// Until its first statement it holds only settings: opening the SQLite session
+/// (connection, functions, catalog views) costs more than the whole SCRAM exchange.
 struct EmbeddedEngine {
-    session: Session,
+    session: Lazy,
+    /// Announced at login; computed from the same settings the session opens with.
+    parameters: Vec<(String, String)>,
+    /// The open session's cancel handle, for interrupts taken before it opened.
+    cancel: Arc<OnceLock<CancelHandle>>,
     /// The embedded statements behind our `Prepared` handles (index in `Prepared::sql`
     /// would be fragile; we keep them by SQL text and types instead).
     prepared: Vec<(String, Vec<u32>, PreparedStatement)>,
 }
 
 impl EmbeddedEngine {
+    /// The session, opened now if this is the first statement.
+    fn session(&mut self) -> Result<&mut Session, SqlError> {
+        if let Lazy::Pending(pending) = &self.session {
+            let session = pending.open()?;
+            let _ = self.cancel.set(session.cancel_handle());
+            self.session = Lazy::Open(Box::new(session));
+        }
+        match &mut self.session {
+            Lazy::Open(session) => Ok(session),
+            Lazy::Pending(_) => unreachable!("opened above"),
+        }
+    }
+
     fn statement(&mut self, prepared: &Prepared) -> Result<PreparedStatement, SqlError> {
         if let Some((_, _, statement)) = self
             .prepared
@@ -161,7 +236,9 @@ impl EmbeddedEngine {
         {
             return Ok(statement.clone());
         }
-        let statement = self.session.prepare(&prepared.sql, &prepared.param_types)?;
+        let statement = self
+            .session()?
+            .prepare(&prepared.sql, &prepared.param_types)?;
         self.remember(
             prepared.sql.clone(),
             prepared.param_types.clone(),
@@ -181,17 +258,16 @@ impl EmbeddedEngine {
 
 impl QueryEngine for EmbeddedEngine {
     fn simple_query(&mut self, sql: &str) -> Vec<StatementResult> {
-        self.session
-            .simple_query(sql)
-            .into_iter()
-            .map(convert)
-            .collect()
+        match self.session() {
+            Ok(session) => session.simple_query(sql).into_iter().map(convert).collect(),
+            Err(e) => vec![StatementResult::error(error(&e))],
+        }
     }
 
     fn prepare(&mut self, sql: &str, param_types: &[u32]) -> Result<Prepared, ErrorFields> {
         let statement = self
-            .session
-            .prepare(sql, param_types)
+            .session()
+            .and_then(|session| session.prepare(sql, param_types))
             .map_err(|e| error(&e))?;
         let prepared = Prepared {
             sql: sql.to_owned(),
@@ -206,17 +282,27 @@ impl QueryEngine for EmbeddedEngine {
 
     fn execute(&mut self, prepared: &Prepared, params: &[Value]) -> StatementResult {
         match self.statement(prepared) {
-            Ok(statement) => convert(self.session.execute(&statement, params, 0)),
+            Ok(statement) => match self.session() {
+                Ok(session) => convert(session.execute(&statement, params, 0)),
+                Err(e) => StatementResult::error(error(&e)),
+            },
             Err(e) => StatementResult::error(error(&e)),
         }
     }
 
     fn sync(&mut self) -> Option<ErrorFields> {
-        self.session.sync().map(|e| error(&e))
+        match &mut self.session {
+            Lazy::Open(session) => session.sync().map(|e| error(&e)),
+            // Nothing ran, so nothing is left to commit.
+            Lazy::Pending(_) => None,
+        }
     }
 
     fn transaction_status(&self) -> TransactionStatus {
-        match self.session.transaction_status() {
+        let Lazy::Open(session) = &self.session else {
+            return TransactionStatus::Idle;
+        };
+        match session.transaction_status() {
             pgscram_embedded::TransactionStatus::Idle => TransactionStatus::Idle,
             pgscram_embedded::TransactionStatus::InBlock => TransactionStatus::InTransaction,
             pgscram_embedded::TransactionStatus::Failed => TransactionStatus::Failed,
@@ -224,12 +310,16 @@ impl QueryEngine for EmbeddedEngine {
     }
 
     fn interrupt_handle(&self) -> Interrupt {
-        let handle = self.session.cancel_handle();
-        Box::new(move || handle.cancel())
+        let handle = Arc::clone(&self.cancel);
+        Box::new(move || {
+            if let Some(handle) = handle.get() {
+                handle.cancel();
+            }
+        })
     }
 
     fn initial_parameters(&self) -> Vec<(String, String)> {
-        self.session.parameter_statuses()
+        self.parameters.clone()
     }
 
     fn encode_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields> {

@@ -6,8 +6,6 @@
 mod embedded;
 mod session;
 
-use std::sync::Arc;
-
 use pgscram_wire::{ErrorFields, TransactionStatus};
 
 use crate::backend::{Backend, Client, SessionStart};
@@ -111,9 +109,14 @@ pub trait QueryEngine: Send + 'static {
     fn decode_binary(&self, type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields>;
 }
 
-/// Opens a [`QueryEngine`] per session. `open` may block (it runs on the blocking pool).
+/// Opens a [`QueryEngine`] per session.
 pub trait EngineFactory: Send + Sync + 'static {
     /// Opens the session's engine, or refuses the session with a FATAL error.
+    ///
+    /// Runs on an async worker, once per login, so it must not block: check what
+    /// must refuse the login (startup settings, say) and leave the rest (files,
+    /// connections) to the engine's first statement, which runs on the blocking pool.
+    /// A login that never sends a query then costs nothing more.
     fn open(&self, start: &SessionStart) -> Result<Box<dyn QueryEngine>, ErrorFields>;
     /// Whether `name` is a database this factory serves.
     fn has_database(&self, name: &str) -> bool;
@@ -121,15 +124,13 @@ pub trait EngineFactory: Send + Sync + 'static {
 
 /// A [`Backend`] that runs each session's queries on an engine from `F`.
 pub struct EngineBackend<F: EngineFactory> {
-    factory: Arc<F>,
+    factory: F,
 }
 
 impl<F: EngineFactory> EngineBackend<F> {
     /// A backend over `factory`.
     pub fn new(factory: F) -> Self {
-        EngineBackend {
-            factory: Arc::new(factory),
-        }
+        EngineBackend { factory }
     }
 }
 
@@ -142,12 +143,9 @@ impl<F: EngineFactory> Backend for EngineBackend<F> {
     async fn serve(&self, mut start: SessionStart, client: Client) {
         // Nothing here needs the ClientKey: drop (zeroize) it before the session runs.
         drop(start.take_client_key());
-        let factory = self.factory.clone();
-        let opened = tokio::task::spawn_blocking(move || factory.open(&start)).await;
-        let engine = match opened {
-            Ok(Ok(engine)) => engine,
-            Ok(Err(error)) => return client.refuse(error).await,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        let engine = match self.factory.open(&start) {
+            Ok(engine) => engine,
+            Err(error) => return client.refuse(error).await,
         };
         session::run(client, engine).await;
     }

@@ -118,7 +118,9 @@ impl Backend for ProxyBackend {
             return;
         };
         let mut shutdown = client.shutdown_signal();
-        let (stream, buffered) = client.into_stream();
+        let Ok((stream, buffered)) = client.into_stream().await else {
+            return;
+        };
         tokio::select! {
             () = relay::run(
                 stream,
