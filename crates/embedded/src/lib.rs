@@ -95,6 +95,7 @@ mod database;
 mod ddl;
 mod error;
 mod hooks;
+mod numeric;
 mod password;
 mod pg_catalog;
 mod role_syntax;

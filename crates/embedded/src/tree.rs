@@ -622,6 +622,19 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         "(SELECT description FROM pg_description WHERE objoid = $1 AND classoid = 1259 AND objsubid = $2)",
         types::TEXT,
     ),
+    // The type's OID, or NULL: psycopg's TypeInfo.fetch. SQL spellings (`integer`) too.
+    (
+        "to_regtype",
+        1,
+        "(SELECT oid FROM pg_type WHERE typname = pgscram_unqualify($1) OR format_type(oid, NULL) = lower($1) LIMIT 1)",
+        types::OID,
+    ),
+    (
+        "to_regclass",
+        1,
+        "(SELECT oid FROM pg_class WHERE relname = pgscram_unqualify($1))",
+        types::OID,
+    ),
     (
         "current_setting",
         1,
