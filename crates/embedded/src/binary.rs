@@ -4,8 +4,7 @@
 //! Sessions take parameters and return values as text. Some drivers (tokio-postgres
 //! always, JDBC for some types) ask for binary, so the server converts at the edge with
 //! these two functions, keyed by the type OID from ParameterDescription or
-//! RowDescription. `numeric` has no binary support here: the server should answer such
-//! columns in text, or the client must ask for text.
+//! RowDescription.
 
 use crate::error::{SqlError, sqlstate};
 use crate::timestamp::Timestamp;
@@ -63,6 +62,7 @@ pub fn supports_binary(type_oid: u32) -> bool {
             | oid::TIMESTAMPTZ
             | oid::UUID
             | oid::JSONB
+            | oid::NUMERIC
     )
 }
 
@@ -75,6 +75,7 @@ pub fn to_binary(type_oid: u32, text: &[u8]) -> Result<Vec<u8>, SqlError> {
     Ok(match type_oid {
         oid::BYTEA => types::parse_bytea(text)?,
         oid::TEXT | oid::NAME | oid::VARCHAR | oid::BPCHAR | oid::JSON => text.to_vec(),
+        oid::NUMERIC => crate::numeric::to_binary(text_of(text)?)?,
         oid::JSONB => {
             let mut out = Vec::with_capacity(text.len() + 1);
             out.push(1);
@@ -182,6 +183,7 @@ fn catalog_to_binary(t: types::PgType, text: &[u8]) -> Result<Vec<u8>, SqlError>
 pub fn from_binary(type_oid: u32, value: &[u8]) -> Result<Vec<u8>, SqlError> {
     Ok(match type_oid {
         oid::BYTEA => types::hex_bytea(value).into_bytes(),
+        oid::NUMERIC => crate::numeric::from_binary(value)?.into_bytes(),
         oid::TEXT | oid::NAME | oid::VARCHAR | oid::BPCHAR | oid::JSON => {
             text_of(value)?;
             value.to_vec()
@@ -292,6 +294,11 @@ mod tests {
     fn round_trips() {
         let cases: &[(u32, &str, &[u8])] = &[
             (oid::BOOL, "t", &[1]),
+            (
+                oid::NUMERIC,
+                "1.5",
+                &[0, 2, 0, 0, 0, 0, 0, 1, 0, 1, 0x13, 0x88],
+            ),
             (oid::BOOL, "f", &[0]),
             (oid::INT2, "-2", &[0xff, 0xfe]),
             (oid::INT4, "258", &[0, 0, 1, 2]),
@@ -361,6 +368,6 @@ mod tests {
         assert!(from_binary(oid::NUMERIC, &[0, 0]).is_err());
         assert!(to_binary(oid::INT2, b"70000").is_err());
         assert!(to_binary(oid::UUID, b"nope").is_err());
-        assert!(!supports_binary(oid::NUMERIC));
+        assert!(!supports_binary(600)); // point
     }
 }

@@ -28,10 +28,11 @@
 //! VIEW`, `ALTER TABLE`, `DROP`, `TRUNCATE`) go through the same tree; PostgreSQL type
 //! names in `CREATE TABLE` become SQLite declarations that keep the right affinity and
 //! map back to the type; transaction control, `SET`, `SHOW`, `DISCARD` and `COMMENT ON`
-//! are read from the same tree. A small tokenizer with PostgreSQL's lexical rules
-//! remains for splitting a query string into statements, for role DDL (whose
-//! PostgreSQL forms sqlparser does not all parse: `CREATE USER .. IN ROLE`, `SYSID`)
-//! and for `RESET` (`RESET TIME ZONE`). Supported PostgreSQL
+//! are read from the same tree, and so is role DDL (`CREATE/ALTER/DROP ROLE`, `GRANT`
+//! and `REVOKE` of roles). A query string is parsed whole, as PostgreSQL does: a syntax
+//! error anywhere runs none of its statements. Four PostgreSQL spellings sqlparser does
+//! not parse are read narrowly from its tokens (`CREATE USER`, `ALTER GROUP`, `RESET TIME
+//! ZONE`, `ENCRYPTED`/`SYSID` in role options; see `script`). Supported PostgreSQL
 //! spellings: `~ ~* !~ !~*` (Rust `regex` syntax, which covers the usual POSIX-style
 //! patterns), `LIKE` (case-sensitive, `\` escapes), `ILIKE`/`NOT ILIKE`, `::type` and
 //! `CAST`, `$n` parameters, `true`/`false`, `current_user`, `session_user`,
@@ -63,7 +64,9 @@
 //!   `has_*_privilege()` answer true (every role may read every table).
 //! - The catalog views describe what SQLite has: a `serial` column's sequence is listed
 //!   (`\ds`) but is SQLite's AUTOINCREMENT counter, not a sequence object; no foreign keys,
-//!   check constraints or triggers in `\d`, one database (`\l`), no extensions (`\dx`).
+//!   check constraints or triggers in `\d`; one database (`\l` also lists template0
+//!   and template1, as every PostgreSQL cluster does, but nothing connects to them); no
+//!   extensions or procedural languages (`\dx`, `\dL`) and no casts catalog (`\dC`).
 //!   `pg_stat_activity` and `pg_stat_ssl` show the current session only, with what the
 //!   server passed to [`Session::set_connection_info`]. `pg_reload_conf()` (superusers)
 //!   raises a flag the server takes with [`Database::take_reload_request`].
@@ -92,9 +95,11 @@ mod database;
 mod ddl;
 mod error;
 mod hooks;
-mod lexer;
+mod numeric;
 mod password;
 mod pg_catalog;
+mod role_syntax;
+mod script;
 mod session;
 mod settings;
 mod timestamp;

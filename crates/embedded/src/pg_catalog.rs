@@ -325,8 +325,19 @@ const VIEWS: &[View] = &[
             ("datcollversion", TEXT),
             ("datacl", ACLS),
         ],
+        // Every PostgreSQL cluster lists template1 and template0 (OIDs 1 and 4), owned by
+        // the bootstrap superuser, CONNECT for PUBLIC. Here they are rows only: nothing
+        // can connect to them (datallowconn false).
         body: "SELECT 5, current_database(), 10, 6, 'c', false, true, -1, 0, 1, 1663, 'C', 'C',
-                      NULL, NULL, NULL",
+                      NULL, NULL, NULL
+               UNION ALL
+               SELECT t.column1, t.column2, 10, 6, 'c', true, false, -1, 0, 1, 1663, 'C', 'C',
+                      NULL, NULL, pgscram_array('=c/' || o.q, o.q || '=CTc/' || o.q)
+               FROM (VALUES (1, 'template1'), (4, 'template0')) t,
+                    (SELECT CASE WHEN rolname GLOB '*[^a-zA-Z0-9_]*'
+                                 THEN '\"' || replace(rolname, '\"', '\"\"') || '\"'
+                                 ELSE rolname END AS q
+                     FROM pg_roles WHERE oid = 10) o",
     },
     View {
         name: "pg_proc",

@@ -20,9 +20,10 @@ use crate::database::{Database, PooledConnection, SessionSlot};
 use crate::ddl;
 use crate::error::{DbError, Notice, SqlError, sqlstate};
 use crate::hooks::{self, Shared, lock};
-use crate::lexer::{self, Tok, Token};
 use crate::password::HashPolicy;
 use crate::pg_catalog;
+use crate::role_syntax;
+use crate::script::{self, Command};
 use crate::settings::SessionSettings;
 use crate::tree;
 use crate::tree::{Translated, Verb};
@@ -158,15 +159,6 @@ pub struct PreparedStatement {
     kind: PreparedKind,
 }
 
-impl Drop for PreparedStatement {
-    /// A prepared `ALTER ROLE ... PASSWORD '...'` holds the password in its tokens.
-    fn drop(&mut self) {
-        if let PreparedKind::Utility(tokens) = &mut self.kind {
-            lexer::scrub(tokens);
-        }
-    }
-}
-
 impl PreparedStatement {
     /// Whether Describe should answer NoData.
     pub fn returns_rows(&self) -> bool {
@@ -177,8 +169,10 @@ impl PreparedStatement {
 #[derive(Clone, Debug)]
 enum PreparedKind {
     Empty,
-    /// A statement the session handles itself (BEGIN, SET, SHOW, role DDL, ...).
-    Utility(Vec<Token>),
+    /// A statement the session handles itself (BEGIN, SET, SHOW, role DDL, ...), and
+    /// the notices parsing it produced. A role statement's password is zeroized when
+    /// the command drops.
+    Utility(Command, Vec<Notice>),
     Sql(Box<Translated>),
 }
 
@@ -322,24 +316,6 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Tokens as the tree parser reads them: PostgreSQL's `$n`, identifiers as written.
-fn written(tokens: &[Token]) -> Vec<Token> {
-    tokens
-        .iter()
-        .map(|t| match (&t.tok, &t.written) {
-            (Tok::Param(n), _) => Token {
-                tok: Tok::Raw(format!("${n}")),
-                ..t.clone()
-            },
-            (Tok::Ident(_), Some(w)) => Token {
-                tok: Tok::Raw(w.clone()),
-                ..t.clone()
-            },
-            _ => t.clone(),
-        })
-        .collect()
-}
-
 fn db_err(e: DbError) -> SqlError {
     match e {
         DbError::Rejected(e) => e,
@@ -347,45 +323,48 @@ fn db_err(e: DbError) -> SqlError {
     }
 }
 
-/// Statement classes the session handles itself.
-fn first_word(tokens: &[Token]) -> &str {
-    match tokens.first().map(|t| &t.tok) {
-        Some(Tok::Ident(w)) => w,
-        _ => "",
+/// Whether the session runs this command itself rather than through SQLite.
+fn is_utility(cmd: &Command) -> bool {
+    use sqlparser::ast::Statement as S;
+    match cmd.statement() {
+        None => true,
+        Some(stmt) => {
+            matches!(
+                stmt,
+                S::StartTransaction { .. }
+                    | S::Commit { .. }
+                    | S::Rollback { .. }
+                    | S::Savepoint { .. }
+                    | S::ReleaseSavepoint { .. }
+                    | S::Set(_)
+                    | S::Reset(_)
+                    | S::ShowVariable { .. }
+                    | S::Discard { .. }
+                    | S::Deallocate { .. }
+                    | S::Prepare { .. }
+                    | S::Comment { .. }
+            ) || role_syntax::is_role_statement(cmd)
+        }
     }
 }
 
-fn word_at(tokens: &[Token], i: usize) -> &str {
-    match tokens.get(i).map(|t| &t.tok) {
-        Some(Tok::Ident(w)) => w,
-        _ => "",
-    }
+/// Statements allowed in a failed transaction block (COMMIT, ROLLBACK [TO]).
+fn ends_failed_block(cmd: &Command) -> bool {
+    use sqlparser::ast::Statement as S;
+    matches!(cmd.statement(), Some(S::Commit { .. } | S::Rollback { .. }))
 }
 
-fn is_utility(tokens: &[Token]) -> bool {
+/// BEGIN / START TRANSACTION.
+fn opens_block(cmd: &Command) -> bool {
     matches!(
-        first_word(tokens),
-        "begin"
-            | "start"
-            | "commit"
-            | "end"
-            | "rollback"
-            | "abort"
-            | "savepoint"
-            | "release"
-            | "set"
-            | "reset"
-            | "show"
-            | "discard"
-            | "deallocate"
-            | "prepare"
-            | "comment"
-    ) || ddl::is_role_statement(tokens)
+        cmd.statement(),
+        Some(sqlparser::ast::Statement::StartTransaction { .. })
+    )
 }
 
-/// Statements allowed in a failed transaction block.
-fn ends_failed_block(tokens: &[Token]) -> bool {
-    matches!(first_word(tokens), "commit" | "end" | "rollback" | "abort")
+/// `name` as a double-quoted identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl Session {
@@ -521,7 +500,7 @@ impl Session {
         if let Some(e) = self.sync() {
             return vec![StatementOutcome::error(e)];
         }
-        let statements = match lexer::tokenize(sql).and_then(lexer::split_statements) {
+        let statements = match script::parse(sql) {
             Ok(s) => s,
             Err(e) => {
                 self.fail_block();
@@ -537,7 +516,7 @@ impl Session {
         }
         let multi = statements.len() > 1;
         let mut outcomes = Vec::with_capacity(statements.len());
-        for tokens in statements {
+        for script::Parsed { command, notices } in statements {
             if multi
                 && self.block == Block::None
                 && let Err(e) = self.begin_sqlite(Block::Implicit)
@@ -545,7 +524,7 @@ impl Session {
                 outcomes.push(StatementOutcome::error(e));
                 break;
             }
-            let outcome = self.run_statement(Run::Tokens(tokens));
+            let outcome = self.run_statement(Run::Command(command, notices));
             let failed = outcome.result.is_err();
             outcomes.push(outcome);
             if failed {
@@ -566,34 +545,40 @@ impl Session {
         sql: &str,
         param_types: &[u32],
     ) -> Result<PreparedStatement, SqlError> {
-        let mut statements = lexer::tokenize(sql).and_then(lexer::split_statements)?;
+        let mut statements = script::parse(sql)?;
         if statements.len() > 1 {
             return Err(SqlError::syntax(
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let Some(tokens) = statements.pop() else {
+        let Some(script::Parsed {
+            command: mut cmd,
+            notices,
+        }) = statements.pop()
+        else {
             return Ok(PreparedStatement {
                 param_types: param_types.to_vec(),
                 columns: Vec::new(),
                 kind: PreparedKind::Empty,
             });
         };
-        if self.block == Block::Failed && !ends_failed_block(&tokens) {
+        if self.block == Block::Failed && !ends_failed_block(&cmd) {
             return Err(aborted());
         }
-        if is_utility(&tokens) {
-            let columns = match first_word(&tokens) {
-                "show" => self.show_columns(&tokens)?,
+        if is_utility(&cmd) {
+            let columns = match cmd.statement() {
+                Some(stmt @ sqlparser::ast::Statement::ShowVariable { .. }) => {
+                    self.show_columns(stmt)?
+                }
                 _ => Vec::new(),
             };
             return Ok(PreparedStatement {
                 param_types: param_types.to_vec(),
                 columns,
-                kind: PreparedKind::Utility(tokens),
+                kind: PreparedKind::Utility(cmd, notices),
             });
         }
-        let tr = self.translate(tokens)?;
+        let tr = self.translate(&mut cmd)?;
         self.refresh_superuser();
         self.shared.begin_statement();
         let (names, decls, nparams) = {
@@ -643,32 +628,25 @@ impl Session {
         })
     }
 
-    /// Parses a statement the session runs itself (transaction control, SHOW, DISCARD).
-    fn utility_tree(tokens: &[Token]) -> Result<sqlparser::ast::Statement, SqlError> {
-        let mut stmts = tree::parse(&lexer::render(&written(tokens)))?;
-        match (stmts.pop(), stmts.is_empty()) {
-            (Some(stmt), true) => Ok(stmt),
-            _ => Err(syntax_near(tokens.first())),
+    /// Translates one ordinary statement (a query, DML or DDL) through its tree.
+    fn translate(&self, cmd: &mut Command) -> Result<Translated, SqlError> {
+        match cmd.statement_mut() {
+            Some(stmt) => tree::translate(stmt, self),
+            None => Err(SqlError::internal("not a SQL statement")),
         }
-    }
-
-    /// Translates one ordinary statement (a query, DML or DDL) through the parsed tree.
-    fn translate(&self, tokens: Vec<Token>) -> Result<Translated, SqlError> {
-        tree::translate(&lexer::render(&written(&tokens)), self)
     }
 
     /// `COMMENT ON ROLE | TABLE | VIEW | INDEX | COLUMN | DATABASE name IS 'text' | NULL`.
     /// Roles need CREATEROLE (or SUPERUSER), as in PostgreSQL before 16.
-    fn comment(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
-        let mut stmts = tree::parse(&lexer::render(tokens))?;
-        let Some(sqlparser::ast::Statement::Comment {
+    fn comment(&mut self, stmt: &sqlparser::ast::Statement) -> Result<QueryResult, SqlError> {
+        let sqlparser::ast::Statement::Comment {
             object_type,
             object_name,
             comment,
             ..
-        }) = stmts.pop()
+        } = stmt
         else {
-            return Err(syntax_near(tokens.first()));
+            return Err(SqlError::internal("not a COMMENT statement"));
         };
         let kind = object_type.to_string().to_ascii_lowercase();
         let name: Vec<String> = object_name
@@ -759,7 +737,7 @@ impl Session {
                     completion: Completion::EmptyQuery,
                 });
             }
-            PreparedKind::Utility(tokens) => Run::Tokens(tokens.clone()),
+            PreparedKind::Utility(cmd, notices) => Run::Command(cmd.clone(), notices.clone()),
             PreparedKind::Sql(tr) => Run::Prepared {
                 tr: tr.clone(),
                 columns: portal.statement.columns.clone(),
@@ -767,8 +745,7 @@ impl Session {
             },
         };
         // Outside a block, an Execute opens the implicit transaction Sync ends.
-        let opens_block =
-            !matches!(&run, Run::Tokens(t) if matches!(first_word(t), "begin" | "start"));
+        let opens_block = !matches!(&run, Run::Command(c, _) if opens_block(c));
         if self.block == Block::None
             && opens_block
             && let Err(e) = self.begin_sqlite(Block::Implicit)
@@ -843,8 +820,10 @@ impl Session {
     fn run_statement(&mut self, run: Run) -> StatementOutcome {
         self.shared.begin_statement();
         self.shared.cancel.store(false, Ordering::Relaxed);
-        let mut notices = Vec::new();
-        let is_exit = matches!(&run, Run::Tokens(t) if ends_failed_block(t));
+        let (is_exit, mut notices) = match &run {
+            Run::Command(c, n) => (ends_failed_block(c), n.clone()),
+            Run::Prepared { .. } => (false, Vec::new()),
+        };
         let result = if self.block == Block::Failed && !is_exit {
             Err(aborted())
         } else {
@@ -860,7 +839,7 @@ impl Session {
                     columns,
                     params,
                 } => self.exec_sql(&tr, &params, Some(&columns)),
-                Run::Tokens(tokens) => self.dispatch(tokens, &mut notices),
+                Run::Command(cmd, _) => self.dispatch(cmd, &mut notices),
             };
             *lock(&self.shared.deadline) = None;
             if autocommit && self.block == Block::None {
@@ -917,47 +896,42 @@ impl Session {
 
     fn dispatch(
         &mut self,
-        tokens: Vec<Token>,
+        mut cmd: Command,
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
-        match first_word(&tokens) {
-            "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint"
-            | "release"
-                if !tokens.iter().any(|t| t.is_word("prepared")) =>
-            {
-                self.transaction_control(&tokens, notices)
-            }
-            "commit" | "rollback" => Err(SqlError::unsupported(
-                "two-phase commit is not supported by the embedded database",
-            )),
-            "set" => self.set(&tokens, notices),
-            "reset" => self.reset(&tokens),
-            "show" => self.show(&tokens),
-            "discard" => self.discard(&tokens),
-            "deallocate" => {
-                let all = tokens.iter().any(|t| t.is_word("all"));
-                if all {
+        use sqlparser::ast::Statement as S;
+        if let Some(role) = role_syntax::read(&cmd) {
+            return self.role_ddl(role, notices);
+        }
+        let Some(stmt) = cmd.statement() else {
+            return Err(SqlError::internal("unhandled command"));
+        };
+        match stmt {
+            S::StartTransaction { .. }
+            | S::Commit { .. }
+            | S::Rollback { .. }
+            | S::Savepoint { .. }
+            | S::ReleaseSavepoint { .. } => self.transaction_control(stmt, notices),
+            S::Set(set) => self.set(set, notices),
+            S::Reset(reset) => self.reset(&reset.reset),
+            S::ShowVariable { variable } => self.show(variable),
+            S::Discard { object_type } => self.discard(*object_type),
+            S::Deallocate { name, .. } => {
+                if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
                     Ok(QueryResult::command("DEALLOCATE ALL"))
                 } else {
-                    let name = tokens.last().and_then(|t| t.ident_name()).unwrap_or("");
                     Err(SqlError::new(
                         sqlstate::INVALID_SQL_STATEMENT_NAME,
-                        format!("prepared statement \"{name}\" does not exist"),
+                        format!("prepared statement \"{}\" does not exist", name.value),
                     ))
                 }
             }
-            "comment" => self.comment(&tokens),
-            "prepare" => Err(SqlError::unsupported(
+            S::Comment { .. } => self.comment(stmt),
+            S::Prepare { .. } => Err(SqlError::unsupported(
                 "SQL-level PREPARE is not supported by the embedded database; use the extended query protocol",
             )),
-            _ if ddl::is_role_statement(&tokens) => {
-                let mut tokens = tokens;
-                let result = self.role_ddl(&tokens, notices);
-                lexer::scrub(&mut tokens);
-                result
-            }
             _ => {
-                let tr = self.translate(tokens)?;
+                let tr = self.translate(&mut cmd)?;
                 if tr.max_param > 0 {
                     return Err(SqlError::new(
                         sqlstate::UNDEFINED_PARAMETER,
@@ -1135,7 +1109,7 @@ impl Session {
     /// SAVEPOINT, RELEASE, from the parsed statement.
     fn transaction_control(
         &mut self,
-        tokens: &[Token],
+        stmt: &sqlparser::ast::Statement,
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
         use sqlparser::ast::{Statement as S, TransactionAccessMode, TransactionMode};
@@ -1146,7 +1120,7 @@ impl Session {
                 i.value.to_ascii_lowercase()
             }
         };
-        match Self::utility_tree(tokens)? {
+        match stmt {
             S::StartTransaction { modes, begin, .. } => {
                 let read_only = modes.iter().any(|m| {
                     matches!(
@@ -1155,7 +1129,7 @@ impl Session {
                     )
                 });
                 self.begin(
-                    if begin { "BEGIN" } else { "START TRANSACTION" },
+                    if *begin { "BEGIN" } else { "START TRANSACTION" },
                     read_only,
                     notices,
                 )
@@ -1164,11 +1138,11 @@ impl Session {
             S::Rollback {
                 savepoint: Some(name),
                 ..
-            } => self.rollback_to(&ident(&name)),
+            } => self.rollback_to(&ident(name)),
             S::Rollback { .. } => self.rollback(notices),
-            S::Savepoint { name } => self.savepoint(&ident(&name), false),
-            S::ReleaseSavepoint { name } => self.savepoint(&ident(&name), true),
-            _ => Err(syntax_near(tokens.first())),
+            S::Savepoint { name } => self.savepoint(&ident(name), false),
+            S::ReleaseSavepoint { name } => self.savepoint(&ident(name), true),
+            _ => Err(SqlError::internal("not a transaction statement")),
         }
     }
 
@@ -1226,11 +1200,8 @@ impl Session {
                 "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
             ));
         }
-        self.internal_sql(&format!(
-            "ROLLBACK TO SAVEPOINT {}",
-            lexer::quote_ident(name)
-        ))
-        .map_err(|e| savepoint_error(e, name))?;
+        self.internal_sql(&format!("ROLLBACK TO SAVEPOINT {}", quote_ident(name)))
+            .map_err(|e| savepoint_error(e, name))?;
         self.block = Block::Explicit;
         Ok(QueryResult::command("ROLLBACK"))
     }
@@ -1260,7 +1231,7 @@ impl Session {
                 format!("{what} can only be used in transaction blocks"),
             ));
         }
-        let quoted = lexer::quote_ident(name);
+        let quoted = quote_ident(name);
         if release {
             self.internal_sql(&format!("RELEASE SAVEPOINT {quoted}"))
                 .map_err(|e| savepoint_error(e, name))?;
@@ -1275,14 +1246,11 @@ impl Session {
 
     fn set(
         &mut self,
-        tokens: &[Token],
+        set: &sqlparser::ast::Set,
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
-        use sqlparser::ast::{ContextModifier, Expr, Set, Statement};
-        let Statement::Set(set) = Self::utility_tree(tokens)? else {
-            return Err(syntax_near(tokens.first()));
-        };
-        let (name, local, values) = match set {
+        use sqlparser::ast::{ContextModifier, Expr, Set};
+        let (name, local, values) = match set.clone() {
             Set::SingleAssignment {
                 scope,
                 variable,
@@ -1349,25 +1317,35 @@ impl Session {
         Ok(QueryResult::command("SET"))
     }
 
-    fn reset(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
-        match (word_at(tokens, 1), word_at(tokens, 2)) {
-            ("all", _) => self.settings.reset_all(),
-            ("time", "zone") => self.settings.reset("TimeZone")?,
-            ("role", _) | ("session", "authorization") => {}
-            _ => {
-                let (name, next) = dotted_name(tokens, 1)?;
-                if let Some(t) = tokens.get(next) {
-                    return Err(syntax_near(Some(t)));
+    fn reset(&mut self, reset: &sqlparser::ast::Reset) -> Result<QueryResult, SqlError> {
+        use sqlparser::ast::Reset;
+        match reset {
+            Reset::ALL => self.settings.reset_all(),
+            // SET ROLE / SET SESSION AUTHORIZATION are refused, so these are no-ops.
+            Reset::SessionAuthorization => {}
+            Reset::ConfigurationParameter(name) => {
+                let name = dotted(name);
+                if name != "role" {
+                    self.settings.reset(&name)?;
                 }
-                self.settings.reset(&name)?;
             }
         }
         Ok(QueryResult::command("RESET"))
     }
 
     /// The column SHOW returns, named like PostgreSQL's (the parameter's name).
-    fn show_columns(&self, tokens: &[Token]) -> Result<Vec<Column>, SqlError> {
-        Ok(match self.show_target(tokens)? {
+    fn show_columns(&self, stmt: &sqlparser::ast::Statement) -> Result<Vec<Column>, SqlError> {
+        let sqlparser::ast::Statement::ShowVariable { variable } = stmt else {
+            return Err(SqlError::internal("not a SHOW statement"));
+        };
+        self.show_variable_columns(variable)
+    }
+
+    fn show_variable_columns(
+        &self,
+        variable: &[sqlparser::ast::Ident],
+    ) -> Result<Vec<Column>, SqlError> {
+        Ok(match show_target(variable)? {
             ShowTarget::All => vec![
                 Column::new("name", types::TEXT),
                 Column::new("setting", types::TEXT),
@@ -1385,35 +1363,9 @@ impl Session {
         })
     }
 
-    fn show_target(&self, tokens: &[Token]) -> Result<ShowTarget, SqlError> {
-        let sqlparser::ast::Statement::ShowVariable { variable } = Self::utility_tree(tokens)?
-        else {
-            return Err(syntax_near(tokens.get(1)));
-        };
-        let words: Vec<String> = variable
-            .iter()
-            .map(|i| {
-                if i.quote_style.is_some() {
-                    i.value.clone()
-                } else {
-                    i.value.to_ascii_lowercase()
-                }
-            })
-            .collect();
-        Ok(match words.join(" ").as_str() {
-            "all" => ShowTarget::All,
-            "time zone" => ShowTarget::One("TimeZone".into()),
-            "transaction isolation level" => ShowTarget::One("transaction_isolation".into()),
-            "session authorization" => ShowTarget::One("session_authorization".into()),
-            "" => return Err(SqlError::syntax("syntax error at end of input")),
-            _ if variable.len() > 2 => return Err(syntax_near(tokens.get(2))),
-            _ => ShowTarget::One(words.join(".")),
-        })
-    }
-
-    fn show(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
-        let columns = self.show_columns(tokens)?;
-        let rows = match self.show_target(tokens)? {
+    fn show(&mut self, variable: &[sqlparser::ast::Ident]) -> Result<QueryResult, SqlError> {
+        let columns = self.show_variable_columns(variable)?;
+        let rows = match show_target(variable)? {
             ShowTarget::All => self
                 .settings
                 .all()
@@ -1435,11 +1387,11 @@ impl Session {
         })
     }
 
-    fn discard(&mut self, tokens: &[Token]) -> Result<QueryResult, SqlError> {
+    fn discard(
+        &mut self,
+        object_type: sqlparser::ast::DiscardObject,
+    ) -> Result<QueryResult, SqlError> {
         use sqlparser::ast::DiscardObject as D;
-        let sqlparser::ast::Statement::Discard { object_type } = Self::utility_tree(tokens)? else {
-            return Err(syntax_near(tokens.get(1)));
-        };
         match object_type {
             D::ALL => {
                 // An extended-protocol Execute runs in an implicit block; that is fine.
@@ -1462,10 +1414,10 @@ impl Session {
 
     fn role_ddl(
         &mut self,
-        tokens: &[Token],
+        role: Result<(ddl::RoleStmt, Vec<Notice>), SqlError>,
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
-        let (stmt, parse_notices) = ddl::parse(tokens)?;
+        let (stmt, parse_notices) = role?;
         let policy = HashPolicy {
             encryption: self.settings.password_encryption(),
             iterations: self.settings.scram_iterations(),
@@ -1522,8 +1474,9 @@ enum ShowTarget {
 
 /// What `run_statement` runs.
 enum Run {
-    /// A statement from a query string or a prepared utility statement.
-    Tokens(Vec<Token>),
+    /// A statement from a query string or a prepared utility statement, with the
+    /// notices parsing it produced.
+    Command(Command, Vec<Notice>),
     /// A prepared SQL statement with bound parameters and fixed result columns.
     Prepared {
         tr: Box<Translated>,
@@ -1566,17 +1519,6 @@ fn aborted() -> SqlError {
     )
 }
 
-fn syntax_near(t: Option<&Token>) -> SqlError {
-    match t {
-        Some(t) => SqlError::syntax(format!(
-            "syntax error at or near {} (position {})",
-            t.describe(),
-            t.pos + 1
-        )),
-        None => SqlError::syntax("syntax error at end of input"),
-    }
-}
-
 fn savepoint_error(e: SqlError, name: &str) -> SqlError {
     if e.message.contains("no such savepoint") {
         SqlError::new(
@@ -1589,23 +1531,44 @@ fn savepoint_error(e: SqlError, name: &str) -> SqlError {
 }
 
 /// A configuration parameter name, possibly dotted (`myapp.key`).
-fn dotted_name(tokens: &[Token], mut i: usize) -> Result<(String, usize), SqlError> {
-    let mut name = match tokens.get(i).and_then(Token::ident_name) {
-        Some(n) => n.to_owned(),
-        None => return Err(syntax_near(tokens.get(i))),
-    };
-    i += 1;
-    while matches!(tokens.get(i).map(|t| &t.tok), Some(Tok::Dot)) {
-        match tokens.get(i + 1).and_then(Token::ident_name) {
-            Some(n) => {
-                name.push('.');
-                name.push_str(n);
-                i += 2;
+fn dotted(name: &sqlparser::ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(i) if i.quote_style.is_some() => i.value.clone(),
+            Some(i) => i.value.to_ascii_lowercase(),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// What `SHOW` names: `ALL`, or one parameter (`TIME ZONE` is `TimeZone`).
+fn show_target(variable: &[sqlparser::ast::Ident]) -> Result<ShowTarget, SqlError> {
+    let words: Vec<String> = variable
+        .iter()
+        .map(|i| {
+            if i.quote_style.is_some() {
+                i.value.clone()
+            } else {
+                i.value.to_ascii_lowercase()
             }
-            None => return Err(syntax_near(tokens.get(i + 1))),
+        })
+        .collect();
+    Ok(match words.join(" ").as_str() {
+        "all" => ShowTarget::All,
+        "time zone" => ShowTarget::One("TimeZone".into()),
+        "transaction isolation level" => ShowTarget::One("transaction_isolation".into()),
+        "session authorization" => ShowTarget::One("session_authorization".into()),
+        "" => return Err(SqlError::syntax("syntax error at end of input")),
+        _ if variable.len() > 2 => {
+            return Err(SqlError::syntax(format!(
+                "syntax error at or near \"{}\"",
+                variable[2]
+            )));
         }
-    }
-    Ok((name, i))
+        _ => ShowTarget::One(words.join(".")),
+    })
 }
 
 /// A SET value list as PostgreSQL flattens it: items joined with `, `, string
@@ -1629,7 +1592,7 @@ fn setting_value(values: &[sqlparser::ast::Expr]) -> Result<String, SqlError> {
                     )));
                 }
             },
-            Expr::Identifier(i) if i.quote_style.is_some() && many => lexer::quote_ident(&i.value),
+            Expr::Identifier(i) if i.quote_style.is_some() && many => quote_ident(&i.value),
             Expr::Identifier(i) if i.quote_style.is_some() => i.value.clone(),
             Expr::Identifier(i) => i.value.to_ascii_lowercase(),
             Expr::UnaryOp {
@@ -1854,11 +1817,12 @@ mod tests {
     #[test]
     fn set_values_are_joined_like_postgres() {
         let v = |value: &str| -> Result<String, SqlError> {
-            match crate::tree::parse(&format!("SET x = {value}"))?.pop() {
+            let parsed = crate::script::parse(&format!("SET x = {value}"))?;
+            match parsed.first().and_then(|p| p.command.statement()) {
                 Some(sqlparser::ast::Statement::Set(sqlparser::ast::Set::SingleAssignment {
                     values,
                     ..
-                })) => setting_value(&values),
+                })) => setting_value(values),
                 _ => Err(SqlError::syntax("not a SET")),
             }
         };

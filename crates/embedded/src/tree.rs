@@ -32,10 +32,11 @@ use sqlparser::ast::{
     Subscript, TableFactor, UnaryOperator, Value, ValueWithSpan, visit_expressions_mut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::{Parser, ParserError};
+use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Span;
 
 use crate::error::{SqlError, sqlstate};
+use crate::script::syntax_error;
 use crate::types::{self, PgType};
 
 /// Where the walker finds the columns of a relation a query names.
@@ -93,51 +94,8 @@ fn dialect() -> PostgreSqlDialect {
     PostgreSqlDialect {}
 }
 
-/// Parses PostgreSQL SQL into statements, with PostgreSQL's wording for syntax errors.
-pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    Parser::new(&dialect())
-        .with_recursion_limit(200)
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| syntax_error(&e))
-}
-
-/// `syntax error at or near "x"`, from sqlparser's `Expected: .., found: x at Line..`.
-fn syntax_error(e: &ParserError) -> SqlError {
-    let text = e.to_string();
-    if text.contains("recursion limit") {
-        return SqlError::new(
-            sqlstate::STATEMENT_TOO_COMPLEX,
-            "stack depth limit exceeded",
-        );
-    }
-    match text.split_once("found: ") {
-        Some((_, rest)) => {
-            let near = rest.split(" at Line:").next().unwrap_or(rest).trim();
-            if near == "EOF" {
-                SqlError::syntax("syntax error at end of input")
-            } else {
-                SqlError::syntax(format!("syntax error at or near \"{near}\""))
-            }
-        }
-        None => SqlError::syntax(format!(
-            "syntax error: {}",
-            text.trim_start_matches("sql parser error: ")
-        )),
-    }
-}
-
-/// Rewrites one query for SQLite and types its result columns.
-pub(crate) fn translate(sql: &str, cat: &dyn Catalog) -> Result<Translated, SqlError> {
-    let mut stmts = parse(sql)?;
-    if stmts.len() != 1 {
-        return Err(SqlError::syntax(
-            "cannot insert multiple commands into a prepared statement",
-        ));
-    }
-    let Some(mut stmt) = stmts.pop() else {
-        return Err(SqlError::syntax("syntax error at end of input"));
-    };
+/// Rewrites one statement for SQLite (in place) and types its result columns.
+pub(crate) fn translate(stmt: &mut Statement, cat: &dyn Catalog) -> Result<Translated, SqlError> {
     let mut w = Walker {
         cat,
         params: BTreeMap::new(),
@@ -146,7 +104,7 @@ pub(crate) fn translate(sql: &str, cat: &dyn Catalog) -> Result<Translated, SqlE
         ctes: Vec::new(),
         depth: 0,
     };
-    let (verb, cols) = match &mut stmt {
+    let (verb, cols) = match stmt {
         Statement::Query(q) => (Verb::Select, w.query(q, None)?),
         Statement::Insert(ins) => (Verb::Insert, w.insert(ins)?),
         Statement::Update(up) => (Verb::Update, w.update(up)?),
@@ -663,6 +621,19 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         2,
         "(SELECT description FROM pg_description WHERE objoid = $1 AND classoid = 1259 AND objsubid = $2)",
         types::TEXT,
+    ),
+    // The type's OID, or NULL: psycopg's TypeInfo.fetch. SQL spellings (`integer`) too.
+    (
+        "to_regtype",
+        1,
+        "(SELECT oid FROM pg_type WHERE typname = pgscram_unqualify($1) OR format_type(oid, NULL) = lower($1) LIMIT 1)",
+        types::OID,
+    ),
+    (
+        "to_regclass",
+        1,
+        "(SELECT oid FROM pg_class WHERE relname = pgscram_unqualify($1))",
+        types::OID,
     ),
     (
         "current_setting",
@@ -1805,6 +1776,13 @@ impl Walker<'_> {
         let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<u32>().ok()) else {
             return Err(SqlError::syntax(format!("syntax error at or near \"{p}\"")));
         };
+        // The protocol counts parameters in an Int16.
+        if n == 0 || n > u32::from(u16::MAX) {
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_PARAMETER,
+                format!("there is no parameter ${n}"),
+            ));
+        }
         self.max_param = self.max_param.max(n);
         *p = format!("?{n}");
         Ok(self.params.get(&n).copied().unwrap_or(types::UNKNOWN))
@@ -2535,11 +2513,11 @@ fn expand(scope: &Scope<'_>, which: &[usize], cols: &mut Vec<Col>) {
 }
 
 fn empty_query() -> Query {
-    match parse("SELECT 1") {
-        Ok(mut v) => match v.pop() {
-            Some(Statement::Query(q)) => *q,
-            _ => unreachable!("SELECT 1 is a query"),
-        },
+    match Parser::new(&dialect())
+        .try_with_sql("SELECT 1")
+        .and_then(|mut p| p.parse_query())
+    {
+        Ok(q) => *q,
         Err(_) => unreachable!("SELECT 1 parses"),
     }
 }
@@ -2631,8 +2609,14 @@ mod tests {
         }
     }
 
+    fn translate_sql(sql: &str) -> Result<Translated, SqlError> {
+        let parsed = crate::script::parse(sql)?.pop().expect("one statement");
+        let mut stmt = parsed.command.statement().expect("sqlparser's").clone();
+        translate(&mut stmt, &NoCatalog)
+    }
+
     fn tr(sql: &str) -> Translated {
-        translate(sql, &NoCatalog).unwrap()
+        translate_sql(sql).unwrap()
     }
 
     #[test]
@@ -2647,7 +2631,7 @@ mod tests {
         let q = tr("SELECT id FROM t WHERE id = '7' AND flag = 't'");
         assert!(q.sql.contains("= 7"), "{}", q.sql);
         assert!(q.sql.contains("= true"), "{}", q.sql);
-        assert!(translate("SELECT id FROM t WHERE id = 'x'", &NoCatalog).is_err());
+        assert!(translate_sql("SELECT id FROM t WHERE id = 'x'").is_err());
     }
 
     #[test]

@@ -512,3 +512,64 @@ fn catalog_cannot_be_written_with_plain_sql() {
     }
     assert_eq!(db.roles().unwrap().len(), 1);
 }
+
+/// Role statements come from sqlparser's tree now; a password in a failing statement
+/// is never echoed, neither in the error nor in `pg_stat_activity.query`.
+#[test]
+fn regression_failing_password_statements_never_echo_the_password() {
+    let db = memdb();
+    let mut s = session(&db, "admin");
+    tag(&mut s, "CREATE ROLE dup LOGIN");
+    for sql in [
+        "CREATE ROLE dup PASSWORD 'hunter2'",
+        "CREATE ROLE x PASSWORD 'hunter2' 'hunter2'",
+        "CREATE ROLE x PASSWORD 'hunter2' PASSWORD 'hunter2'",
+        "CREATE ROLE x PASSWORD E'hunter2' NOSUCH",
+        "CREATE USER x PASSWORD $$hunter2$$ garbage",
+        "ALTER USER nobody PASSWORD 'hunter2'",
+        "ALTER ROLE dup PASSWORD 'hunter2' VALID UNTIL 'someday'",
+        "SELECT 1; ALTER ROLE dup PASSWORD 'hunter2' garbage",
+    ] {
+        let e = err(&mut s, sql);
+        assert!(!e.message.contains("hunter2"), "{sql}: {}", e.message);
+        assert!(!format!("{e:?}").contains("hunter2"), "{sql}: {e:?}");
+        let activity = value(&mut s, "SELECT query FROM pg_stat_activity");
+        assert!(!activity.contains("hunter2"), "{sql}: {activity}");
+    }
+}
+
+#[test]
+fn postgres_role_spellings_sqlparser_lacks() {
+    let db = memdb();
+    let mut s = session(&db, "admin");
+    tag(&mut s, "CREATE ROLE g");
+    // ENCRYPTED is a noise word; SYSID is accepted with PostgreSQL's NOTICE.
+    tag(&mut s, "CREATE USER u ENCRYPTED PASSWORD 'x' IN GROUP g");
+    let (_, notices) = ok_with_notices(&mut s, "CREATE ROLE r SYSID 7 NOLOGIN");
+    assert_eq!(notices[0].message, "SYSID can no longer be specified");
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('u', 'r') ORDER BY 1"
+        ),
+        vec![
+            vec!["r".to_owned(), "f".to_owned()],
+            vec!["u".to_owned(), "t".to_owned()]
+        ]
+    );
+    let members = "SELECT count(*) FROM pg_auth_members WHERE roleid = 'g'::regrole";
+    assert_eq!(value(&mut s, members), "1");
+    assert_eq!(tag(&mut s, "ALTER GROUP g DROP USER u"), "ALTER ROLE");
+    assert_eq!(value(&mut s, members), "0");
+    assert_eq!(tag(&mut s, "RESET TIME ZONE"), "RESET");
+    // A syntax error anywhere in a query string runs nothing, as in PostgreSQL.
+    let e = err(&mut s, "CREATE ROLE never; CREATE ROLE");
+    assert_eq!(e.code, sqlstate::SYNTAX_ERROR);
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'never'"
+        ),
+        "0"
+    );
+}

@@ -1,0 +1,33 @@
+"""asyncpg against `pgscram serve`: result types arrive as Python types (asyncpg asks
+for binary results), and a statement that fails at Parse answers at once (asyncpg
+sends Parse/Describe/Flush and waits)."""
+import asyncio
+import decimal
+import os
+import sys
+
+import asyncpg
+
+
+async def main():
+    c = await asyncpg.connect(host="127.0.0.1", port=int(os.environ["PGPORT"]),
+                              user="postgres", password=os.environ["PGPASSWORD"],
+                              database="postgres", ssl=False)
+    r = await c.fetchrow("SELECT true AS b, 1.5::numeric AS n, 1+1 AS i, 'x'::text AS s")
+    assert r["b"] is True, r
+    assert r["n"] == decimal.Decimal("1.5") and isinstance(r["n"], decimal.Decimal), r
+    assert r["i"] == 2 and r["s"] == "x", r
+    assert await c.fetchval("SELECT $1::int4 + 1", 41) == 42
+    assert await c.fetchval("SELECT $1::numeric", decimal.Decimal("-12.50")) == decimal.Decimal("-12.50")
+    assert await c.fetchval("SELECT 'abc'::bytea") == b"abc"
+    try:
+        await asyncio.wait_for(c.fetch("SELECT no_such_column FROM pg_roles"), 10)
+        raise AssertionError("a bad column must fail")
+    except asyncpg.PostgresError as e:
+        assert e.sqlstate == "42703", e.sqlstate
+    assert await c.fetchval("SELECT 7") == 7
+    await c.close()
+
+
+asyncio.run(main())
+print("ok")
