@@ -94,6 +94,25 @@ def markdown(records, pbkdf2, pbkdf2_header, machine):
               f"{fmt(r.get('server_cpu_us_per_login'))} | {fmt(r.get('client_cpu_us_per_login'))} |")
     w("")
 
+    tls_rows = [(s, kind, records.get(f"{s}/{kind}"))
+                for kind in ["keys-tls", "keys-tls-plus"] for s in SERVERS]
+    if any(r for _, _, r in tls_rows):
+        w("## Logins per second over TLS: `pgscram bench --mode keys`\n")
+        w("The same logins inside TLS 1.3 (one ECDSA P-256 certificate for every server):")
+        w("`sslmode=require` with SCRAM-SHA-256, then `channel_binding=require` with")
+        w("SCRAM-SHA-256-PLUS (tls-server-end-point). PgBouncer 1.18 offers no PLUS.\n")
+        w("| server | TLS | logins/s | p50 ms | p99 ms | errors | server CPU µs/login | client CPU µs/login |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|")
+        for s, kind, r in tls_rows:
+            if not r:
+                continue
+            lat = r.get("latency_us") or {}
+            how = "channel_binding=require" if kind.endswith("plus") else "sslmode=require"
+            w(f"| {NAMES[s]} | {how} | {fmt(r.get('rate'))} | {fmt(ms(lat.get('p50')), 2)} | "
+              f"{fmt(ms(lat.get('p99')), 2)} | {fmt(r.get('errors'))} | "
+              f"{fmt(r.get('server_cpu_us_per_login'))} | {fmt(r.get('client_cpu_us_per_login'))} |")
+        w("")
+
     w("## `pgbench -C` (libpq, a new connection per `SELECT 1`)\n")
     w("| server | transactions/s | avg connection ms | server CPU µs/login | client CPU µs/login | failed |")
     w("|---|---:|---:|---:|---:|---:|")
@@ -145,7 +164,7 @@ def markdown(records, pbkdf2, pbkdf2_header, machine):
             w(f"| {name} | {us:.1f} | {x:.3f}x |")
         w("")
 
-    w("## Against the targets of issue #7\n")
+    w("## Against the targets (issues #7 and #12)\n")
     w("| target | goal | measured | met |")
     w("|---|---|---:|---|")
     for row in targets(records, pbkdf2):
@@ -169,11 +188,16 @@ def targets(records, pbkdf2):
         ratio(rate("pgscram/keys"), rate("pgbouncer/keys")), lambda v: v >= 2)
     row("logins/s, password: pgscram / PostgreSQL 15", "(no goal)",
         ratio(rate("pgscram/password"), rate("postgres/password")), None)
+    row("logins/s over TLS (sslmode=require): pgscram / PgBouncer", "(no goal)",
+        ratio(rate("pgscram/keys-tls"), rate("pgbouncer/keys-tls")), None)
     cpu = (records.get("pgscram/keys") or {}).get("server_cpu_us_per_login")
     row("server CPU per SCRAM login (pgscram serve, keys)", "<= 30 µs", cpu, lambda v: v <= 30, "µs")
     ours = next((us for n, us, _ in pbkdf2 if n == "pgscram"), None)
     floor = next((us for n, us, _ in pbkdf2 if n.startswith("floor")), None)
     over = None if ours is None or not floor else (ours / floor - 1) * 100
+    idle = (records.get("pgscram/idle") or {}).get("rss_kib_per_conn")
+    row("memory per idle authenticated connection (pgscram serve, RSS)", "<= 16 KiB", idle,
+        lambda v: v <= 16, "KiB")
     row("PBKDF2 over the SHA-256 floor", "<= 5%", over, lambda v: v <= 5, "%")
     p = lambda label: ((records.get(label) or {}).get("latency_us") or {}).get("p50")
     row("proxy login p50 / direct p50 (keys)", "<= 1.2x",

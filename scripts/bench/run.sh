@@ -97,6 +97,12 @@ trap cleanup EXIT INT TERM
 
 port() { "$PY" "$HERE/measure.py" free-port; }
 PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+# One certificate for all three servers (ECDSA P-256, what serve generates by default), so
+# the TLS runs compare the servers, not their keys.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -keyout "$TMP/server.key" -out "$TMP/server.crt" 2>/dev/null
+chmod 600 "$TMP/server.key"
+[ ${#AS_PG[@]} -gt 0 ] && chown postgres "$TMP/server.key" "$TMP/server.crt"
 export PGPASSWORD=$PASSWORD
 PG_PORT=$(port)
 SERVE_PORT=$(port)
@@ -114,6 +120,9 @@ unix_socket_directories = '$TMP/pg/sock'
 max_connections = $((IDLE + 100))
 password_encryption = 'scram-sha-256'
 fsync = off
+ssl = on
+ssl_cert_file = '$TMP/server.crt'
+ssl_key_file = '$TMP/server.key'
 EOF
 "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/server.log" -w -t 60 start >/dev/null
 PG_PID=$(head -1 "$TMP/pg/data/postmaster.pid")
@@ -145,6 +154,9 @@ logfile = $TMP/pgbouncer.log
 pidfile = $TMP/pgbouncer.pid
 log_connections = 0
 log_disconnections = 0
+client_tls_sslmode = allow
+client_tls_cert_file = $TMP/server.crt
+client_tls_key_file = $TMP/server.key
 EOF
 [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$TMP/pgbouncer.ini"
 "${AS_PG[@]}" "$PGBOUNCER" -d -q "$TMP/pgbouncer.ini"
@@ -153,7 +165,7 @@ BOUNCER_PID=$(cat "$TMP/pgbouncer.pid")
 
 say "pgscram serve on 127.0.0.1:$SERVE_PORT"
 PGSCRAM_PASSWORD=$PASSWORD "$PGSCRAM" serve --port "$SERVE_PORT" --data-dir "$TMP/serve" \
-    --no-tls --no-unix-socket --superuser bench --max-connections $((IDLE + 200)) \
+    --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" --no-unix-socket --superuser bench --max-connections $((IDLE + 200)) \
     >"$TMP/serve.log" 2>&1 &
 SERVE_PID=$!
 "$PY" "$HERE/measure.py" wait-port "$SERVE_PORT"
@@ -192,6 +204,21 @@ for mode in password keys; do
         measure load --out "$RESULTS" --label "$name/$mode" $(pid_args "$pids") -- \
             "$PGSCRAM" bench "$(conn "$p")" --workers "$WORKERS" --duration "$DURATION" \
             --mode "$mode" --json
+    done
+done
+
+# The same with TLS: sslmode=require (no channel binding), then channel_binding=require
+# (SCRAM-SHA-256-PLUS; PgBouncer 1.18 has no PLUS, so it has no such row).
+tls_conn() { echo "$(conn "$1") sslmode=require ${2:+channel_binding=require}" | sed 's/sslmode=disable //'; }
+for t in "${TARGETS[@]}"; do
+    IFS='|' read -r name p pids <<<"$t"
+    for plus in "" plus; do
+        [ "$name" = pgbouncer ] && [ -n "$plus" ] && continue
+        say "pgscram bench --mode keys, TLS${plus:+ with channel binding}, against $name"
+        # shellcheck disable=SC2046
+        measure load --out "$RESULTS" --label "$name/keys-tls${plus:+-plus}" $(pid_args "$pids") -- \
+            "$PGSCRAM" bench "$(tls_conn "$p" "$plus")" --workers "$WORKERS" \
+            --duration "$DURATION" --mode keys --json
     done
 done
 

@@ -230,6 +230,18 @@ impl Report {
         self.password_encryption_ok() && !self.roles.iter().any(|r| r.verdict.needs_work())
     }
 
+    /// How far the migration has come: login roles on SCRAM, and those still on md5
+    /// (each moves over at its next TLS login under `upgrade_md5_on_login`).
+    pub fn progress(&self) -> String {
+        let count = |kind| self.roles.iter().filter(|r| r.kind == kind).count();
+        format!(
+            "progress: {} of {} login roles on scram-sha-256, {} still md5",
+            count(SecretKind::Scram),
+            self.roles.len(),
+            count(SecretKind::Md5)
+        )
+    }
+
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -251,6 +263,7 @@ impl Report {
             ),
             self.min_iterations
         );
+        let _ = writeln!(out, "{}", self.progress());
         out.push('\n');
         let headers = ["ROLE", "SECRET", "ITERATIONS", "VALID UNTIL", "VERDICT"];
         let rows: Vec<[String; 5]> = self
@@ -735,6 +748,10 @@ mod tests {
         let r = report(roles(), "md5");
         let table = r.table();
         assert!(table.contains("alice     md5"), "{table}");
+        assert!(
+            table.contains("progress: 1 of 4 login roles on scram-sha-256, 2 still md5"),
+            "{table}"
+        );
         assert!(table.contains("line 3: host all all 127.0.0.1 md5: waiting for alice, carol"));
         assert!(table.contains("work to do"));
         let json = r.json();

@@ -181,6 +181,24 @@ impl Database {
         read
     }
 
+    /// Replaces `name`'s stored secret with `new` if it is still `current`, in one
+    /// durable transaction (the compare and the write are one statement). Returns
+    /// whether it was replaced. For a server that upgrades md5 secrets at login; the
+    /// caller has checked `new`.
+    pub fn replace_role_secret(
+        &self,
+        name: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, DbError> {
+        let conn = lock(&self.inner.catalog);
+        let changed = conn.execute(
+            "UPDATE pgscram_roles SET rolpassword = ?3 WHERE rolname = ?1 AND rolpassword = ?2",
+            [name, current, new],
+        )?;
+        Ok(changed == 1)
+    }
+
     /// The role catalog's version. It changes in the same transaction as any change
     /// to a role or a membership (SQL, this API, or another process), so a cached
     /// [`Database::role_with_groups`] answer is current exactly while its version is.

@@ -8,7 +8,8 @@
 
 use std::time::SystemTime;
 
-use pgscram_auth::hba::{AuthMethod, ConnRequest, HbaRule};
+use pgscram_auth::hba::{AuthMethod, ConnKind, ConnRequest, HbaRule};
+use pgscram_scram::md5::Md5Secret;
 use pgscram_scram::{
     Channel, Credentials, MockSecret, Nonce, Outcome, ProofVerified, ScramVerifier, ServerError,
     ServerExchange, StoredSecret,
@@ -17,11 +18,11 @@ use pgscram_wire::frame::limits;
 use pgscram_wire::{Authentication, ErrorFields, SqlState};
 use zeroize::Zeroizing;
 
-use crate::config::PasswordEncryption;
+use crate::config::{PasswordEncryption, UpgradeMd5};
 use crate::hash_pool::HashPool;
 use crate::random::random_bytes;
 use crate::reply;
-use crate::store::{Role, StoreError};
+use crate::store::{PasswordStore, Role, Secret, StoreError};
 use crate::stream::{Conn, ReadError};
 
 /// What the connection knows when authentication starts.
@@ -41,6 +42,10 @@ pub(crate) struct AuthEnv<'a> {
     pub scram_iterations: u32,
     pub password_encryption: PasswordEncryption,
     pub hash_pool: &'a HashPool,
+    /// `upgrade_md5_on_login`.
+    pub upgrade_md5: UpgradeMd5,
+    /// Where an upgraded secret is written.
+    pub store: &'a dyn PasswordStore,
 }
 
 /// Proof that the client authenticated: the only way to send AuthenticationOk
@@ -74,6 +79,8 @@ pub(crate) enum AuthResult {
     Ok {
         authenticated: Authenticated,
         client_key: Option<pgscram_scram::ClientKey>,
+        /// The role's md5 secret was replaced by a SCRAM verifier during this login.
+        upgraded: bool,
     },
     /// Failed: `error` goes to the client (FATAL), `log` lines to the server log.
     Failed {
@@ -109,6 +116,7 @@ pub(crate) async fn authenticate(
         AuthMethod::Trust => AuthResult::Ok {
             authenticated: Authenticated::without_proof(),
             client_key: None,
+            upgraded: false,
         },
         AuthMethod::Reject => AuthResult::Failed {
             error: ErrorFields::fatal(
@@ -153,6 +161,13 @@ async fn challenge(
     env: &AuthEnv<'_>,
 ) -> AuthResult {
     let secret = usable_secret(ctx.user, ctx.role);
+    if let Ok(StoredSecret::Md5(stored)) = &secret
+        && env.upgrade_md5 == UpgradeMd5::On
+        && env.store.replaces_secrets()
+        && matches!(ctx.request.kind, ConnKind::Host { ssl: true, .. })
+    {
+        return upgrade_md5(conn, ctx, rule, env, stored.clone()).await;
+    }
     let use_md5 = rule.method == AuthMethod::Md5
         && match &secret {
             Ok(StoredSecret::Md5(_)) => true,
@@ -272,6 +287,7 @@ async fn scram_exchange(
                     _proof: Some(verified),
                 },
                 client_key: Some(client_key),
+                upgraded: false,
             }
         }
         Ok(Outcome::Failure { reason }) => {
@@ -392,6 +408,7 @@ async fn md5_exchange(
                 AuthResult::Ok {
                     authenticated: Authenticated::without_proof(),
                     client_key: None,
+                    upgraded: false,
                 }
             } else {
                 password_failed(
@@ -407,6 +424,89 @@ async fn md5_exchange(
             rule,
         ),
         Err(reason) => password_failed(ctx.user, reason, rule),
+    }
+}
+
+/// `upgrade_md5_on_login`, for a role whose secret is md5, over TLS: the client is asked
+/// for its password in cleartext (as the `password` method asks), which is checked
+/// against the md5 secret in constant time. If it matches, a SCRAM verifier made from it
+/// (fresh salt, the current `scram_iterations`, on the hashing pool) replaces the md5
+/// secret, if that is still the stored one, in one durable write; the password is
+/// zeroized when the check and the hashing are done. A wrong password changes nothing
+/// and fails as any wrong password does.
+async fn upgrade_md5(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+    env: &AuthEnv<'_>,
+    stored: Md5Secret,
+) -> AuthResult {
+    if reply::authentication(conn, &Authentication::CleartextPassword)
+        .await
+        .is_err()
+    {
+        return AuthResult::Gone;
+    }
+    let password = match read_password(conn, ctx, rule).await {
+        Ok(password) => password,
+        Err(result) => return result,
+    };
+    let user = ctx.user.to_owned();
+    let iterations = env.scram_iterations;
+    let current = Secret::new(stored.expose());
+    let verifier = env
+        .hash_pool
+        .run(move || {
+            let computed = Zeroizing::new(pgscram_scram::md5::md5_secret(&password, &user));
+            if !stored.ct_eq(&computed) {
+                return None;
+            }
+            let salt = Zeroizing::new(random_bytes()[..16].to_vec());
+            Some(ScramVerifier::derive(&password, &salt, iterations))
+        })
+        .await;
+    let verifier = match verifier {
+        None => {
+            return password_failed(
+                ctx.user,
+                format!("Password does not match for user \"{}\".", ctx.user),
+                rule,
+            );
+        }
+        Some(Ok(verifier)) => verifier,
+        // The password matched; only the new verifier could not be made (an iteration
+        // count out of range): log in as md5 allows, and keep the md5 secret.
+        Some(Err(e)) => {
+            tracing::warn!(
+                "could not make a SCRAM verifier for role \"{}\": {e}; its md5 secret stays",
+                ctx.user
+            );
+            return md5_login(false);
+        }
+    };
+    let upgraded = match env
+        .store
+        .replace_secret(ctx.user, &current, Secret::new(verifier.to_string()))
+        .await
+    {
+        Ok(replaced) => replaced,
+        Err(e) => {
+            tracing::warn!(
+                "could not store the SCRAM verifier of role \"{}\": {e}; its md5 secret stays",
+                ctx.user
+            );
+            false
+        }
+    };
+    md5_login(upgraded)
+}
+
+/// Success after a password checked against an md5 secret.
+fn md5_login(upgraded: bool) -> AuthResult {
+    AuthResult::Ok {
+        authenticated: Authenticated::without_proof(),
+        client_key: None,
+        upgraded,
     }
 }
 
@@ -454,6 +554,7 @@ async fn cleartext(
         AuthResult::Ok {
             authenticated: Authenticated::without_proof(),
             client_key: None,
+            upgraded: false,
         }
     } else {
         password_failed(

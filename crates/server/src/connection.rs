@@ -90,7 +90,14 @@ impl Attempt {
 /// How startup and authentication ended.
 enum Step<'a> {
     /// Authenticated and admitted: start the session.
-    Ready(Conn, Box<SessionStart>, SessionSlot<'a>, RoleSlot<'a>),
+    /// The last field is a note for the audit event (an upgraded secret).
+    Ready(
+        Conn,
+        Box<SessionStart>,
+        SessionSlot<'a>,
+        RoleSlot<'a>,
+        Option<String>,
+    ),
     /// A failure whose error is still to be sent. `reason` is the log-only explanation.
     Failed {
         conn: Conn,
@@ -244,12 +251,12 @@ async fn serve_connection(
                 Some("authentication timeout".to_owned()),
             );
         }
-        Ok(Step::Ready(mut conn, start, session_slot, role_slot)) => {
+        Ok(Step::Ready(mut conn, start, session_slot, role_slot, note)) => {
             // Authenticated: no longer pending, so no longer capped per address, and
             // no longer watched for stalls (reads skip that bookkeeping from now on).
             drop(pending.take());
             conn.set_watch(None);
-            attempt.finish(state, Outcome::Success, None);
+            attempt.finish(state, Outcome::Success, note);
             let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
             state.backend.serve(*start, client).await;
             drop((session_slot, role_slot));
@@ -432,32 +439,42 @@ async fn startup_and_authenticate<'a>(
         scram_iterations: settings.scram_iterations,
         password_encryption: settings.password_encryption,
         hash_pool: &state.hash_pool,
+        upgrade_md5: settings.upgrade_md5_on_login,
+        store: state.store.as_ref(),
     };
-    let (authenticated, client_key) = match authenticate(&mut conn, &ctx, &rule, &env).await {
-        AuthResult::Ok {
-            authenticated,
-            client_key,
-        } => (authenticated, client_key),
-        AuthResult::Failed { error, log: lines } => {
-            if lines.is_empty() {
-                tracing::error!("{}", error.message);
-            } else {
-                // One event; the log shows each line of the detail as a DETAIL line.
-                tracing::error!(detail = %lines.join("\n"), "{}", error.message);
+    let (authenticated, client_key, upgraded) =
+        match authenticate(&mut conn, &ctx, &rule, &env).await {
+            AuthResult::Ok {
+                authenticated,
+                client_key,
+                upgraded,
+            } => {
+                if upgraded {
+                    tracing::info!("password of role \"{user}\" {UPGRADED}");
+                    state.metrics.password_upgraded();
+                }
+                (authenticated, client_key, upgraded)
             }
-            return Step::Failed {
-                conn,
-                error: Box::new(error),
-                reason: lines.first().cloned(),
-            };
-        }
-        AuthResult::Gone => {
-            return Step::Ended(Some((
-                Outcome::Disconnected,
-                Some("client closed the connection during authentication".to_owned()),
-            )));
-        }
-    };
+            AuthResult::Failed { error, log: lines } => {
+                if lines.is_empty() {
+                    tracing::error!("{}", error.message);
+                } else {
+                    // One event; the log shows each line of the detail as a DETAIL line.
+                    tracing::error!(detail = %lines.join("\n"), "{}", error.message);
+                }
+                return Step::Failed {
+                    conn,
+                    error: Box::new(error),
+                    reason: lines.first().cloned(),
+                };
+            }
+            AuthResult::Gone => {
+                return Step::Ended(Some((
+                    Outcome::Disconnected,
+                    Some("client closed the connection during authentication".to_owned()),
+                )));
+            }
+        };
     // AuthenticationOk now, before the checks below, as PostgreSQL's backend does:
     // their errors follow it.
     if authenticated.queue_ok(&mut conn).is_err() {
@@ -527,8 +544,12 @@ async fn startup_and_authenticate<'a>(
         scram_iterations: settings.scram_iterations,
     };
     let start = SessionStart::new(pid, role, startup, tls, peer, defaults, client_key);
-    Step::Ready(conn, Box::new(start), session_slot, role_slot)
+    let note = upgraded.then(|| UPGRADED.to_owned());
+    Step::Ready(conn, Box::new(start), session_slot, role_slot, note)
 }
+
+/// What the log and the audit event say of a login that upgraded its role's secret.
+const UPGRADED: &str = "password upgraded md5 -> scram-sha-256";
 
 /// A pending slot for a new connection. When pending connections are at their cap,
 /// the one silent the longest makes room (a few tries, a few milliseconds apart, while

@@ -97,6 +97,7 @@ pub struct Metrics {
     throttle_delay_ms: Counter,
     handshakes: Gauge,
     handshakes_peak: Gauge,
+    password_upgrades: Counter,
 }
 
 impl Default for Metrics {
@@ -136,6 +137,7 @@ impl Metrics {
             throttle_delay_ms: Counter::default(),
             handshakes: Gauge::default(),
             handshakes_peak: Gauge::default(),
+            password_upgrades: Counter::default(),
         };
         for reason in RefuseReason::ALL {
             metrics.refused.get_or_create_owned(&reason_labels(reason));
@@ -170,6 +172,16 @@ impl Metrics {
         self.attempts
             .get(&attempt_labels(method, outcome))
             .map_or(0, |counter| counter.get())
+    }
+
+    /// Counts a role whose md5 secret became a SCRAM verifier at login.
+    pub fn password_upgraded(&self) {
+        self.password_upgrades.inc();
+    }
+
+    /// Secrets upgraded from md5 to SCRAM at login so far.
+    pub fn password_upgrades(&self) -> u64 {
+        self.password_upgrades.get()
     }
 
     /// Counts a failure that was delayed by the throttle.
@@ -245,6 +257,11 @@ impl Metrics {
             "Total delay added before failed-login errors",
             Unit::Seconds,
             ConstCounter::new(self.throttle_delay_ms.get() as f64 / 1000.0),
+        );
+        registry.register(
+            "pgscram_password_upgrades",
+            "Roles whose md5 secret became a SCRAM verifier at login (upgrade_md5_on_login)",
+            self.password_upgrades.clone(),
         );
         registry.register(
             "pgscram_handshakes_in_progress",

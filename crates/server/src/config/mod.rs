@@ -45,6 +45,19 @@ pub enum Ssl {
     Off,
 }
 
+/// Whether a role whose stored secret is md5 is moved to SCRAM at its next login
+/// (`upgrade_md5_on_login`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UpgradeMd5 {
+    /// md5 roles authenticate as PostgreSQL lets them (md5 under an `md5` rule).
+    #[default]
+    Off,
+    /// Over TLS, under an `md5` or `scram-sha-256` rule, an md5 role is asked for its
+    /// password in cleartext; if it matches, the secret becomes a SCRAM verifier.
+    On,
+}
+
 /// Every setting of a server. Defaults are safe: loopback only, TLS on (a self-signed
 /// certificate when none is given), failed logins throttled.
 #[derive(Debug, Clone)]
@@ -92,6 +105,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// How long a shutdown waits for sessions to end before cutting them.
     pub shutdown_grace: Duration,
+    /// `upgrade_md5_on_login`: move md5 roles to SCRAM as they log in over TLS.
+    pub upgrade_md5_on_login: UpgradeMd5,
 }
 
 impl Default for Settings {
@@ -117,6 +132,7 @@ impl Default for Settings {
             audit_format: AuditFormat::Text,
             metrics_listen: None,
             shutdown_grace: Duration::from_secs(5),
+            upgrade_md5_on_login: UpgradeMd5::Off,
         }
     }
 }
@@ -178,6 +194,7 @@ pub const SETTINGS: &[(&str, Context)] = &[
     ("audit_format", Context::Restart),
     ("metrics_listen", Context::Restart),
     ("shutdown_grace", Context::Reload),
+    ("upgrade_md5_on_login", Context::Reload),
 ];
 
 /// When a changed setting takes effect.
@@ -316,6 +333,13 @@ impl Settings {
             }
             "shutdown_grace" => {
                 self.shutdown_grace = duration(value, Unit::Seconds).map_err(invalid)?
+            }
+            "upgrade_md5_on_login" => {
+                self.upgrade_md5_on_login = if boolean(value).map_err(invalid)? {
+                    UpgradeMd5::On
+                } else {
+                    UpgradeMd5::Off
+                }
             }
             _ => return Err(SettingError::Unknown(name.to_owned())),
         }

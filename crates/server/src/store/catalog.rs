@@ -91,6 +91,27 @@ impl PasswordStore for CatalogStore {
             .map_err(|e| StoreError::Other(Box::new(e)))?
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
+
+    fn replaces_secrets(&self) -> bool {
+        true
+    }
+
+    async fn replace_secret(
+        &self,
+        name: &str,
+        current: &Secret,
+        new: Secret,
+    ) -> Result<bool, StoreError> {
+        let db = self.db.clone();
+        let name = name.to_owned();
+        let current = current.clone();
+        tokio::task::spawn_blocking(move || {
+            db.replace_role_secret(&name, current.expose(), new.expose())
+        })
+        .await
+        .map_err(|e| StoreError::Other(Box::new(e)))?
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
 }
 
 fn role(mut record: RoleRecord, member_of: Vec<String>) -> Role {
@@ -181,5 +202,61 @@ mod tests {
         }
         assert!(store.cache.lock().unwrap().roles.len() <= CACHE_ENTRIES);
         assert!(store.lookup("postgres").unwrap().is_some());
+    }
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_secret_is_replaced_only_while_it_is_still_the_one_read() {
+        let db = Database::open_in_memory().unwrap();
+        db.bootstrap_superuser("postgres", Some("md5aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+            .unwrap();
+        let store = CatalogStore::new(db);
+        let old = store
+            .role("postgres")
+            .await
+            .unwrap()
+            .unwrap()
+            .secret
+            .unwrap();
+        let stale = Secret::new("md5bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+        let new = Secret::new("SCRAM-SHA-256$4096:c2FsdA==$x:y");
+        assert!(
+            !store
+                .replace_secret("postgres", &stale, new.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .replace_secret("nobody", &old, new.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .replace_secret("postgres", &old, new.clone())
+                .await
+                .unwrap()
+        );
+        let now = store
+            .role("postgres")
+            .await
+            .unwrap()
+            .unwrap()
+            .secret
+            .unwrap();
+        assert_eq!(
+            now.expose(),
+            new.expose(),
+            "the next lookup sees the new secret"
+        );
+        assert!(
+            !store.replace_secret("postgres", &old, new).await.unwrap(),
+            "only once"
+        );
     }
 }

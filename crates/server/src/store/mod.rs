@@ -108,6 +108,25 @@ pub trait PasswordStore: Send + Sync + 'static {
     /// Forgets anything cached for `name` because it proved wrong (the proxy found the
     /// upstream's verifier changed).
     fn invalidate(&self, _name: &str) {}
+
+    /// Whether [`PasswordStore::replace_secret`] can write. `upgrade_md5_on_login` asks
+    /// for a cleartext password only where the upgrade can be stored.
+    fn replaces_secrets(&self) -> bool {
+        false
+    }
+
+    /// Replaces `name`'s secret with `new` if it is still `current`, durably, in one
+    /// transaction: `Ok(true)` if it was replaced, `Ok(false)` if the secret had
+    /// changed meanwhile (or the store cannot write, the default). Used by
+    /// `upgrade_md5_on_login`.
+    async fn replace_secret(
+        &self,
+        _name: &str,
+        _current: &Secret,
+        _new: Secret,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// Roles held in memory: for tests, and for programs that keep verifiers themselves.
@@ -188,6 +207,31 @@ impl PasswordStore for MemoryStore {
             role.member_of = self.groups_of(name);
             role
         }))
+    }
+
+    fn replaces_secrets(&self) -> bool {
+        true
+    }
+
+    async fn replace_secret(
+        &self,
+        name: &str,
+        current: &Secret,
+        new: Secret,
+    ) -> Result<bool, StoreError> {
+        use subtle::ConstantTimeEq as _;
+        let mut roles = self.roles.write().unwrap_or_else(|e| e.into_inner());
+        let Some(role) = roles.get_mut(name) else {
+            return Ok(false);
+        };
+        let unchanged = role.secret.as_ref().is_some_and(|held| {
+            held.expose().len() == current.expose().len()
+                && bool::from(held.expose().as_bytes().ct_eq(current.expose().as_bytes()))
+        });
+        if unchanged {
+            role.secret = Some(new);
+        }
+        Ok(unchanged)
     }
 }
 
