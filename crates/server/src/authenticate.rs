@@ -79,6 +79,9 @@ pub(crate) enum AuthResult {
     Ok {
         authenticated: Authenticated,
         client_key: Option<pgscram_scram::ClientKey>,
+        /// The cleartext password, after an md5 upgrade: the proxy logs in upstream
+        /// with it. Zeroized when dropped.
+        password: Option<Secret>,
         /// The role's md5 secret was replaced by a SCRAM verifier during this login.
         upgraded: bool,
     },
@@ -116,6 +119,7 @@ pub(crate) async fn authenticate(
         AuthMethod::Trust => AuthResult::Ok {
             authenticated: Authenticated::without_proof(),
             client_key: None,
+            password: None,
             upgraded: false,
         },
         AuthMethod::Reject => AuthResult::Failed {
@@ -287,6 +291,7 @@ async fn scram_exchange(
                     _proof: Some(verified),
                 },
                 client_key: Some(client_key),
+                password: None,
                 upgraded: false,
             }
         }
@@ -358,6 +363,21 @@ async fn read_sasl(
     read_response(conn, ctx, rule, limits::SASL_MESSAGE, "SASL").await
 }
 
+/// Asks for the password in cleartext (AuthenticationCleartextPassword) and reads it.
+async fn ask_password(
+    conn: &mut Conn,
+    ctx: &AuthContext<'_>,
+    rule: &HbaRule,
+) -> Result<Zeroizing<Vec<u8>>, AuthResult> {
+    if reply::authentication(conn, &Authentication::CleartextPassword)
+        .await
+        .is_err()
+    {
+        return Err(AuthResult::Gone);
+    }
+    read_password(conn, ctx, rule).await
+}
+
 /// Reads a PasswordMessage for the cleartext and md5 methods.
 async fn read_password(
     conn: &mut Conn,
@@ -408,6 +428,7 @@ async fn md5_exchange(
                 AuthResult::Ok {
                     authenticated: Authenticated::without_proof(),
                     client_key: None,
+                    password: None,
                     upgraded: false,
                 }
             } else {
@@ -441,16 +462,13 @@ async fn upgrade_md5(
     env: &AuthEnv<'_>,
     stored: Md5Secret,
 ) -> AuthResult {
-    if reply::authentication(conn, &Authentication::CleartextPassword)
-        .await
-        .is_err()
-    {
-        return AuthResult::Gone;
-    }
-    let password = match read_password(conn, ctx, rule).await {
+    let password = match ask_password(conn, ctx, rule).await {
         Ok(password) => password,
         Err(result) => return result,
     };
+    // The backend may need the password (the proxy logs in upstream with it); it is
+    // zeroized when the session start is dropped.
+    let password_kept = Secret::new(String::from_utf8_lossy(&password).into_owned());
     let user = ctx.user.to_owned();
     let iterations = env.scram_iterations;
     let current = Secret::new(stored.expose());
@@ -481,7 +499,7 @@ async fn upgrade_md5(
                 "could not make a SCRAM verifier for role \"{}\": {e}; its md5 secret stays",
                 ctx.user
             );
-            return md5_login(false);
+            return md5_login(password_kept, false);
         }
     };
     let upgraded = match env
@@ -498,14 +516,15 @@ async fn upgrade_md5(
             false
         }
     };
-    md5_login(upgraded)
+    md5_login(password_kept, upgraded)
 }
 
 /// Success after a password checked against an md5 secret.
-fn md5_login(upgraded: bool) -> AuthResult {
+fn md5_login(password: Secret, upgraded: bool) -> AuthResult {
     AuthResult::Ok {
         authenticated: Authenticated::without_proof(),
         client_key: None,
+        password: Some(password),
         upgraded,
     }
 }
@@ -520,13 +539,7 @@ async fn cleartext(
     rule: &HbaRule,
     env: &AuthEnv<'_>,
 ) -> AuthResult {
-    if reply::authentication(conn, &Authentication::CleartextPassword)
-        .await
-        .is_err()
-    {
-        return AuthResult::Gone;
-    }
-    let password = match read_password(conn, ctx, rule).await {
+    let password = match ask_password(conn, ctx, rule).await {
         Ok(password) => password,
         Err(result) => return result,
     };
@@ -554,6 +567,7 @@ async fn cleartext(
         AuthResult::Ok {
             authenticated: Authenticated::without_proof(),
             client_key: None,
+            password: None,
             upgraded: false,
         }
     } else {

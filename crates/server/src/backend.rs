@@ -68,9 +68,18 @@ pub struct SessionStart {
     pub peer: Option<SocketAddr>,
     /// Server-wide defaults for the session's settings.
     pub defaults: SessionDefaults,
-    /// Recovered from a SCRAM proof (the proxy logs in upstream with it). A password
-    /// equivalent: zeroized when dropped.
-    client_key: Option<pgscram_scram::ClientKey>,
+    /// What can log the client in elsewhere (the proxy's upstream). Zeroized when dropped.
+    secrets: LoginSecrets,
+}
+
+/// What a login leaves that can log the client in elsewhere: password equivalents,
+/// zeroized when dropped, taken by the backends that need them.
+#[derive(Default)]
+pub(crate) struct LoginSecrets {
+    /// Recovered from a SCRAM proof.
+    pub client_key: Option<pgscram_scram::ClientKey>,
+    /// The cleartext password, after an md5 upgrade (`upgrade_md5_on_login`).
+    pub password: Option<crate::store::Secret>,
 }
 
 impl SessionStart {
@@ -81,7 +90,7 @@ impl SessionStart {
         tls: Option<crate::negotiate::TlsParameters>,
         peer: Option<SocketAddr>,
         defaults: SessionDefaults,
-        client_key: Option<pgscram_scram::ClientKey>,
+        secrets: LoginSecrets,
     ) -> Self {
         SessionStart {
             pid,
@@ -93,14 +102,21 @@ impl SessionStart {
             tls,
             peer,
             defaults,
-            client_key,
+            secrets,
         }
     }
 
     /// Takes the ClientKey recovered from the client's SCRAM proof, if the login was
     /// SCRAM. Backends that have no use for it never take it; it is zeroized either way.
     pub fn take_client_key(&mut self) -> Option<pgscram_scram::ClientKey> {
-        self.client_key.take()
+        self.secrets.client_key.take()
+    }
+
+    /// Takes the cleartext password the client gave when its md5 secret was upgraded
+    /// (`upgrade_md5_on_login`). Backends that have no use for it never take it; it is
+    /// zeroized either way.
+    pub fn take_password(&mut self) -> Option<crate::store::Secret> {
+        self.secrets.password.take()
     }
 }
 

@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 use crate::admission::{Handshake, PoolSlot, Refusal, RoleSlot, SessionSlot, Watch};
 use crate::audit::{AuditEvent, Outcome};
 use crate::authenticate::{AuthContext, AuthEnv, AuthResult, authenticate};
-use crate::backend::{Client, SessionDefaults, SessionStart};
+use crate::backend::{Client, LoginSecrets, SessionDefaults, SessionStart};
 use crate::config::Settings;
 use crate::metrics::RefuseReason;
 use crate::negotiate::{Negotiated, negotiate, read_first_packet};
@@ -442,39 +442,44 @@ async fn startup_and_authenticate<'a>(
         upgrade_md5: settings.upgrade_md5_on_login,
         store: state.store.as_ref(),
     };
-    let (authenticated, client_key, upgraded) =
-        match authenticate(&mut conn, &ctx, &rule, &env).await {
-            AuthResult::Ok {
-                authenticated,
+    let (authenticated, secrets, upgraded) = match authenticate(&mut conn, &ctx, &rule, &env).await
+    {
+        AuthResult::Ok {
+            authenticated,
+            client_key,
+            password,
+            upgraded,
+        } => {
+            if upgraded {
+                tracing::info!("password of role \"{user}\" {UPGRADED}");
+                state.metrics.password_upgraded();
+            }
+            let secrets = LoginSecrets {
                 client_key,
-                upgraded,
-            } => {
-                if upgraded {
-                    tracing::info!("password of role \"{user}\" {UPGRADED}");
-                    state.metrics.password_upgraded();
-                }
-                (authenticated, client_key, upgraded)
+                password,
+            };
+            (authenticated, secrets, upgraded)
+        }
+        AuthResult::Failed { error, log: lines } => {
+            if lines.is_empty() {
+                tracing::error!("{}", error.message);
+            } else {
+                // One event; the log shows each line of the detail as a DETAIL line.
+                tracing::error!(detail = %lines.join("\n"), "{}", error.message);
             }
-            AuthResult::Failed { error, log: lines } => {
-                if lines.is_empty() {
-                    tracing::error!("{}", error.message);
-                } else {
-                    // One event; the log shows each line of the detail as a DETAIL line.
-                    tracing::error!(detail = %lines.join("\n"), "{}", error.message);
-                }
-                return Step::Failed {
-                    conn,
-                    error: Box::new(error),
-                    reason: lines.first().cloned(),
-                };
-            }
-            AuthResult::Gone => {
-                return Step::Ended(Some((
-                    Outcome::Disconnected,
-                    Some("client closed the connection during authentication".to_owned()),
-                )));
-            }
-        };
+            return Step::Failed {
+                conn,
+                error: Box::new(error),
+                reason: lines.first().cloned(),
+            };
+        }
+        AuthResult::Gone => {
+            return Step::Ended(Some((
+                Outcome::Disconnected,
+                Some("client closed the connection during authentication".to_owned()),
+            )));
+        }
+    };
     // AuthenticationOk now, before the checks below, as PostgreSQL's backend does:
     // their errors follow it.
     if authenticated.queue_ok(&mut conn).is_err() {
@@ -543,7 +548,7 @@ async fn startup_and_authenticate<'a>(
         password_encryption: settings.password_encryption,
         scram_iterations: settings.scram_iterations,
     };
-    let start = SessionStart::new(pid, role, startup, tls, peer, defaults, client_key);
+    let start = SessionStart::new(pid, role, startup, tls, peer, defaults, secrets);
     let note = upgraded.then(|| UPGRADED.to_owned());
     Step::Ready(conn, Box::new(start), session_slot, role_slot, note)
 }

@@ -499,7 +499,7 @@ mod tests {
             .filter(|l| !l.starts_with('#'))
             .map(|l| l.split(['{', ' ']).next().unwrap())
             .collect();
-        assert_eq!(names.len(), 17, "{text}");
+        assert_eq!(names.len(), 18, "{text}");
         let line_of = |wanted: &dyn Fn(&str) -> bool| text.lines().position(wanted);
         for name in names {
             let help = line_of(&|l| l.starts_with(&format!("# HELP {name} ")));
@@ -548,6 +548,7 @@ mod tests {
                 "pgscram_hash_workers_free gauge",
                 "pgscram_max_connections gauge",
                 "pgscram_max_handshakes gauge",
+                "pgscram_password_upgrades_total counter",
                 "pgscram_throttle_table_slots gauge",
             ]
         );

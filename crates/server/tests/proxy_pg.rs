@@ -49,6 +49,16 @@ fn start_proxy(
     upstream_extra: &str,
     store: impl FnOnce(&Path, pgscram_client::Config) -> Arc<dyn PasswordStore>,
 ) -> Proxy {
+    start_proxy_with(pg, upstream_extra, &[], store)
+}
+
+/// [`start_proxy`] with server settings (postgresql.conf names and values).
+fn start_proxy_with(
+    pg: &Postgres,
+    upstream_extra: &str,
+    settings: &[(&str, &str)],
+    store: impl FnOnce(&Path, pgscram_client::Config) -> Arc<dyn PasswordStore>,
+) -> Proxy {
     let dir = pgscram_testkit::temp_dir("proxy");
     std::fs::write(
         dir.join("pg_hba.conf"),
@@ -68,7 +78,11 @@ fn start_proxy(
         .unwrap();
     let server = runtime
         .block_on(
-            Server::builder()
+            settings
+                .iter()
+                .fold(Server::builder(), |builder, (name, value)| {
+                    builder.set(name, value).unwrap()
+                })
                 .listen("127.0.0.1:0".parse().unwrap())
                 .data_dir(&dir)
                 .store(store.clone())
@@ -217,18 +231,79 @@ fn a_changed_upstream_password_is_reported_as_a_stale_verifier() {
     drop(proxy);
 }
 
+fn auth_query_store(upstream: pgscram_client::Config) -> Arc<dyn PasswordStore> {
+    let mut auth = upstream;
+    auth.set_user("pgscram_auth");
+    auth.set_password(Some("authpw"));
+    Arc::new(AuthQueryStore::new(
+        auth,
+        None,
+        std::time::Duration::from_secs(30),
+    ))
+}
+
+/// Issue #15: with `upgrade_md5_on_login` and an auth_user, an md5 role that logs in
+/// through the proxy over TLS ends with a SCRAM verifier in the upstream's pg_authid, and
+/// its next login is SCRAM pass-through. Nobody else changes; a plain connection and a
+/// wrong password change nothing.
+#[test]
+fn md5_roles_are_upgraded_upstream_as_they_log_in_through_the_proxy() {
+    let pg = postgres();
+    pg.sql(
+        "SET password_encryption = 'md5'; \
+         CREATE ROLE dave LOGIN PASSWORD 'dave-secret'; \
+         CREATE ROLE erin LOGIN PASSWORD 'erin-secret'",
+    );
+    let seed = || {
+        pg.sql(
+            "SELECT string_agg(rolname || '=' || (rolpassword ~ '^SCRAM-SHA-256\\$')::text, ' ' \
+             ORDER BY rolname) FROM pg_authid WHERE rolname IN ('dave', 'erin')",
+        )
+    };
+    assert_eq!(seed(), "dave=false erin=false");
+    let proxy = start_proxy_with(
+        &pg,
+        "sslmode=require",
+        &[("upgrade_md5_on_login", "on")],
+        |_, upstream| auth_query_store(upstream),
+    );
+    let as_dave = |password: &str, extra: &str| {
+        psql(
+            proxy.port,
+            password,
+            &format!("user=dave {extra}"),
+            &["-c", "SELECT current_user"],
+            "",
+        )
+    };
+    // Plain connection and wrong password: refused, nothing upgraded.
+    assert!(!as_dave("dave-secret", "sslmode=disable").status.success());
+    assert!(!as_dave("not-his", "sslmode=require").status.success());
+    assert_eq!(seed(), "dave=false erin=false");
+
+    assert_eq!(ok(&as_dave("dave-secret", "sslmode=require")), "dave");
+    assert_eq!(seed(), "dave=true erin=false", "only dave is upgraded");
+
+    // The next login is SCRAM pass-through (our client insists on SCRAM).
+    let port = proxy.port;
+    proxy
+        .runtime
+        .block_on(async move {
+            pgscram_client::connect(&format!(
+                "host=127.0.0.1 port={port} user=dave password=dave-secret dbname=postgres \
+                 sslmode=require require_auth=scram-sha-256"
+            ))
+            .await
+            .map(drop)
+        })
+        .expect("SCRAM login through the proxy after the upgrade");
+}
+
 #[test]
 fn auth_query_reads_verifiers_from_the_upstream() {
     let pg = postgres();
     let proxy = start_proxy(&pg, "sslmode=require", |_, upstream| {
-        let mut auth = upstream;
-        auth.set_user("pgscram_auth");
-        auth.set_password(Some("authpw"));
-        Arc::new(AuthQueryStore::new(
-            auth,
-            None,
-            std::time::Duration::from_secs(30),
-        ))
+        auth_query_store(upstream)
     });
     assert_eq!(
         ok(&psql(

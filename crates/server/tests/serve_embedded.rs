@@ -12,10 +12,19 @@ use pgscram_server::Server;
 
 struct Serve {
     port: u16,
+    handle: pgscram_server::ServerHandle,
     runtime: tokio::runtime::Runtime,
 }
 
 fn start(data_dir: &Path) -> Serve {
+    start_with(data_dir, |builder| builder)
+}
+
+/// [`start`] with more configuration of the builder.
+fn start_with(
+    data_dir: &Path,
+    configure: impl FnOnce(pgscram_server::ServerBuilder) -> pgscram_server::ServerBuilder,
+) -> Serve {
     let db = Database::open(data_dir.join("pgscram.db")).unwrap();
     db.bootstrap_superuser("postgres", Some("superpw")).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -23,18 +32,20 @@ fn start(data_dir: &Path) -> Serve {
         .enable_all()
         .build()
         .unwrap();
+    let builder = Server::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .data_dir(data_dir);
     let server = runtime
-        .block_on(
-            Server::builder()
-                .listen("127.0.0.1:0".parse().unwrap())
-                .data_dir(data_dir)
-                .embedded(db)
-                .build(),
-        )
+        .block_on(configure(builder).embedded(db).build())
         .unwrap();
     let port = server.local_addrs()[0].port();
+    let handle = server.handle();
     runtime.spawn(server.run());
-    Serve { port, runtime }
+    Serve {
+        port,
+        handle,
+        runtime,
+    }
 }
 
 impl Serve {
@@ -393,5 +404,122 @@ fn a_session_opened_at_its_first_query_dates_from_its_login() {
         "backend_start {started} must be the login, before {between}, not the first query"
     );
     serve.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The seed query of the migration guide (issue #15), rows joined by spaces.
+const SEED: &str = "SELECT string_agg(rolname || '=' || \
+                    CASE WHEN rolpassword ~ '^SCRAM-SHA-256\\$' THEN 't' ELSE 'f' END, ' ') \
+                    FROM (SELECT rolname, rolpassword FROM pg_authid WHERE rolcanlogin \
+                    ORDER BY rolname) r";
+
+/// `upgrade_md5_on_login` (issue #15): an md5 role that logs in over TLS gives its
+/// password in cleartext and leaves with a SCRAM verifier; its next login is SCRAM.
+/// Nothing is asked or changed on a plain connection, for a wrong password, or for
+/// anyone else.
+#[test]
+fn an_md5_role_leaves_its_first_tls_login_with_a_scram_verifier() {
+    let dir = pgscram_testkit::temp_dir("upgrade-md5");
+    let audit = dir.join("audit.log");
+    let serve = start_with(&dir, |builder| {
+        builder
+            .hba_rules(
+                "host all frank 127.0.0.1/32 md5\n\
+                 host all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .set("upgrade_md5_on_login", "on")
+            .unwrap()
+            .set("audit_log", &audit.to_string_lossy())
+            .unwrap()
+    });
+    let tls = "sslmode=require";
+    let seed = || ok(&serve.psql("postgres", "superpw", tls, SEED));
+    // md5 roles, as a migrated catalog holds them.
+    ok(&serve.psql(
+        "postgres",
+        "superpw",
+        tls,
+        "SET password_encryption = 'md5'; \
+         CREATE ROLE dave LOGIN PASSWORD 'dave-secret'; \
+         CREATE ROLE erin LOGIN PASSWORD 'erin-secret'; \
+         CREATE ROLE frank LOGIN PASSWORD 'frank-secret'",
+    ));
+    assert_eq!(seed(), "dave=f erin=f frank=f postgres=t");
+    let login = |user: &str, password: &str, extra: &str| {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname=postgres {extra}",
+            serve.port
+        );
+        serve.runtime.block_on(async {
+            pgscram_client::connect(&conninfo)
+                .await
+                .map(drop)
+                .map_err(|e| format!("{:?}: {e}", e.sqlstate()))
+        })
+    };
+
+    // A plain connection: no cleartext request (our client would refuse one), and the
+    // SCRAM rule fails the md5 role as before, with the generic 28P01.
+    let error = login(
+        "dave",
+        "dave-secret",
+        "sslmode=disable require_auth=scram-sha-256",
+    )
+    .expect_err("no SCRAM secret, no login");
+    assert!(error.contains("28P01"), "{error}");
+    assert!(
+        !serve
+            .psql("dave", "dave-secret", "sslmode=disable", "SELECT 1")
+            .status
+            .success()
+    );
+    // A wrong password over TLS: 28P01, nothing changes.
+    let out = serve.psql("dave", "not-his", tls, "SELECT 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("password authentication failed for user \"dave\""),
+        "{stderr}"
+    );
+    assert_eq!(seed(), "dave=f erin=f frank=f postgres=t");
+
+    // The right password over TLS under the scram-sha-256 rule: logged in, upgraded.
+    assert_eq!(
+        ok(&serve.psql("dave", "dave-secret", tls, "SELECT current_user")),
+        "dave"
+    );
+    assert_eq!(seed(), "dave=t erin=f frank=f postgres=t", "only dave");
+    // His next login is SCRAM, with or without TLS, and SCRAM-PLUS over TLS.
+    login(
+        "dave",
+        "dave-secret",
+        "sslmode=disable require_auth=scram-sha-256",
+    )
+    .expect("SCRAM login after the upgrade");
+    login(
+        "dave",
+        "dave-secret",
+        "sslmode=require channel_binding=require",
+    )
+    .expect("SCRAM-PLUS login after the upgrade");
+    // Under an md5 rule too.
+    assert_eq!(
+        ok(&serve.psql("frank", "frank-secret", tls, "SELECT 1")),
+        "1"
+    );
+    assert_eq!(seed(), "dave=t erin=f frank=t postgres=t");
+
+    assert_eq!(serve.handle.metrics().password_upgrades(), 2);
+    serve.stop();
+    // The audit log says which logins upgraded, and only those.
+    let audit = std::fs::read_to_string(&audit).unwrap();
+    let upgraded: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("password upgraded md5 -> scram-sha-256"))
+        .collect();
+    assert_eq!(upgraded.len(), 2, "{audit}");
+    assert!(
+        upgraded[0].contains("dave") && upgraded[1].contains("frank"),
+        "{audit}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -141,8 +141,9 @@ impl<F: EngineFactory> Backend for EngineBackend<F> {
     }
 
     async fn serve(&self, mut start: SessionStart, client: Client) {
-        // Nothing here needs the ClientKey: drop (zeroize) it before the session runs.
+        // Nothing here needs the ClientKey or a password: drop (zeroize) them first.
         drop(start.take_client_key());
+        drop(start.take_password());
         let engine = match self.factory.open(&start) {
             Ok(engine) => engine,
             Err(error) => return client.refuse(error).await,

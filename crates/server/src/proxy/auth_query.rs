@@ -112,6 +112,70 @@ impl PasswordStore for AuthQueryStore {
     fn invalidate(&self, user: &str) {
         AuthQueryStore::invalidate(self, user);
     }
+
+    fn replaces_secrets(&self) -> bool {
+        true
+    }
+
+    /// Sets the upstream role's secret with `ALTER ROLE ... PASSWORD` as the auth_user
+    /// (which must be allowed to: a superuser, or CREATEROLE with ADMIN on the role),
+    /// after checking in the same transaction that the upstream still holds `current`.
+    /// The check and the change are two statements: a concurrent change between them is
+    /// overwritten (PostgreSQL has no compare-and-swap for role passwords).
+    async fn replace_secret(
+        &self,
+        name: &str,
+        current: &Secret,
+        new: Secret,
+    ) -> Result<bool, StoreError> {
+        let unavailable = |what: &str, e: pgscram_client::Error| {
+            StoreError::Unavailable(format!("upgrading \"{name}\": {what}: {e}"))
+        };
+        let mut conn = pgscram_client::connect_with(&self.config)
+            .await
+            .map_err(|e| unavailable("auth_user connection failed", e))?;
+        let check = self.query.replace("$1", &quote_literal(name));
+        let result = async {
+            conn.query("BEGIN")
+                .await
+                .map_err(|e| unavailable("BEGIN", e))?;
+            let held = conn
+                .query(&check)
+                .await
+                .map_err(|e| unavailable("reading the secret", e))?
+                .rows
+                .into_iter()
+                .next()
+                .and_then(|row| row.into_iter().nth(1).flatten());
+            let unchanged = held.is_some_and(|held| Secret::new(held).ct_eq(current));
+            if !unchanged {
+                let _ = conn.query("ROLLBACK").await;
+                return Ok(false);
+            }
+            let alter = Secret::new(format!(
+                "ALTER ROLE {} PASSWORD {}",
+                quote_ident(name),
+                quote_literal(new.expose())
+            ));
+            conn.query(alter.expose())
+                .await
+                .map_err(|e| unavailable("ALTER ROLE", e))?;
+            conn.query("COMMIT")
+                .await
+                .map_err(|e| unavailable("COMMIT", e))?;
+            Ok(true)
+        }
+        .await;
+        conn.close().await;
+        // The next login reads the new verifier (SCRAM pass-through from then on).
+        self.invalidate(name);
+        result
+    }
+}
+
+/// An identifier, always quoted: double quotes doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -123,5 +187,7 @@ mod tests {
         assert_eq!(quote_literal("alice"), "'alice'");
         assert_eq!(quote_literal("o'brien"), "'o''brien'");
         assert_eq!(quote_literal("a\\'; DROP"), "E'a\\\\''; DROP'");
+        assert_eq!(quote_ident("dave"), "\"dave\"");
+        assert_eq!(quote_ident("a\"; DROP"), "\"a\"\"; DROP\"");
     }
 }

@@ -63,37 +63,43 @@ impl Backend for ProxyBackend {
     }
 
     async fn serve(&self, mut start: SessionStart, mut client: Client) {
-        let Some(client_key) = start.take_client_key() else {
-            let error = ErrorFields::fatal(
-                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                "pgscram proxy logs in upstream with the client's SCRAM proof; use scram-sha-256 in pg_hba.conf for this connection",
-            );
-            return client.refuse(error).await;
-        };
-        // The verifier the client just proved itself against: the one lookup of this login.
-        let verifier = start
-            .role
-            .secret
-            .as_ref()
-            .and_then(|s| ScramVerifier::parse(s.expose()).ok());
-        let Some(verifier) = verifier else {
-            let error = ErrorFields::fatal(
-                SqlState::INVALID_PASSWORD,
-                format!("password authentication failed for user \"{}\"", start.user),
-            );
-            return client.refuse(error).await;
-        };
-
         let mut config = self.upstream.clone();
         config.set_user(&start.user);
         config.conn_mut().dbname = start.database.clone();
         if let Some(name) = start.startup.application_name() {
             config.conn_mut().application_name = Some(name.to_owned());
         }
-        config.set_scram_keys(client_key, verifier.server_key().clone());
-        config.expect_scram_parameters(verifier.salt().to_vec(), verifier.iterations());
+        if let Some(client_key) = start.take_client_key() {
+            // The verifier the client just proved itself against: the one lookup of this login.
+            let verifier = start
+                .role
+                .secret
+                .as_ref()
+                .and_then(|s| ScramVerifier::parse(s.expose()).ok());
+            let Some(verifier) = verifier else {
+                let error = ErrorFields::fatal(
+                    SqlState::INVALID_PASSWORD,
+                    format!("password authentication failed for user \"{}\"", start.user),
+                );
+                return client.refuse(error).await;
+            };
+            config.set_scram_keys(client_key, verifier.server_key().clone());
+            config.expect_scram_parameters(verifier.salt().to_vec(), verifier.iterations());
+        } else if let Some(password) = start.take_password() {
+            // An md5 role that gave its password to be upgraded (upgrade_md5_on_login):
+            // logged in upstream with it. `password` is zeroized at the end of this
+            // block, `config`'s copy when it is dropped below.
+            config.set_password(Some(password.expose()));
+        } else {
+            let error = ErrorFields::fatal(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                "pgscram proxy logs in upstream with the client's SCRAM proof; use scram-sha-256 in pg_hba.conf for this connection",
+            );
+            return client.refuse(error).await;
+        }
         let connected = pgscram_client::connect_with(&config).await;
-        // The ClientKey lives in `config`: dropping it zeroizes it, now that the login is done.
+        // The ClientKey or password lives in `config`: dropping it zeroizes it, now that
+        // the login is done.
         drop(config);
 
         let upstream = match connected {

@@ -215,13 +215,8 @@ mod replace_tests {
         db.bootstrap_superuser("postgres", Some("md5aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
             .unwrap();
         let store = CatalogStore::new(db);
-        let old = store
-            .role("postgres")
-            .await
-            .unwrap()
-            .unwrap()
-            .secret
-            .unwrap();
+        let secret_now = || store.lookup("postgres").unwrap().unwrap().secret.unwrap();
+        let old = secret_now();
         let stale = Secret::new("md5bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
         let new = Secret::new("SCRAM-SHA-256$4096:c2FsdA==$x:y");
         assert!(
@@ -242,13 +237,7 @@ mod replace_tests {
                 .await
                 .unwrap()
         );
-        let now = store
-            .role("postgres")
-            .await
-            .unwrap()
-            .unwrap()
-            .secret
-            .unwrap();
+        let now = secret_now();
         assert_eq!(
             now.expose(),
             new.expose(),

@@ -219,15 +219,11 @@ impl PasswordStore for MemoryStore {
         current: &Secret,
         new: Secret,
     ) -> Result<bool, StoreError> {
-        use subtle::ConstantTimeEq as _;
         let mut roles = self.roles.write().unwrap_or_else(|e| e.into_inner());
         let Some(role) = roles.get_mut(name) else {
             return Ok(false);
         };
-        let unchanged = role.secret.as_ref().is_some_and(|held| {
-            held.expose().len() == current.expose().len()
-                && bool::from(held.expose().as_bytes().ct_eq(current.expose().as_bytes()))
-        });
+        let unchanged = role.secret.as_ref().is_some_and(|held| held.ct_eq(current));
         if unchanged {
             role.secret = Some(new);
         }
