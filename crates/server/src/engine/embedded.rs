@@ -123,7 +123,7 @@ fn hba_row(rule: pgscram_auth::hba::HbaFileRule) -> HbaFileRow {
 
 impl EngineFactory for EmbeddedFactory {
     /// Cheap: the SQLite connection, its functions and the session's catalog views are
-    /// set up at the first statement (see [`EmbeddedEngine`]). Only what a login must
+    /// set up at the first statement (see `EmbeddedEngine`). Only what a login must
     /// check (the startup settings) is checked here.
     fn open(&self, start: &SessionStart) -> Result<Box<dyn QueryEngine>, ErrorFields> {
         let encryption = match start.defaults.password_encryption {
