@@ -30,8 +30,10 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE) [
                               sslrootcert...; user and dbname come from each client)
   --auth-file FILE            PgBouncer-format \"user\" \"SCRAM-SHA-256$...\" lines (reloaded on SIGHUP)
   --auth-user ROLE            read verifiers from the upstream's pg_shadow as ROLE (its password from
-                              PGPASSWORD or .pgpass), cached for --auth-query-ttl seconds (default 30)
-  --auth-query SQL            the query for --auth-user, $1 is the role name
+                              PGPASSWORD or .pgpass) over one reused connection, caching answers
+                              (unknown names too, 4096 at most) for --auth-query-ttl seconds (30)
+  --auth-query SQL            the query for --auth-user: $1 is the role name (a bound parameter);
+                              columns name, secret and, optionally, VALID UNTIL
   (default address 127.0.0.1:6432, data directory ./pgscram-proxy-data)
 
 Clients must log in with SCRAM (scram-sha-256 in pg_hba.conf): their proof is what logs

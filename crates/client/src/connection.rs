@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use pgscram_wire::{
-    BackendKeyData, BackendMessage, CancelKey, CancelRequest, ErrorFields, FrontendMessage,
-    StartupRequest, TransactionStatus,
+    BackendKeyData, BackendMessage, Bind, CancelKey, CancelRequest, ErrorFields, Execute,
+    FrontendMessage, Parse, StartupRequest, Target, TransactionStatus,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UnixStream};
@@ -326,6 +326,47 @@ impl Connection {
         Ok(self.simple_query(sql).await?.pop().unwrap_or_default())
     }
 
+    /// Runs one statement with text parameters bound by the extended protocol (Parse,
+    /// Bind, Describe, Execute, Sync): values never become SQL text, so no quoting can
+    /// go wrong. `None` is NULL.
+    pub async fn query_params(
+        &mut self,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<QueryResult, Error> {
+        if self.broken {
+            return Err(Error::Closed);
+        }
+        let mut out = Vec::new();
+        FrontendMessage::Parse(Parse {
+            query: sql.to_owned(),
+            ..Parse::default()
+        })
+        .encode(&mut out)?;
+        FrontendMessage::Bind(Bind {
+            params: params
+                .iter()
+                .map(|p| p.map(|v| v.as_bytes().to_vec()))
+                .collect(),
+            ..Bind::default()
+        })
+        .encode(&mut out)?;
+        FrontendMessage::Describe(Target::portal("")).encode(&mut out)?;
+        FrontendMessage::Execute(Execute::default()).encode(&mut out)?;
+        FrontendMessage::Sync.encode(&mut out)?;
+        if let Err(error) = self.framed.send(&out).await {
+            self.broken = true;
+            return Err(error);
+        }
+        match self.read_results().await {
+            Ok(result) => result.map(|mut results| results.pop().unwrap_or_default()),
+            Err(error) => {
+                self.broken = true;
+                Err(error)
+            }
+        }
+    }
+
     /// Outer error: the connection is broken. Inner: the server's verdict on the query.
     async fn read_results(&mut self) -> Result<Result<Vec<QueryResult>, Error>, Error> {
         let mut results = Vec::new();
@@ -346,6 +387,10 @@ impl Connection {
                     results.push(std::mem::take(&mut current));
                 }
                 BackendMessage::EmptyQueryResponse => results.push(std::mem::take(&mut current)),
+                // The extended protocol's acknowledgements (query_params).
+                BackendMessage::ParseComplete
+                | BackendMessage::BindComplete
+                | BackendMessage::NoData => {}
                 BackendMessage::ErrorResponse(fields) => {
                     failure = Some(Error::Server(Box::new(fields)));
                 }

@@ -231,15 +231,15 @@ fn a_changed_upstream_password_is_reported_as_a_stale_verifier() {
     drop(proxy);
 }
 
-fn auth_query_store(upstream: pgscram_client::Config) -> Arc<dyn PasswordStore> {
+fn auth_query(upstream: pgscram_client::Config) -> AuthQueryStore {
     let mut auth = upstream;
     auth.set_user("pgscram_auth");
     auth.set_password(Some("authpw"));
-    Arc::new(AuthQueryStore::new(
-        auth,
-        None,
-        std::time::Duration::from_secs(30),
-    ))
+    AuthQueryStore::new(auth, None, std::time::Duration::from_secs(30))
+}
+
+fn auth_query_store(upstream: pgscram_client::Config) -> Arc<dyn PasswordStore> {
+    Arc::new(auth_query(upstream))
 }
 
 /// Issue #15: with `upgrade_md5_on_login` and an auth_user, an md5 role that logs in
@@ -297,6 +297,80 @@ fn md5_roles_are_upgraded_upstream_as_they_log_in_through_the_proxy() {
             .map(drop)
         })
         .expect("SCRAM login through the proxy after the upgrade");
+}
+
+/// Issue #13: what unauthenticated clients can make auth_query do is bounded. 10,000
+/// distinct unknown names (what a spray of made-up user names asks for) cost the upstream
+/// one login, and the cache stays within its bound; names are bound parameters, so a
+/// quote in one finds nothing.
+#[test]
+fn auth_query_costs_one_upstream_login_for_ten_thousand_unknown_names() {
+    let pg = postgres();
+    let upstream = pgscram_server::proxy::upstream_config(&format!(
+        "host=127.0.0.1 port={} sslmode=disable",
+        pg.port()
+    ))
+    .unwrap();
+    let store = auth_query(upstream);
+    let before = connections_received(&pg);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for i in 0..10_000 {
+            let name = format!("nobody{i}");
+            assert!(store.role(&name).await.unwrap().is_none(), "{name}");
+        }
+        for name in ["alice' OR '1'='1", "alice'--", "x\\' OR true --"] {
+            assert!(store.role(name).await.unwrap().is_none(), "{name}");
+        }
+        assert!(store.role("alice").await.unwrap().is_some());
+    });
+    assert!(
+        store.cached() <= pgscram_server::proxy::CACHE_ENTRIES,
+        "the cache is bounded"
+    );
+    assert_eq!(
+        connections_received(&pg),
+        before + 1,
+        "one auth_user connection"
+    );
+}
+
+/// PgBouncer's CVE-2025-2291: auth_query ignored VALID UNTIL. Here an expired role fails
+/// like a wrong password, and its password still works once the date is moved on.
+#[test]
+fn auth_query_honours_valid_until() {
+    let pg = postgres();
+    pg.sql("ALTER ROLE alice VALID UNTIL '2001-01-01 00:00:00+00'");
+    let proxy = start_proxy(&pg, "sslmode=disable", |_, upstream| {
+        auth_query_store(upstream)
+    });
+    let out = psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("password authentication failed for user \"alice\""),
+        "{stderr}"
+    );
+    drop(proxy);
+    pg.sql("ALTER ROLE alice VALID UNTIL 'infinity'");
+    let proxy = start_proxy(&pg, "sslmode=disable", |_, upstream| {
+        auth_query_store(upstream)
+    });
+    ok(&psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    ));
 }
 
 #[test]

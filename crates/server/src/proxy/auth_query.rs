@@ -1,7 +1,13 @@
-//! Verifiers fetched from the upstream itself, as PgBouncer's auth_query does: a
-//! connection as a dedicated `auth_user` reads `pg_shadow` for the role logging in.
-//! Answers are cached for a short time; a stale-verifier failure drops the entry so the
-//! next login reads it again.
+//! Verifiers fetched from the upstream itself, as PgBouncer's auth_query does: the
+//! `auth_user` reads `pg_shadow` for the role logging in.
+//!
+//! What an unauthenticated client can make this do is bounded: every fetch runs on one
+//! reused auth_user connection, one at a time (so a flood of unknown names costs the
+//! upstream one backend and one query at a time, never a login per name); the name is a
+//! bound parameter of the extended protocol, never SQL text; answers, unknown names
+//! included, are cached for `ttl` in a table of at most [`CACHE_ENTRIES`]; a fetch that
+//! takes longer than [`FETCH_TIMEOUT`] fails the login and drops the connection. A
+//! stale-verifier failure drops the entry so the next login reads it again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,13 +15,27 @@ use std::time::{Duration, Instant};
 
 use crate::store::{PasswordStore, Role, Secret, StoreError};
 
-/// The query, with `$1` standing for the quoted role name.
+/// The query; `$1` is the role name, bound as a parameter. A third column, if any, is
+/// the role's VALID UNTIL (PgBouncer ignored it: CVE-2025-2291).
 pub const DEFAULT_AUTH_QUERY: &str =
-    "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1";
+    "SELECT usename, passwd, valuntil FROM pg_catalog.pg_shadow WHERE usename = $1";
 
-/// When an answer was fetched, and the answer: `None` for no such role, else the
-/// role's secret (NULL when it has no password).
-type Cached = (Instant, Option<Option<Secret>>);
+/// Most names the cache holds; past it, expired entries go, then all.
+pub const CACHE_ENTRIES: usize = 4096;
+
+/// Longest a fetch (connecting included) may take.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A role as auth_query found it: its secret (NULL when it has no password) and
+/// VALID UNTIL.
+#[derive(Clone)]
+struct Found {
+    secret: Option<Secret>,
+    valid_until: Option<std::time::SystemTime>,
+}
+
+/// When an answer was fetched, and the answer: `None` for no such role.
+type Cached = (Instant, Option<Found>);
 
 /// Verifiers read from the upstream's `pg_shadow` as an auth_user, cached for a while.
 pub struct AuthQueryStore {
@@ -23,6 +43,8 @@ pub struct AuthQueryStore {
     config: pgscram_client::Config,
     query: String,
     ttl: Duration,
+    /// The auth_user's connection, reused; fetches take turns on it.
+    conn: tokio::sync::Mutex<Option<pgscram_client::Connection>>,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -34,6 +56,7 @@ impl AuthQueryStore {
             config,
             query: query.unwrap_or_else(|| DEFAULT_AUTH_QUERY.to_owned()),
             ttl,
+            conn: tokio::sync::Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -46,23 +69,87 @@ impl AuthQueryStore {
             .remove(user);
     }
 
-    /// `Some(secret)` for an existing login role (the secret may be NULL), `None` for no role.
-    async fn fetch(&self, user: &str) -> Result<Option<Option<String>>, String> {
-        let sql = self.query.replace("$1", &quote_literal(user));
-        let mut conn = pgscram_client::connect_with(&self.config)
-            .await
-            .map_err(|e| format!("auth_query connection failed: {e}"))?;
-        let result = conn
-            .query(&sql)
-            .await
-            .map_err(|e| format!("auth_query failed: {e}"));
-        conn.close().await;
-        let result = result?;
-        Ok(result
-            .rows
-            .into_iter()
-            .next()
-            .map(|row| row.into_iter().nth(1).flatten()))
+    /// Names cached now (fresh or not yet evicted).
+    pub fn cached(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn cached_answer(&self, name: &str) -> Option<Option<Found>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(name)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, found)| found.clone())
+    }
+
+    fn remember(&self, name: &str, found: Option<Found>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_ENTRIES {
+            cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(name.to_owned(), (Instant::now(), found));
+    }
+
+    /// Runs `work` on the auth_user connection (opened if needed), within
+    /// [`FETCH_TIMEOUT`]. A failed or timed-out connection is dropped; the next call
+    /// opens a new one.
+    async fn with_connection<T>(
+        &self,
+        conn: &mut Option<pgscram_client::Connection>,
+        work: impl AsyncFnOnce(&mut pgscram_client::Connection) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let attempt = async {
+            if conn.is_none() {
+                *conn = Some(
+                    pgscram_client::connect_with(&self.config)
+                        .await
+                        .map_err(|e| format!("auth_query connection failed: {e}"))?,
+                );
+            }
+            let open = conn.as_mut().expect("opened above");
+            work(open).await
+        };
+        let result = match tokio::time::timeout(FETCH_TIMEOUT, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "auth_query took longer than {}s",
+                FETCH_TIMEOUT.as_secs()
+            )),
+        };
+        if result.is_err() {
+            *conn = None;
+        }
+        result
+    }
+
+    /// The role as the upstream has it now, `None` for no such role.
+    async fn fetch(
+        &self,
+        conn: &mut Option<pgscram_client::Connection>,
+        user: &str,
+    ) -> Result<Option<Found>, String> {
+        let query = self.query.as_str();
+        let result = self
+            .with_connection(conn, async |c| {
+                c.query_params(query, &[Some(user)])
+                    .await
+                    .map_err(|e| format!("auth_query failed: {e}"))
+            })
+            .await?;
+        Ok(result.rows.into_iter().next().map(|mut row| {
+            let valid_until = row
+                .get_mut(2)
+                .and_then(Option::take)
+                .and_then(|text| pgscram_embedded::Timestamp::parse(&text).ok())
+                .map(crate::store::system_time);
+            Found {
+                secret: row.get_mut(1).and_then(Option::take).map(Secret::new),
+                valid_until,
+            }
+        }))
     }
 }
 
@@ -80,31 +167,28 @@ pub(crate) fn quote_literal(text: &str) -> String {
 #[async_trait::async_trait]
 impl PasswordStore for AuthQueryStore {
     async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        let cached = {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(name)
-                .filter(|(at, _)| at.elapsed() < self.ttl)
-                .map(|(_, v)| v.clone())
-        };
-        let answer = match cached {
+        let answer = match self.cached_answer(name) {
             Some(answer) => answer,
             None => {
-                let fetched = self
-                    .fetch(name)
-                    .await
-                    .map_err(StoreError::Unavailable)?
-                    .map(|secret| secret.map(Secret::new));
-                self.cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(name.to_owned(), (Instant::now(), fetched.clone()));
-                fetched
+                let mut conn = self.conn.lock().await;
+                // Another login may have fetched it while this one waited its turn.
+                match self.cached_answer(name) {
+                    Some(answer) => answer,
+                    None => {
+                        let fetched = self
+                            .fetch(&mut conn, name)
+                            .await
+                            .map_err(StoreError::Unavailable)?;
+                        self.remember(name, fetched.clone());
+                        fetched
+                    }
+                }
             }
         };
-        Ok(answer.map(|secret| Role {
-            secret,
+        Ok(answer.map(|found| Role {
+            secret: found.secret,
             can_login: true,
+            valid_until: found.valid_until,
             ..Role::default()
         }))
     }
@@ -128,48 +212,41 @@ impl PasswordStore for AuthQueryStore {
         current: &Secret,
         new: Secret,
     ) -> Result<bool, StoreError> {
-        let unavailable = |what: &str, e: pgscram_client::Error| {
-            StoreError::Unavailable(format!("upgrading \"{name}\": {what}: {e}"))
-        };
-        let mut conn = pgscram_client::connect_with(&self.config)
-            .await
-            .map_err(|e| unavailable("auth_user connection failed", e))?;
-        let check = self.query.replace("$1", &quote_literal(name));
-        let result = async {
-            conn.query("BEGIN")
-                .await
-                .map_err(|e| unavailable("BEGIN", e))?;
-            let held = conn
-                .query(&check)
-                .await
-                .map_err(|e| unavailable("reading the secret", e))?
-                .rows
-                .into_iter()
-                .next()
-                .and_then(|row| row.into_iter().nth(1).flatten());
-            let unchanged = held.is_some_and(|held| Secret::new(held).ct_eq(current));
-            if !unchanged {
-                let _ = conn.query("ROLLBACK").await;
-                return Ok(false);
-            }
-            let alter = Secret::new(format!(
-                "ALTER ROLE {} PASSWORD {}",
-                quote_ident(name),
-                quote_literal(new.expose())
-            ));
-            conn.query(alter.expose())
-                .await
-                .map_err(|e| unavailable("ALTER ROLE", e))?;
-            conn.query("COMMIT")
-                .await
-                .map_err(|e| unavailable("COMMIT", e))?;
-            Ok(true)
-        }
-        .await;
-        conn.close().await;
+        let query = self.query.as_str();
+        let mut conn = self.conn.lock().await;
+        let result = self
+            .with_connection(&mut conn, async |c| {
+                let step = |what: &'static str| {
+                    move |e: pgscram_client::Error| format!("upgrading \"{name}\": {what}: {e}")
+                };
+                c.query("BEGIN").await.map_err(step("BEGIN"))?;
+                let held = c
+                    .query_params(query, &[Some(name)])
+                    .await
+                    .map_err(step("reading the secret"))?
+                    .rows
+                    .into_iter()
+                    .next()
+                    .and_then(|row| row.into_iter().nth(1).flatten());
+                if !held.is_some_and(|held| Secret::new(held).ct_eq(current)) {
+                    c.query("ROLLBACK").await.map_err(step("ROLLBACK"))?;
+                    return Ok(false);
+                }
+                // A utility statement takes no parameters: the name is quoted as an
+                // identifier, the verifier (base64, digits, `$`, `:`) as a literal.
+                let alter = Secret::new(format!(
+                    "ALTER ROLE {} PASSWORD {}",
+                    quote_ident(name),
+                    quote_literal(new.expose())
+                ));
+                c.query(alter.expose()).await.map_err(step("ALTER ROLE"))?;
+                c.query("COMMIT").await.map_err(step("COMMIT"))?;
+                Ok(true)
+            })
+            .await;
         // The next login reads the new verifier (SCRAM pass-through from then on).
         self.invalidate(name);
-        result
+        result.map_err(StoreError::Unavailable)
     }
 }
 

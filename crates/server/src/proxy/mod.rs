@@ -28,7 +28,7 @@ use crate::backend::{Backend, Client, SessionStart};
 use crate::store::PasswordStore;
 
 pub use auth_file::{AuthFileError, AuthFileStore};
-pub use auth_query::{AuthQueryStore, DEFAULT_AUTH_QUERY};
+pub use auth_query::{AuthQueryStore, CACHE_ENTRIES, DEFAULT_AUTH_QUERY, FETCH_TIMEOUT};
 
 /// Reads the upstream's conninfo. Its user is only a template (each client logs in as
 /// itself), so a missing user is not an error here.

@@ -128,7 +128,7 @@ fn role(mut record: RoleRecord, member_of: Vec<String>) -> Role {
 
 /// `VALID UNTIL` as a clock time: `-infinity` is the epoch (always past), `infinity`
 /// is as far as the clock goes.
-fn system_time(at: Timestamp) -> SystemTime {
+pub(crate) fn system_time(at: Timestamp) -> SystemTime {
     match at {
         Timestamp::NegInfinity => UNIX_EPOCH,
         Timestamp::At(micros) if micros <= 0 => UNIX_EPOCH,

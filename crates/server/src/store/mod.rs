@@ -14,6 +14,7 @@ use std::sync::RwLock;
 use std::time::SystemTime;
 
 pub use catalog::CatalogStore;
+pub(crate) use catalog::system_time;
 
 /// A stored password secret as the store holds it: `SCRAM-SHA-256$...` (RFC 5803), an
 /// md5 secret, or anything else (which authenticates nobody). The same zeroizing,
