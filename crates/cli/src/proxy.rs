@@ -28,7 +28,8 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE) [
 
   --upstream CONNINFO         the PostgreSQL to log in to (host, port, sslmode, channel_binding,
                               sslrootcert...; user and dbname come from each client)
-  --auth-file FILE            PgBouncer-format \"user\" \"SCRAM-SHA-256$...\" lines (reloaded on SIGHUP)
+  --auth-file FILE            PgBouncer-format \"user\" \"SCRAM-SHA-256$...\" (or \"md5...\") lines
+                              (reloaded on SIGHUP); md5 roles need an md5 line in pg_hba.conf
   --auth-user ROLE            read verifiers from the upstream's pg_shadow as ROLE (its password from
                               PGPASSWORD or .pgpass) over one reused connection, caching answers
                               (unknown names too, 4096 at most) for --auth-query-ttl seconds (30)

@@ -70,6 +70,9 @@ pub struct Secrets {
     pub password: Option<Zeroizing<Vec<u8>>>,
     /// libpq 18's scram_client_key / scram_server_key: SCRAM without the password.
     pub scram_keys: Option<(ClientKey, ServerKey)>,
+    /// An md5 secret (`md5` + 32 hex digits): the md5 challenge without the password,
+    /// as a pooler answers it for a role whose md5 login it verified.
+    pub md5_secret: Option<pgscram_scram::md5::Md5Secret>,
 }
 
 impl fmt::Debug for Secrets {
@@ -79,6 +82,10 @@ impl fmt::Debug for Secrets {
             .field(
                 "scram_keys",
                 &self.scram_keys.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "md5_secret",
+                &self.md5_secret.as_ref().map(|_| "<redacted>"),
             )
             .finish()
     }
@@ -187,8 +194,15 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                 let Authentication::Md5Password { salt } = request else {
                     return Err(unexpected_request());
                 };
-                let response =
-                    pgscram_scram::md5::client_response(password(login.secrets)?, login.user, salt);
+                let response = match &login.secrets.md5_secret {
+                    Some(secret) => pgscram_scram::md5::expected_response(secret.expose(), salt)
+                        .ok_or(Error::NoPassword)?,
+                    None => pgscram_scram::md5::client_response(
+                        password(login.secrets)?,
+                        login.user,
+                        salt,
+                    ),
+                };
                 send_password(framed, response.as_bytes().to_vec()).await?;
                 password_method = Some(AuthMethod::Md5);
             }
@@ -333,6 +347,7 @@ mod tests {
         Secrets {
             password: password.map(|p| Zeroizing::new(p.as_bytes().to_vec())),
             scram_keys: None,
+            md5_secret: None,
         }
     }
 
@@ -468,6 +483,7 @@ mod tests {
         let s = Secrets {
             password: None,
             scram_keys: Some((salted.client_key(), salted.server_key())),
+            md5_secret: None,
         };
         let p = policy("scram-sha-256", ChannelBinding::Prefer);
         let outcome = run(login(&s, &p), |mut peer| async move {
@@ -553,7 +569,20 @@ mod tests {
 
     #[tokio::test]
     async fn md5_answer_is_what_the_server_expects() {
-        let (s, p) = (secrets(Some(PASSWORD)), policy("", ChannelBinding::Prefer));
+        md5_answer_checks_out(secrets(Some(PASSWORD))).await;
+    }
+
+    /// md5 pass-through: the md5 secret alone answers the challenge as the password would.
+    #[tokio::test]
+    async fn an_md5_secret_answers_the_md5_challenge() {
+        let mut s = secrets(None);
+        let stored = pgscram_scram::md5::md5_secret(PASSWORD.as_bytes(), USER);
+        s.md5_secret = pgscram_scram::md5::Md5Secret::parse(&stored);
+        md5_answer_checks_out(s).await;
+    }
+
+    async fn md5_answer_checks_out(s: Secrets) {
+        let p = policy("", ChannelBinding::Prefer);
         let outcome = run(login(&s, &p), |mut peer| async move {
             let salt = [1, 2, 3, 4];
             peer.auth(Authentication::Md5Password { salt }).await;

@@ -35,6 +35,8 @@ pub struct Config {
     scram_keys: Option<(ClientKey, ServerKey)>,
     /// The salt and iteration count the server must offer (see `expect_scram_parameters`).
     expected_scram: Option<(Vec<u8>, u32)>,
+    /// An md5 secret set by a program (the proxy's md5 pass-through).
+    md5_secret: Option<pgscram_scram::md5::Md5Secret>,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
             pgpass_warning,
             scram_keys: None,
             expected_scram: None,
+            md5_secret: None,
         })
     }
 
@@ -81,6 +84,7 @@ impl Config {
             pgpass_warning: None,
             scram_keys: None,
             expected_scram: None,
+            md5_secret: None,
         }
     }
 
@@ -126,6 +130,14 @@ impl Config {
         self.scram_keys = Some((client_key, server_key));
     }
 
+    /// Answers an md5 challenge with this md5 secret instead of a password (md5
+    /// pass-through: the secret is what PostgreSQL's md5 login checks, so it is a
+    /// password equivalent). SCRAM cannot be done with it. No password is used with it.
+    pub fn set_md5_secret(&mut self, secret: pgscram_scram::md5::Md5Secret) {
+        self.set_password(None);
+        self.md5_secret = Some(secret);
+    }
+
     /// Fails the login with a clear error when the server's SCRAM salt or iteration
     /// count differs from these (the stored verifier is stale).
     pub fn expect_scram_parameters(&mut self, salt: Vec<u8>, iterations: u32) {
@@ -168,6 +180,7 @@ impl Config {
         Ok(Secrets {
             password,
             scram_keys,
+            md5_secret: self.md5_secret.clone(),
         })
     }
 

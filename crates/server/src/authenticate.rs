@@ -18,6 +18,7 @@ use pgscram_wire::frame::limits;
 use pgscram_wire::{Authentication, ErrorFields, SqlState};
 use zeroize::Zeroizing;
 
+use crate::backend::LoginSecrets;
 use crate::config::{PasswordEncryption, UpgradeMd5};
 use crate::hash_pool::HashPool;
 use crate::random::random_bytes;
@@ -78,10 +79,9 @@ pub(crate) enum AuthResult {
     /// recovered from the proof (the proxy logs in upstream with it).
     Ok {
         authenticated: Authenticated,
-        client_key: Option<pgscram_scram::ClientKey>,
-        /// The cleartext password, after an md5 upgrade: the proxy logs in upstream
-        /// with it. Zeroized when dropped.
-        password: Option<Secret>,
+        /// What can log the client in upstream (the proxy): the ClientKey after SCRAM,
+        /// the md5 secret after md5, the password after an md5 upgrade.
+        secrets: LoginSecrets,
         /// The role's md5 secret was replaced by a SCRAM verifier during this login.
         upgraded: bool,
     },
@@ -118,8 +118,7 @@ pub(crate) async fn authenticate(
     match rule.method {
         AuthMethod::Trust => AuthResult::Ok {
             authenticated: Authenticated::without_proof(),
-            client_key: None,
-            password: None,
+            secrets: LoginSecrets::default(),
             upgraded: false,
         },
         AuthMethod::Reject => AuthResult::Failed {
@@ -290,8 +289,10 @@ async fn scram_exchange(
                 authenticated: Authenticated {
                     _proof: Some(verified),
                 },
-                client_key: Some(client_key),
-                password: None,
+                secrets: LoginSecrets {
+                    client_key: Some(client_key),
+                    ..LoginSecrets::default()
+                },
                 upgraded: false,
             }
         }
@@ -427,8 +428,12 @@ async fn md5_exchange(
             if pgscram_scram::md5::verify_response(stored.expose(), salt, &response) {
                 AuthResult::Ok {
                     authenticated: Authenticated::without_proof(),
-                    client_key: None,
-                    password: None,
+                    // The secret the client just proved it knows: what an md5 login
+                    // upstream needs (the proxy's md5 pass-through).
+                    secrets: LoginSecrets {
+                        md5_secret: Some(stored),
+                        ..LoginSecrets::default()
+                    },
                     upgraded: false,
                 }
             } else {
@@ -523,8 +528,10 @@ async fn upgrade_md5(
 fn md5_login(password: Secret, upgraded: bool) -> AuthResult {
     AuthResult::Ok {
         authenticated: Authenticated::without_proof(),
-        client_key: None,
-        password: Some(password),
+        secrets: LoginSecrets {
+            password: Some(password),
+            ..LoginSecrets::default()
+        },
         upgraded,
     }
 }
@@ -566,8 +573,7 @@ async fn cleartext(
     if matches {
         AuthResult::Ok {
             authenticated: Authenticated::without_proof(),
-            client_key: None,
-            password: None,
+            secrets: LoginSecrets::default(),
             upgraded: false,
         }
     } else {

@@ -80,6 +80,8 @@ pub(crate) struct LoginSecrets {
     pub client_key: Option<pgscram_scram::ClientKey>,
     /// The cleartext password, after an md5 upgrade (`upgrade_md5_on_login`).
     pub password: Option<crate::store::Secret>,
+    /// The md5 secret the client's md5 response was checked against.
+    pub md5_secret: Option<pgscram_scram::md5::Md5Secret>,
 }
 
 impl SessionStart {
@@ -117,6 +119,12 @@ impl SessionStart {
     /// zeroized either way.
     pub fn take_password(&mut self) -> Option<crate::store::Secret> {
         self.secrets.password.take()
+    }
+
+    /// Takes the md5 secret the client proved it knows with an md5 response (a password
+    /// equivalent for md5 logins: the proxy's md5 pass-through). Zeroized either way.
+    pub fn take_md5_secret(&mut self) -> Option<pgscram_scram::md5::Md5Secret> {
+        self.secrets.md5_secret.take()
     }
 }
 

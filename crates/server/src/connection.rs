@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 use crate::admission::{Handshake, PoolSlot, Refusal, RoleSlot, SessionSlot, Watch};
 use crate::audit::{AuditEvent, Outcome};
 use crate::authenticate::{AuthContext, AuthEnv, AuthResult, authenticate};
-use crate::backend::{Client, LoginSecrets, SessionDefaults, SessionStart};
+use crate::backend::{Client, SessionDefaults, SessionStart};
 use crate::config::Settings;
 use crate::metrics::RefuseReason;
 use crate::negotiate::{Negotiated, negotiate, read_first_packet};
@@ -446,18 +446,13 @@ async fn startup_and_authenticate<'a>(
     {
         AuthResult::Ok {
             authenticated,
-            client_key,
-            password,
+            secrets,
             upgraded,
         } => {
             if upgraded {
                 tracing::info!("password of role \"{user}\" {UPGRADED}");
                 state.metrics.password_upgraded();
             }
-            let secrets = LoginSecrets {
-                client_key,
-                password,
-            };
             (authenticated, secrets, upgraded)
         }
         AuthResult::Failed { error, log: lines } => {

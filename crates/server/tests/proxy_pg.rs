@@ -49,22 +49,23 @@ fn start_proxy(
     upstream_extra: &str,
     store: impl FnOnce(&Path, pgscram_client::Config) -> Arc<dyn PasswordStore>,
 ) -> Proxy {
-    start_proxy_with(pg, upstream_extra, &[], store)
+    start_proxy_with(pg, upstream_extra, &[], SCRAM_ONLY, store)
 }
 
-/// [`start_proxy`] with server settings (postgresql.conf names and values).
+/// The proxy's pg_hba.conf unless a test says otherwise.
+const SCRAM_ONLY: &str = "host all all 127.0.0.1/32 scram-sha-256\n";
+
+/// [`start_proxy`] with server settings (postgresql.conf names and values) and the
+/// proxy's pg_hba.conf.
 fn start_proxy_with(
     pg: &Postgres,
     upstream_extra: &str,
     settings: &[(&str, &str)],
+    hba: &str,
     store: impl FnOnce(&Path, pgscram_client::Config) -> Arc<dyn PasswordStore>,
 ) -> Proxy {
     let dir = pgscram_testkit::temp_dir("proxy");
-    std::fs::write(
-        dir.join("pg_hba.conf"),
-        "host all all 127.0.0.1/32 scram-sha-256\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("pg_hba.conf"), hba).unwrap();
     let upstream = pgscram_server::proxy::upstream_config(&format!(
         "host=127.0.0.1 port={} {upstream_extra}",
         pg.port()
@@ -131,6 +132,13 @@ fn ok(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// psql's error for a `SELECT 1` that must fail.
+fn psql_error(port: u16, password: &str, extra: &str) -> String {
+    let out = psql(port, password, extra, &["-c", "SELECT 1"], "");
+    assert!(!out.status.success(), "psql succeeded with {extra}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn connections_received(pg: &Postgres) -> usize {
@@ -216,14 +224,7 @@ fn a_changed_upstream_password_is_reported_as_a_stale_verifier() {
     let pg = postgres();
     let proxy = file_proxy(&pg, "sslmode=disable");
     pg.sql("ALTER ROLE alice PASSWORD 'changed'");
-    let out = psql(
-        proxy.port,
-        "wonderland",
-        "sslmode=disable",
-        &["-c", "SELECT 1"],
-        "",
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = psql_error(proxy.port, "wonderland", "sslmode=disable");
     assert!(
         stderr.contains("the stored SCRAM verifier for role \"alice\" is stale"),
         "{stderr}"
@@ -265,6 +266,7 @@ fn md5_roles_are_upgraded_upstream_as_they_log_in_through_the_proxy() {
         &pg,
         "sslmode=require",
         &[("upgrade_md5_on_login", "on")],
+        SCRAM_ONLY,
         |_, upstream| auth_query_store(upstream),
     );
     let as_dave = |password: &str, extra: &str| {
@@ -347,14 +349,7 @@ fn auth_query_honours_valid_until() {
     let proxy = start_proxy(&pg, "sslmode=disable", |_, upstream| {
         auth_query_store(upstream)
     });
-    let out = psql(
-        proxy.port,
-        "wonderland",
-        "sslmode=disable",
-        &["-c", "SELECT 1"],
-        "",
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = psql_error(proxy.port, "wonderland", "sslmode=disable");
     assert!(
         stderr.contains("password authentication failed for user \"alice\""),
         "{stderr}"
@@ -371,6 +366,65 @@ fn auth_query_honours_valid_until() {
         &["-c", "SELECT 1"],
         "",
     ));
+}
+
+/// Issue #13: an auth_file may mix md5 and SCRAM secrets. Under an md5 line an md5 role
+/// gets the md5 challenge and is logged in upstream by md5 pass-through; under
+/// scram-sha-256 it gets the mock exchange and 28P01; SCRAM roles are unchanged.
+#[test]
+fn md5_roles_in_the_auth_file_log_in_by_md5_pass_through() {
+    let pg = Postgres::start_with(Options {
+        hba: "local all all trust\n\
+              host all carol 127.0.0.1/32 md5\n\
+              host all all 127.0.0.1/32 scram-sha-256\n"
+            .into(),
+        ..Options::default()
+    });
+    pg.sql("CREATE ROLE alice LOGIN PASSWORD 'wonderland'");
+    pg.sql("SET password_encryption = 'md5'; CREATE ROLE carol LOGIN PASSWORD 'carol-secret'");
+    let auth_file = |dir: &Path| -> Arc<dyn PasswordStore> {
+        let path = dir.join("users.txt");
+        std::fs::write(
+            &path,
+            format!(
+                "\"alice\" \"{}\"\n\"carol\" \"{}\"\n",
+                verifier(&pg, "alice"),
+                verifier(&pg, "carol")
+            ),
+        )
+        .unwrap();
+        Arc::new(AuthFileStore::load(&path).unwrap())
+    };
+    let hba = "host all carol 127.0.0.1/32 md5\nhost all all 127.0.0.1/32 scram-sha-256\n";
+    let proxy = start_proxy_with(&pg, "sslmode=disable", &[], hba, |dir, _| auth_file(dir));
+    let as_user = |user: &str, password: &str| {
+        let extra = format!("sslmode=disable user={user}");
+        psql(
+            proxy.port,
+            password,
+            &extra,
+            &["-c", "SELECT current_user"],
+            "",
+        )
+    };
+    assert_eq!(ok(&as_user("carol", "carol-secret")), "carol");
+    assert_eq!(ok(&as_user("alice", "wonderland")), "alice");
+    let stderr = String::from_utf8_lossy(&as_user("carol", "wrong").stderr).into_owned();
+    assert!(
+        stderr.contains("password authentication failed for user \"carol\""),
+        "{stderr}"
+    );
+    drop(proxy);
+
+    // Under scram-sha-256 the md5 role cannot log in: mock exchange, 28P01.
+    let proxy = start_proxy_with(&pg, "sslmode=disable", &[], SCRAM_ONLY, |dir, _| {
+        auth_file(dir)
+    });
+    let stderr = psql_error(proxy.port, "carol-secret", "sslmode=disable user=carol");
+    assert!(
+        stderr.contains("password authentication failed for user \"carol\""),
+        "{stderr}"
+    );
 }
 
 #[test]

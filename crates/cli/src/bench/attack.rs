@@ -762,6 +762,7 @@ async fn legit_login(
                 .map(|p| Zeroizing::new(p.expose().as_bytes().to_vec())),
         },
         scram_keys: keys.cloned(),
+        md5_secret: None,
     };
     let policy = ClientPolicy {
         require_auth: conn.require_auth.clone(),

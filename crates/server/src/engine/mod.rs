@@ -144,6 +144,7 @@ impl<F: EngineFactory> Backend for EngineBackend<F> {
         // Nothing here needs the ClientKey or a password: drop (zeroize) them first.
         drop(start.take_client_key());
         drop(start.take_password());
+        drop(start.take_md5_secret());
         let engine = match self.factory.open(&start) {
             Ok(engine) => engine,
             Err(error) => return client.refuse(error).await,

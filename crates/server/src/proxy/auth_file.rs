@@ -1,9 +1,13 @@
-//! Verifiers from a PgBouncer-format auth_file: `"user" "SCRAM-SHA-256$..."` per line.
+//! Secrets from a PgBouncer-format auth_file: `"user" "SCRAM-SHA-256$..."` or
+//! `"user" "md5..."` per line (the middle of a migration is mixed).
 //!
-//! Only SCRAM verifiers are accepted. A plaintext password would have to be stored to
-//! log in upstream (the thing this proxy exists to avoid), and an md5 secret cannot
-//! produce the ClientKey a SCRAM login upstream needs, so both are refused with the
-//! file and line. Reloading keeps the old entries when the new file has any error.
+//! A SCRAM role logs in upstream by SCRAM pass-through. An md5 role, under an `md5`
+//! pg_hba line, gets the md5 challenge and logs in upstream by md5 pass-through (the md5
+//! secret is what PostgreSQL's md5 login checks), as PgBouncer does; under
+//! `scram-sha-256` it gets the mock exchange and 28P01. A plaintext password would have
+//! to be stored to log in upstream (the thing this proxy exists to avoid), so it is
+//! refused with the file and line. Reloading keeps the old entries when the new file has
+//! any error.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +15,7 @@ use std::sync::RwLock;
 
 use pgscram_scram::{ScramVerifier, StoredSecret};
 
-use crate::store::{PasswordStore, Role, StoreError};
+use crate::store::{PasswordStore, Role, Secret, StoreError};
 
 /// One problem in the file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,11 +42,8 @@ impl std::fmt::Display for AuthFileError {
 
 impl std::error::Error for AuthFileError {}
 
-/// Parses auth_file contents into user -> verifier.
-pub(crate) fn parse(
-    file: &Path,
-    text: &str,
-) -> Result<HashMap<String, ScramVerifier>, AuthFileError> {
+/// Parses auth_file contents into user -> secret (a SCRAM verifier or an md5 secret).
+pub(crate) fn parse(file: &Path, text: &str) -> Result<HashMap<String, Secret>, AuthFileError> {
     let mut entries = HashMap::new();
     for (index, line) in text.lines().enumerate() {
         let at = |message: String| AuthFileError {
@@ -58,13 +59,8 @@ pub(crate) fn parse(
             quoted(trimmed).ok_or_else(|| at("expected \"user\" \"secret\"".into()))?;
         let (secret, _) = quoted(rest.trim_start())
             .ok_or_else(|| at(format!("expected a quoted secret after \"{user}\"")))?;
-        let verifier = match StoredSecret::classify(&secret) {
-            Ok(StoredSecret::Scram(verifier)) => verifier,
-            Ok(StoredSecret::Md5(_)) => {
-                return Err(at(format!(
-                    "md5 secret for \"{user}\" refused: SCRAM pass-through needs a SCRAM-SHA-256 verifier"
-                )));
-            }
+        let secret = match StoredSecret::classify(&secret) {
+            Ok(StoredSecret::Scram(_) | StoredSecret::Md5(_)) => Secret::new(secret),
             Ok(StoredSecret::Plaintext) => {
                 return Err(at(format!(
                     "plaintext password for \"{user}\" refused: store a SCRAM-SHA-256 verifier (pgscram encrypt-password)"
@@ -72,7 +68,7 @@ pub(crate) fn parse(
             }
             Err(e) => return Err(at(format!("invalid SCRAM verifier for \"{user}\": {e}"))),
         };
-        if entries.insert(user.clone(), verifier).is_some() {
+        if entries.insert(user.clone(), secret).is_some() {
             return Err(at(format!("user \"{user}\" is listed twice")));
         }
     }
@@ -103,7 +99,7 @@ fn quoted(text: &str) -> Option<(String, &str)> {
 #[derive(Debug)]
 pub struct AuthFileStore {
     path: PathBuf,
-    entries: RwLock<HashMap<String, ScramVerifier>>,
+    entries: RwLock<HashMap<String, Secret>>,
 }
 
 impl AuthFileStore {
@@ -124,8 +120,13 @@ impl AuthFileStore {
         Ok(count)
     }
 
-    /// The verifier for `user`, for the upstream login.
+    /// The SCRAM verifier for `user`, if the file holds one (not an md5 secret).
     pub fn verifier(&self, user: &str) -> Option<ScramVerifier> {
+        ScramVerifier::parse(self.secret(user)?.expose()).ok()
+    }
+
+    /// The secret for `user` as the file holds it: a SCRAM verifier or an md5 secret.
+    fn secret(&self, user: &str) -> Option<Secret> {
         self.entries
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -134,7 +135,7 @@ impl AuthFileStore {
     }
 }
 
-fn read(path: &Path) -> Result<HashMap<String, ScramVerifier>, AuthFileError> {
+fn read(path: &Path) -> Result<HashMap<String, Secret>, AuthFileError> {
     let text = std::fs::read_to_string(path).map_err(|e| AuthFileError {
         file: path.to_owned(),
         line: 0,
@@ -148,7 +149,7 @@ fn read(path: &Path) -> Result<HashMap<String, ScramVerifier>, AuthFileError> {
 #[async_trait::async_trait]
 impl PasswordStore for AuthFileStore {
     async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        Ok(self.verifier(name).map(|v| Role::login(v.to_string())))
+        Ok(self.secret(name).map(|secret| Role::login(secret.expose())))
     }
 }
 
@@ -169,17 +170,21 @@ mod tests {
     }
 
     #[test]
+    fn md5_and_scram_lines_mix() {
+        let text =
+            format!("\"alice\" \"{VERIFIER}\"\n\"bob\" \"md54ab2c5d00339c4b2a4e921d2dc4edec7\"\n");
+        let entries = parse(Path::new("users.txt"), &text).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries["bob"].expose().starts_with("md5"));
+    }
+
+    #[test]
     fn refuses_what_cannot_log_in_upstream() {
         let cases = [
             (
                 "\"bob\" \"hunter2\"",
                 1,
                 "plaintext password for \"bob\" refused",
-            ),
-            (
-                "\"bob\" \"md54ab2c5d00339c4b2a4e921d2dc4edec7\"",
-                1,
-                "md5 secret for \"bob\" refused",
             ),
             (
                 "\"bob\" \"SCRAM-SHA-256$0:AAAA$AAAA:AAAA\"",

@@ -90,10 +90,14 @@ impl Backend for ProxyBackend {
             // logged in upstream with it. `password` is zeroized at the end of this
             // block, `config`'s copy when it is dropped below.
             config.set_password(Some(password.expose()));
+        } else if let Some(secret) = start.take_md5_secret() {
+            // An md5 login: answered upstream with the md5 secret the client just proved
+            // it knows, as PgBouncer does (md5 pass-through).
+            config.set_md5_secret(secret);
         } else {
             let error = ErrorFields::fatal(
                 SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                "pgscram proxy logs in upstream with the client's SCRAM proof; use scram-sha-256 in pg_hba.conf for this connection",
+                "pgscram proxy logs in upstream with the client's proof; use scram-sha-256 (or md5 for md5 roles) in pg_hba.conf for this connection",
             );
             return client.refuse(error).await;
         }
