@@ -11,9 +11,12 @@
 //!   then bytes both ways, untouched; CancelRequest routed to the upstream backend
 //! ```
 //!
-//! No plaintext password and no password equivalent is stored: the proxy keeps only
-//! verifiers (StoredKey, ServerKey), and the ClientKey it recovers from the client's
-//! proof lives until the upstream login is done, then is zeroized.
+//! No plaintext password is stored. For SCRAM roles no password equivalent is either:
+//! the proxy keeps only verifiers (StoredKey, ServerKey), and the ClientKey it recovers
+//! from the client's proof lives until the upstream login is done, then is zeroized.
+//! md5 roles (an auth_file in the middle of a migration) are the exception their md5
+//! secret already is: a password equivalent, used for md5 pass-through only after the
+//! client's md5 response proved it knows it.
 
 mod auth_file;
 mod auth_query;
