@@ -101,6 +101,7 @@ mod pg_catalog;
 mod role_syntax;
 mod script;
 mod session;
+mod setting_functions;
 mod settings;
 mod timestamp;
 mod tree;

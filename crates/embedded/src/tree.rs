@@ -52,6 +52,8 @@ pub(crate) struct Needs {
     pub settings: bool,
     /// Reads `pg_stat_activity` / `pg_stat_ssl`.
     pub activity: bool,
+    /// Calls `current_setting()` or `set_config()`: the session's settings, live.
+    pub setting_functions: bool,
 }
 
 impl Translated {
@@ -635,18 +637,6 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         "(SELECT oid FROM pg_class WHERE relname = pgscram_unqualify($1))",
         types::OID,
     ),
-    (
-        "current_setting",
-        1,
-        "(SELECT setting FROM pg_settings WHERE name = lower($1))",
-        types::TEXT,
-    ),
-    (
-        "current_setting",
-        2,
-        "(SELECT setting FROM pg_settings WHERE name = lower($1))",
-        types::TEXT,
-    ),
     // Membership through any chain of grants; superusers have every role.
     (
         "pg_has_role",
@@ -752,7 +742,7 @@ fn function_type(name: &str, args: &[PgType]) -> PgType {
         | "substring" | "trim" | "ltrim" | "rtrim" | "format" | "string_agg" | "group_concat"
         | "md5" | "quote_ident" | "quote_literal" | "lpad" | "rpad" | "initcap" | "reverse"
         | "to_hex" | "array_to_string" | "split_part" | "format_type" | "pg_get_keywords"
-        | "chr" | "translate" => types::TEXT,
+        | "chr" | "translate" | "current_setting" | "set_config" => types::TEXT,
         "now" | "statement_timestamp" | "transaction_timestamp" | "clock_timestamp" => {
             types::TIMESTAMPTZ
         }
@@ -773,7 +763,7 @@ fn function_type(name: &str, args: &[PgType]) -> PgType {
 }
 
 /// Functions PostgreSQL has that the bridge cannot provide.
-const UNSUPPORTED_FUNCTIONS: &[&str] = &["set_config", "pg_sleep", "to_char", "age", "date_trunc"];
+const UNSUPPORTED_FUNCTIONS: &[&str] = &["pg_sleep", "to_char", "age", "date_trunc"];
 
 impl Walker<'_> {
     fn relation_columns(&mut self, name: &str) -> Option<Vec<(String, PgType)>> {
@@ -2392,9 +2382,6 @@ impl Walker<'_> {
         else {
             return Ok(None);
         };
-        if name == "current_setting" {
-            self.needs.settings = true;
-        }
         Ok(Some((expand_template(template, args)?, *t)))
     }
 
@@ -2461,6 +2448,9 @@ impl Walker<'_> {
             if !list.clauses.is_empty() || list.duplicate_treatment.is_some() {
                 plain = false;
             }
+        }
+        if matches!(name.as_str(), "current_setting" | "set_config") {
+            self.needs.setting_functions = true;
         }
         if UNSUPPORTED_FUNCTIONS.contains(&name.as_str()) {
             return Err(SqlError::unsupported(format!(
