@@ -2175,7 +2175,7 @@ impl Walker<'_> {
         if let Expr::Value(v) = &operand
             && let Value::Placeholder(p) = &v.value
             && let Some(n) = p.strip_prefix('?').and_then(|n| n.parse::<u32>().ok())
-            && let Target::Plain(t, _, _) = &target
+            && let Target::Plain(t, _, _) | Target::Array(t) = &target
         {
             self.params.insert(n, *t);
         }
