@@ -748,7 +748,10 @@ fn function_type(name: &str, args: &[PgType]) -> PgType {
         }
         "length" | "octet_length" | "pg_backend_pid" | "array_upper" | "array_lower"
         | "array_length" | "cardinality" | "instr" => types::INT4,
-        "random" => types::FLOAT8,
+        "random" | "percent_rank" | "cume_dist" => types::FLOAT8,
+        "row_number" | "rank" | "dense_rank" => types::INT8,
+        "ntile" => types::INT4,
+        "lag" | "lead" | "first_value" | "last_value" | "nth_value" => first,
         "pg_reload_conf" => types::BOOL,
         "gen_random_uuid" => types::UUID,
         "round" | "trunc" => {
@@ -1010,6 +1013,12 @@ impl Walker<'_> {
         }
         if let Some(h) = &mut s.having {
             self.expr(h, &scope)?;
+        }
+        for def in &mut s.named_window {
+            def.0 = quoted(&ident_name(&def.0));
+            if let sqlparser::ast::NamedWindowExpr::WindowSpec(spec) = &mut def.1 {
+                self.window_spec(spec, &scope)?;
+            }
         }
         Ok(cols)
     }
@@ -2385,15 +2394,51 @@ impl Walker<'_> {
         Ok(Some((expand_template(template, args)?, *t)))
     }
 
+    /// The OVER clause of a window function call (SQLite has window functions).
+    fn window_type(
+        &mut self,
+        over: &mut sqlparser::ast::WindowType,
+        sc: &Scope<'_>,
+    ) -> Result<(), SqlError> {
+        match over {
+            sqlparser::ast::WindowType::WindowSpec(spec) => self.window_spec(spec, sc),
+            sqlparser::ast::WindowType::NamedWindow(name) => {
+                *name = quoted(&ident_name(name));
+                Ok(())
+            }
+        }
+    }
+
+    fn window_spec(
+        &mut self,
+        spec: &mut sqlparser::ast::WindowSpec,
+        sc: &Scope<'_>,
+    ) -> Result<(), SqlError> {
+        for e in &mut spec.partition_by {
+            self.expr(e, sc)?;
+        }
+        for o in &mut spec.order_by {
+            self.expr(&mut o.expr, sc)?;
+        }
+        if let Some(frame) = &mut spec.window_frame {
+            use sqlparser::ast::WindowFrameBound as B;
+            for bound in std::iter::once(&mut frame.start_bound).chain(frame.end_bound.as_mut()) {
+                if let B::Preceding(Some(e)) | B::Following(Some(e)) = bound {
+                    self.expr(e, sc)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn function(&mut self, e: &mut Expr, sc: &Scope<'_>) -> Result<PgType, SqlError> {
         let Expr::Function(f) = e else {
             return Ok(types::UNKNOWN);
         };
         let name = object_name(&f.name)?;
-        if f.over.is_some() {
-            return Err(SqlError::unsupported(
-                "window functions are not supported by the embedded database",
-            ));
+        let windowed = f.over.is_some();
+        if let Some(over) = &mut f.over {
+            self.window_type(over, sc)?;
         }
         if let Some(filter) = &mut f.filter {
             self.expr(filter, sc)?;
@@ -2457,7 +2502,11 @@ impl Walker<'_> {
                 "function {name}() is not supported by the embedded database"
             )));
         }
-        if plain && let Some((expr, t)) = self.macro_call(&name, arg_exprs)? {
+        // A template would lose the OVER clause: windowed calls go to SQLite as they are.
+        if plain
+            && !windowed
+            && let Some((expr, t)) = self.macro_call(&name, arg_exprs)?
+        {
             let t = if t == types::UNKNOWN {
                 arg_types.first().copied().unwrap_or(types::UNKNOWN)
             } else {

@@ -99,3 +99,45 @@ fn current_setting_and_set_config_follow_postgresql() {
     assert!(s.sync().is_none());
     assert_eq!(value(&mut s, "SHOW application_name"), "from_bind");
 }
+
+#[test]
+fn window_functions_run_on_sqlite_with_postgresql_types() {
+    let (_db, mut s) = admin();
+    tag(&mut s, "CREATE TABLE w (g text, v integer)");
+    tag(
+        &mut s,
+        "INSERT INTO w VALUES ('a', 3), ('a', 1), ('b', 5), ('b', 7), ('b', 6)",
+    );
+    let sql = "SELECT g, v, row_number() OVER (PARTITION BY g ORDER BY v) AS rn, \
+               rank() OVER win, lag(v) OVER win AS prev, ntile(2) OVER win, \
+               sum(v) OVER (PARTITION BY g ORDER BY v ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s2 \
+               FROM w WINDOW win AS (PARTITION BY g ORDER BY v) ORDER BY g, v";
+    assert_eq!(
+        columns(&mut s, sql),
+        vec![
+            ("g".to_owned(), pgscram_embedded::oid::TEXT),
+            ("v".to_owned(), pgscram_embedded::oid::INT4),
+            ("rn".to_owned(), pgscram_embedded::oid::INT8),
+            ("rank".to_owned(), pgscram_embedded::oid::INT8),
+            ("prev".to_owned(), pgscram_embedded::oid::INT4),
+            ("ntile".to_owned(), pgscram_embedded::oid::INT4),
+            ("s2".to_owned(), pgscram_embedded::oid::INT8),
+        ]
+    );
+    let got: Vec<String> = rows(&mut s, sql).into_iter().map(|r| r.join(" ")).collect();
+    assert_eq!(
+        got,
+        vec![
+            "a 1 1 1 NULL 1 1",
+            "a 3 2 2 1 2 4",
+            "b 5 1 1 NULL 1 5",
+            "b 6 2 2 5 1 11",
+            "b 7 3 3 6 2 13",
+        ]
+    );
+    // A window function over a column the query does not have is a 42703, not SQLite's.
+    assert_eq!(
+        err(&mut s, "SELECT row_number() OVER (ORDER BY nope) FROM w").code,
+        sqlstate::UNDEFINED_COLUMN
+    );
+}
