@@ -103,6 +103,7 @@ mod script;
 mod session;
 mod setting_functions;
 mod settings;
+mod srf;
 mod timestamp;
 mod tree;
 mod types;

@@ -105,6 +105,8 @@ pub(crate) fn translate(stmt: &mut Statement, cat: &dyn Catalog) -> Result<Trans
         needs: Needs::default(),
         ctes: Vec::new(),
         depth: 0,
+        srf_frame: None,
+        srf_count: 0,
     };
     let (verb, cols) = match stmt {
         Statement::Query(q) => (Verb::Select, w.query(q, None)?),
@@ -198,6 +200,16 @@ struct Walker<'c> {
     ctes: Vec<(String, Vec<(String, PgType)>)>,
     /// How deep the walk is in expressions now.
     depth: usize,
+    /// The select list being walked: set-returning calls found in it join a series.
+    srf_frame: Option<SrfFrame>,
+    /// How many series joins the statement has (their aliases are numbered).
+    srf_count: usize,
+}
+
+/// The set-returning calls of one select list (see [`crate::srf`]).
+struct SrfFrame {
+    alias: String,
+    lengths: Vec<Expr>,
 }
 
 /// The deepest expression tree the walker accepts.
@@ -244,19 +256,19 @@ fn quoted(name: &str) -> Ident {
     Ident::with_quote('"', name)
 }
 
-fn value(v: Value) -> Expr {
+pub(crate) fn value(v: Value) -> Expr {
     Expr::Value(ValueWithSpan {
         value: v,
         span: Span::empty(),
     })
 }
 
-fn number(n: impl ToString) -> Expr {
+pub(crate) fn number(n: impl ToString) -> Expr {
     value(Value::Number(n.to_string(), false))
 }
 
 /// `name(args...)`.
-fn call(name: &str, args: Vec<Expr>) -> Expr {
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName(vec![ObjectNamePart::Identifier(ident(name))]),
         uses_odbc_syntax: false,
@@ -471,6 +483,10 @@ fn column_name(e: &Expr) -> String {
                     Some(SelectItem::UnnamedExpr(e)) => inner(e),
                     _ => None,
                 },
+                _ => None,
+            },
+            Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
+                Some(AccessExpr::Dot(Expr::Identifier(field))) => Some(ident_name(field)),
                 _ => None,
             },
             Expr::Substring { .. } => Some("substring".into()),
@@ -781,8 +797,21 @@ impl Walker<'_> {
         self.cat.columns(name)
     }
 
-    #[recursive::recursive]
+    /// A query (or subquery): a set-returning call in it belongs to its own select
+    /// lists, never to the select list it is nested in.
     fn query(&mut self, q: &mut Query, parent: Option<&Scope<'_>>) -> Result<Vec<Col>, SqlError> {
+        let outer_frame = self.srf_frame.take();
+        let r = self.query_inner(q, parent);
+        self.srf_frame = outer_frame;
+        r
+    }
+
+    #[recursive::recursive]
+    fn query_inner(
+        &mut self,
+        q: &mut Query,
+        parent: Option<&Scope<'_>>,
+    ) -> Result<Vec<Col>, SqlError> {
         let ctes_before = self.ctes.len();
         if let Some(with) = &mut q.with {
             let recursive = with.recursive;
@@ -1002,7 +1031,29 @@ impl Walker<'_> {
                 }
             }
         }
-        let cols = self.projection(&mut s.projection, &scope)?;
+        self.srf_count += 1;
+        let outer_frame = self.srf_frame.replace(SrfFrame {
+            alias: format!("pgscram_srf{}", self.srf_count),
+            lengths: Vec::new(),
+        });
+        let cols = self.projection(&mut s.projection, &scope);
+        let frame = std::mem::replace(&mut self.srf_frame, outer_frame);
+        let cols = cols?;
+        if let Some(frame) = frame
+            && !frame.lengths.is_empty()
+        {
+            let grouped = !matches!(
+                &s.group_by,
+                sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty()
+            ) || s.having.is_some();
+            if grouped {
+                return Err(SqlError::unsupported(
+                    "set-returning functions in a grouped select list are not supported by the embedded database",
+                ));
+            }
+            s.from
+                .push(crate::srf::series_item(&frame.alias, frame.lengths)?);
+        }
         if let Some(w) = &mut s.selection {
             self.expr(w, &scope)?;
         }
@@ -2048,6 +2099,42 @@ impl Walker<'_> {
                 *e = call("pgscram_array", elems);
                 types::array_of(if t == types::UNKNOWN { types::TEXT } else { t })
             }
+            Expr::CompoundFieldAccess { root, access_chain }
+                if matches!(
+                    access_chain.as_slice(),
+                    [AccessExpr::Dot(Expr::Identifier(_))]
+                ) =>
+            {
+                let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+                    return Ok(types::UNKNOWN);
+                };
+                let field = ident_name(field);
+                let mut inner: &mut Expr = root;
+                while let Expr::Nested(n) = inner {
+                    inner = n;
+                }
+                if let Expr::Function(f) = inner
+                    && crate::srf::is_set_returning(&object_name(&f.name)?)
+                {
+                    let element = self.set_returning(f, sc)?;
+                    let Some((expr, t)) = element.field(&field) else {
+                        return Err(SqlError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{field}\" not found in data type record"),
+                        ));
+                    };
+                    *e = expr;
+                    return Ok(t);
+                }
+                let rt = self.expr(root, sc)?;
+                if rt != types::RECORD {
+                    return Err(SqlError::unsupported(
+                        "field access is only supported on records by the embedded database",
+                    ));
+                }
+                *e = crate::srf::field_of(take(root), &field);
+                types::UNKNOWN
+            }
             Expr::CompoundFieldAccess { root, access_chain } => {
                 let rt = self.expr(root, sc)?;
                 let [AccessExpr::Subscript(Subscript::Index { index })] =
@@ -2394,6 +2481,50 @@ impl Walker<'_> {
         Ok(Some((expand_template(template, args)?, *t)))
     }
 
+    /// A set-returning call in a select list: its arguments are walked, its length
+    /// joins the select's series, and its element at the series' index is returned.
+    fn set_returning(
+        &mut self,
+        f: &mut Function,
+        sc: &Scope<'_>,
+    ) -> Result<crate::srf::Element, SqlError> {
+        let name = object_name(&f.name)?;
+        let mut args = Vec::new();
+        if let FunctionArguments::List(list) = &mut f.args {
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return Err(SqlError::unsupported(format!(
+                    "{name}(...) with these clauses is not supported by the embedded database"
+                )));
+            }
+            for a in &mut list.args {
+                let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a else {
+                    return Err(SqlError::unsupported(format!(
+                        "named arguments to {name}() are not supported by the embedded database"
+                    )));
+                };
+                let t = self.expr(x, sc)?;
+                args.push((take(x), t));
+            }
+        }
+        let Some(frame) = self.srf_frame.as_mut() else {
+            return Err(SqlError::unsupported(format!(
+                "set-returning functions such as {name}() are only allowed in a select list or FROM"
+            )));
+        };
+        let index = crate::srf::index_column(&frame.alias);
+        let shown = name.replace("information_schema__", "information_schema.");
+        let Some(planned) = crate::srf::plan(&name, args, &index)? else {
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_FUNCTION,
+                format!(
+                    "function {shown}() with these arguments is not supported by the embedded database"
+                ),
+            ));
+        };
+        frame.lengths.push(planned.length);
+        Ok(planned.element)
+    }
+
     /// The OVER clause of a window function call (SQLite has window functions).
     fn window_type(
         &mut self,
@@ -2462,6 +2593,11 @@ impl Walker<'_> {
                     elem
                 })
             });
+        }
+        if crate::srf::is_set_returning(&name) && !windowed {
+            let (expr, t) = self.set_returning(f, sc)?.into_expr();
+            *e = expr;
+            return Ok(t);
         }
         let mut arg_types = Vec::new();
         let mut arg_exprs: Vec<Expr> = Vec::new();

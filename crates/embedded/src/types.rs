@@ -94,6 +94,9 @@ pub(crate) const UUID: PgType = t(oid::UUID, "uuid", 16, "UUID TEXT");
 
 /// PostgreSQL's type of an untyped literal; result columns of this type are text.
 pub(crate) const UNKNOWN: PgType = t(705, "unknown", -2, "PGSCRAM_UNKNOWN");
+/// An anonymous composite (a set-returning function's row), carried as a JSON object
+/// and printed as `(a,b)`; not listed in `pg_type`.
+pub(crate) const RECORD: PgType = t(2249, "record", -1, "PGSCRAM_RECORD");
 /// The catalog's one-byte `"char"`.
 pub(crate) const CHAR: PgType = t(18, "char", 1, "PGSCRAM_CHAR");
 pub(crate) const REGPROC: PgType = t(24, "regproc", 4, "PGSCRAM_REGPROC");
@@ -297,6 +300,13 @@ pub(crate) fn render(v: ValueRef<'_>, oid: u32) -> Option<Vec<u8>> {
         (ValueRef::Real(r), oid::BOOL) => bool_text(r != 0.0).into(),
         (ValueRef::Text(t), oid::BOOL) => match parse_bool(&String::from_utf8_lossy(t)) {
             Some(b) => bool_text(b).into(),
+            None => t.to_vec(),
+        },
+        (ValueRef::Text(t), 2249) => match std::str::from_utf8(t)
+            .ok()
+            .and_then(crate::srf::record_text)
+        {
+            Some(r) => r.into_bytes(),
             None => t.to_vec(),
         },
         (ValueRef::Blob(b), oid::BYTEA) => hex_bytea(b).into_bytes(),

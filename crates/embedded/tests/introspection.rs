@@ -141,3 +141,119 @@ fn window_functions_run_on_sqlite_with_postgresql_types() {
         sqlstate::UNDEFINED_COLUMN
     );
 }
+
+#[test]
+fn set_returning_functions_in_a_select_list_run_in_lockstep() {
+    let (_db, mut s) = admin();
+    // Rows as PostgreSQL 15 returns them.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT unnest(ARRAY[1,2]) AS a, unnest(ARRAY['a','b','c']) AS b"
+        ),
+        vec![
+            vec!["1".to_owned(), "a".to_owned()],
+            vec!["2".to_owned(), "b".to_owned()],
+            vec!["NULL".to_owned(), "c".to_owned()],
+        ]
+    );
+    assert_eq!(
+        columns(
+            &mut s,
+            "SELECT unnest(ARRAY[1,2]) AS a, generate_series(1, 2)"
+        ),
+        vec![
+            ("a".to_owned(), pgscram_embedded::oid::INT4),
+            ("generate_series".to_owned(), pgscram_embedded::oid::INT4),
+        ]
+    );
+    assert!(rows(&mut s, "SELECT 1 AS one, unnest('{}'::int[]) AS e").is_empty());
+    tag(&mut s, "CREATE TABLE nums (id integer, tags text)");
+    tag(
+        &mut s,
+        "INSERT INTO nums VALUES (1, '{x}'), (2, '{y,z}'), (3, NULL)",
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT id, unnest(tags::text[]) FROM nums ORDER BY id"
+        ),
+        vec![
+            vec!["1".to_owned(), "x".to_owned()],
+            vec!["2".to_owned(), "y".to_owned()],
+            vec!["2".to_owned(), "z".to_owned()],
+        ]
+    );
+    // _pg_expandarray's record: whole, by field, and through a subquery's column.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT information_schema._pg_expandarray(ARRAY[10,20]) AS r"
+        ),
+        vec![vec!["(10,1)".to_owned()], vec!["(20,2)".to_owned()]]
+    );
+    assert_eq!(
+        columns(
+            &mut s,
+            "SELECT (information_schema._pg_expandarray(ARRAY['a'])).x, (information_schema._pg_expandarray(ARRAY['a'])).n"
+        ),
+        vec![
+            ("x".to_owned(), pgscram_embedded::oid::TEXT),
+            ("n".to_owned(), pgscram_embedded::oid::INT4),
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT k.r, (k.r).n FROM (SELECT information_schema._pg_expandarray(ARRAY[7,8]) AS r) k ORDER BY 2 DESC"
+        ),
+        vec![
+            vec!["(8,2)".to_owned(), "2".to_owned()],
+            vec!["(7,1)".to_owned(), "1".to_owned()],
+        ]
+    );
+    // A set-returning call in a subquery belongs to the subquery.
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT (SELECT max(u) FROM (SELECT unnest(ARRAY[4,5]) AS u) s) AS m"
+        ),
+        "5"
+    );
+    assert_eq!(
+        err(&mut s, "SELECT 1 WHERE unnest(ARRAY[1]) = 1").code,
+        sqlstate::FEATURE_NOT_SUPPORTED
+    );
+}
+
+#[test]
+fn pgjdbc_primary_keys_expand_the_index_key_vector() {
+    let (_db, mut s) = admin();
+    tag(
+        &mut s,
+        "CREATE TABLE pair (a integer, b text, c integer, PRIMARY KEY (c, a))",
+    );
+    // pgjdbc's getPrimaryKeys query (42.x), with the table filled in.
+    let sql = "SELECT result.TABLE_CAT, result.TABLE_SCHEM, result.TABLE_NAME, result.COLUMN_NAME, \
+        result.KEY_SEQ, result.PK_NAME FROM (SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM, \
+        ct.relname AS TABLE_NAME, a.attname AS COLUMN_NAME, \
+        (information_schema._pg_expandarray(i.indkey)).n AS KEY_SEQ, ci.relname AS PK_NAME, \
+        information_schema._pg_expandarray(i.indkey) AS KEYS, a.attnum AS A_ATTNUM \
+        FROM pg_catalog.pg_class ct JOIN pg_catalog.pg_attribute a ON (ct.oid = a.attrelid) \
+        JOIN pg_catalog.pg_namespace n ON (ct.relnamespace = n.oid) \
+        JOIN pg_catalog.pg_index i ON ( a.attrelid = i.indrelid) \
+        JOIN pg_catalog.pg_class ci ON (ci.oid = i.indexrelid) \
+        WHERE true AND n.nspname = 'public' AND ct.relname = 'pair' AND i.indisprimary ) result \
+        where result.A_ATTNUM = (result.KEYS).x ORDER BY result.table_name, result.pk_name, result.key_seq";
+    let got: Vec<String> = rows(&mut s, sql).into_iter().map(|r| r.join(" ")).collect();
+    // The same rows as PostgreSQL 15 for the same table.
+    assert_eq!(
+        got,
+        vec![
+            "NULL public pair c 1 pair_pkey",
+            "NULL public pair a 2 pair_pkey"
+        ]
+    );
+    let cols = columns(&mut s, sql);
+    assert_eq!(cols[4], ("key_seq".to_owned(), pgscram_embedded::oid::INT4));
+}

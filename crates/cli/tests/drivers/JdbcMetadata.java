@@ -55,6 +55,20 @@ public class JdbcMetadata {
                     "code varchar 12 100 1 YES null 3 NO",
                     "active bool -7 1 1 YES true 4 NO",
                     "qty int4 4 10 1 YES null 5 NO")), "getColumns: " + cols);
+            // getPrimaryKeys expands pg_index.indkey with information_schema._pg_expandarray
+            // in the select list.
+            try (Statement st = c.createStatement()) {
+                st.execute("CREATE TABLE pairs (a integer, b text, c integer, PRIMARY KEY (c, a))");
+            }
+            for (String[] t : new String[][] {{"gadgets", "id 1 gadgets_pkey"}, {"pairs", "c 1 pairs_pkey,a 2 pairs_pkey"}}) {
+                List<String> keys = new ArrayList<>();
+                try (ResultSet rs = md.getPrimaryKeys(null, "public", t[0])) {
+                    while (rs.next()) {
+                        keys.add(rs.getString("COLUMN_NAME") + " " + rs.getShort("KEY_SEQ") + " " + rs.getString("PK_NAME"));
+                    }
+                }
+                check(String.join(",", keys).equals(t[1]), "getPrimaryKeys(" + t[0] + "): " + keys);
+            }
             try (ResultSet rs = md.getColumns(null, "public", "gadgets", "qty")) {
                 check(rs.next() && rs.getInt("ORDINAL_POSITION") == 5, "a column pattern keeps positions");
                 check(!rs.next(), "one column");
