@@ -578,7 +578,7 @@ impl Session {
                 kind: PreparedKind::Utility(cmd, notices),
             });
         }
-        let tr = self.translate(&mut cmd)?;
+        let tr = self.translate(&mut cmd, param_types)?;
         self.refresh_superuser();
         self.shared.begin_statement();
         let (names, decls, nparams) = {
@@ -629,9 +629,9 @@ impl Session {
     }
 
     /// Translates one ordinary statement (a query, DML or DDL) through its tree.
-    fn translate(&self, cmd: &mut Command) -> Result<Translated, SqlError> {
+    fn translate(&self, cmd: &mut Command, declared: &[u32]) -> Result<Translated, SqlError> {
         match cmd.statement_mut() {
-            Some(stmt) => tree::translate(stmt, self),
+            Some(stmt) => tree::translate(stmt, self, declared),
             None => Err(SqlError::internal("not a SQL statement")),
         }
     }
@@ -934,7 +934,7 @@ impl Session {
                 "SQL-level PREPARE is not supported by the embedded database; use the extended query protocol",
             )),
             _ => {
-                let tr = self.translate(&mut cmd)?;
+                let tr = self.translate(&mut cmd, &[])?;
                 if tr.max_param > 0 {
                     return Err(SqlError::new(
                         sqlstate::UNDEFINED_PARAMETER,

@@ -97,10 +97,25 @@ fn dialect() -> PostgreSqlDialect {
 }
 
 /// Rewrites one statement for SQLite (in place) and types its result columns.
-pub(crate) fn translate(stmt: &mut Statement, cat: &dyn Catalog) -> Result<Translated, SqlError> {
+/// `declared` are the parameter types a Parse message gave (0: not given); they type
+/// `$n` where it appears, as in PostgreSQL.
+pub(crate) fn translate(
+    stmt: &mut Statement,
+    cat: &dyn Catalog,
+    declared: &[u32],
+) -> Result<Translated, SqlError> {
+    let params = (1u32..)
+        .zip(declared)
+        .filter_map(|(n, oid)| {
+            types::by_oid(*oid)
+                .or_else(|| types::catalog_type(*oid))
+                .filter(|t| *t != types::UNKNOWN)
+                .map(|t| (n, t))
+        })
+        .collect();
     let mut w = Walker {
         cat,
-        params: BTreeMap::new(),
+        params,
         max_param: 0,
         needs: Needs::default(),
         ctes: Vec::new(),
@@ -640,11 +655,16 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         "(SELECT description FROM pg_description WHERE objoid = $1 AND classoid = 1259 AND objsubid = $2)",
         types::TEXT,
     ),
-    // The type's OID, or NULL: psycopg's TypeInfo.fetch. SQL spellings (`integer`) too.
+    // The type's OID, or NULL: psycopg's TypeInfo.fetch. SQL spellings (`integer`) too,
+    // and `name[]` for the array of a type.
     (
         "to_regtype",
         1,
-        "(SELECT oid FROM pg_type WHERE typname = pgscram_unqualify($1) OR format_type(oid, NULL) = lower($1) LIMIT 1)",
+        "(SELECT oid FROM pg_type WHERE typname = pgscram_unqualify($1) OR format_type(oid, NULL) = lower($1)
+            OR (substr($1, -2) = '[]' AND oid = (SELECT e.typarray FROM pg_type e
+                WHERE e.typname = pgscram_unqualify(substr($1, 1, length($1) - 2))
+                   OR format_type(e.oid, NULL) = lower(substr($1, 1, length($1) - 2)) LIMIT 1))
+          LIMIT 1)",
         types::OID,
     ),
     (
@@ -2787,7 +2807,7 @@ mod tests {
     fn translate_sql(sql: &str) -> Result<Translated, SqlError> {
         let parsed = crate::script::parse(sql)?.pop().expect("one statement");
         let mut stmt = parsed.command.statement().expect("sqlparser's").clone();
-        translate(&mut stmt, &NoCatalog)
+        translate(&mut stmt, &NoCatalog, &[])
     }
 
     fn tr(sql: &str) -> Translated {

@@ -119,6 +119,17 @@ pub(crate) const FLOAT8_ARRAY: PgType = t(1022, "_float8", -1, "PGSCRAM_FLOAT8_A
 pub(crate) const OID_ARRAY: PgType = t(1028, "_oid", -1, "PGSCRAM_OID_ARRAY");
 pub(crate) const ACLITEM_ARRAY: PgType = t(1034, "_aclitem", -1, "PGSCRAM_ACLITEM_ARRAY");
 pub(crate) const VARCHAR_ARRAY: PgType = t(1015, "_varchar", -1, "PGSCRAM_VARCHAR_ARRAY");
+pub(crate) const BYTEA_ARRAY: PgType = t(1001, "_bytea", -1, "PGSCRAM_BYTEA_ARRAY");
+pub(crate) const JSON_ARRAY: PgType = t(199, "_json", -1, "PGSCRAM_JSON_ARRAY");
+pub(crate) const JSONB_ARRAY: PgType = t(3807, "_jsonb", -1, "PGSCRAM_JSONB_ARRAY");
+pub(crate) const FLOAT4_ARRAY: PgType = t(1021, "_float4", -1, "PGSCRAM_FLOAT4_ARRAY");
+pub(crate) const BPCHAR_ARRAY: PgType = t(1014, "_bpchar", -1, "PGSCRAM_BPCHAR_ARRAY");
+pub(crate) const DATE_ARRAY: PgType = t(1182, "_date", -1, "PGSCRAM_DATE_ARRAY");
+pub(crate) const TIMESTAMP_ARRAY: PgType = t(1115, "_timestamp", -1, "PGSCRAM_TIMESTAMP_ARRAY");
+pub(crate) const TIMESTAMPTZ_ARRAY: PgType =
+    t(1185, "_timestamptz", -1, "PGSCRAM_TIMESTAMPTZ_ARRAY");
+pub(crate) const NUMERIC_ARRAY: PgType = t(1231, "_numeric", -1, "PGSCRAM_NUMERIC_ARRAY");
+pub(crate) const UUID_ARRAY: PgType = t(2951, "_uuid", -1, "PGSCRAM_UUID_ARRAY");
 
 /// Types that only describe catalog columns and expressions (arrays are kept in
 /// PostgreSQL's text form).
@@ -145,6 +156,16 @@ const CATALOG_TYPES: &[PgType] = &[
     OID_ARRAY,
     ACLITEM_ARRAY,
     VARCHAR_ARRAY,
+    BYTEA_ARRAY,
+    JSON_ARRAY,
+    JSONB_ARRAY,
+    FLOAT4_ARRAY,
+    BPCHAR_ARRAY,
+    DATE_ARRAY,
+    TIMESTAMP_ARRAY,
+    TIMESTAMPTZ_ARRAY,
+    NUMERIC_ARRAY,
+    UUID_ARRAY,
 ];
 
 /// (element, array) pairs.
@@ -160,6 +181,16 @@ const ARRAYS: &[(PgType, PgType)] = &[
     (OID, OID_ARRAY),
     (ACLITEM, ACLITEM_ARRAY),
     (VARCHAR, VARCHAR_ARRAY),
+    (BYTEA, BYTEA_ARRAY),
+    (JSON, JSON_ARRAY),
+    (JSONB, JSONB_ARRAY),
+    (FLOAT4, FLOAT4_ARRAY),
+    (BPCHAR, BPCHAR_ARRAY),
+    (DATE, DATE_ARRAY),
+    (TIMESTAMP, TIMESTAMP_ARRAY),
+    (TIMESTAMPTZ, TIMESTAMPTZ_ARRAY),
+    (NUMERIC, NUMERIC_ARRAY),
+    (UUID, UUID_ARRAY),
 ];
 
 /// The array type whose elements are `elem` (text[] for types without one here).

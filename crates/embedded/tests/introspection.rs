@@ -257,3 +257,38 @@ fn pgjdbc_primary_keys_expand_the_index_key_vector() {
     let cols = columns(&mut s, sql);
     assert_eq!(cols[4], ("key_seq".to_owned(), pgscram_embedded::oid::INT4));
 }
+
+#[test]
+fn psycopg_type_info_and_declared_parameter_types() {
+    let (_db, mut s) = admin();
+    // TypeInfo.fetch's lookup: names, SQL spellings, and name[] for arrays.
+    let sql = "SELECT typname, oid, typarray FROM pg_type WHERE oid = to_regtype('int4[]')";
+    assert_eq!(rows(&mut s, sql), vec![vec!["_int4", "1007", "0"]]);
+    for (name, oid) in [
+        ("integer[]", "1007"),
+        ("text[]", "1009"),
+        ("_text", "1009"),
+        ("numeric", "1700"),
+    ] {
+        assert_eq!(
+            value(&mut s, &format!("SELECT to_regtype('{name}')::oid")),
+            oid,
+            "{name}"
+        );
+    }
+    assert_eq!(value(&mut s, "SELECT to_regtype('nope[]')"), "NULL");
+    assert_eq!(
+        value(
+            &mut s,
+            "SELECT typarray FROM pg_type WHERE typname = 'numeric'"
+        ),
+        "1231"
+    );
+    // A type Parse declares for $1 types the expression, as in PostgreSQL.
+    let p = s
+        .prepare("SELECT $1 AS n", &[pgscram_embedded::oid::NUMERIC])
+        .expect("prepare");
+    assert_eq!(p.columns[0].type_oid, pgscram_embedded::oid::NUMERIC);
+    let p = s.prepare("SELECT $1 AS u", &[705]).expect("prepare");
+    assert_eq!(p.columns[0].type_oid, pgscram_embedded::oid::TEXT);
+}
