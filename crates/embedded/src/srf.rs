@@ -30,7 +30,7 @@ use crate::types::{self, PgType};
 /// What one call of a set-returning function yields per row.
 pub(crate) enum Element {
     /// One value.
-    Scalar(Expr, PgType),
+    Scalar(Box<Expr>, PgType),
     /// A composite: named fields.
     Record(Vec<(String, Expr, PgType)>),
 }
@@ -39,7 +39,7 @@ impl Element {
     /// The element as one expression (a record becomes a JSON object) and its type.
     pub fn into_expr(self) -> (Expr, PgType) {
         match self {
-            Element::Scalar(e, t) => (e, t),
+            Element::Scalar(e, t) => (*e, t),
             Element::Record(fields) => {
                 let mut args = Vec::new();
                 for (name, e, _) in fields {
@@ -135,7 +135,7 @@ pub(crate) fn plan(
             let (array, elem) = as_array(arg, t);
             Planned {
                 length: call("pgscram_cardinality", vec![array.clone()]),
-                element: Element::Scalar(element_at(array, elem, index.clone()), elem),
+                element: Element::Scalar(Box::new(element_at(array, elem, index.clone())), elem),
             }
         }
         ("information_schema__pg_expandarray", 1) => {
@@ -173,10 +173,10 @@ pub(crate) fn plan(
                     number(1),
                 ),
                 element: Element::Scalar(
-                    plus(
+                    Box::new(plus(
                         Expr::Nested(Box::new(start)),
                         Expr::Nested(Box::new(minus(index.clone(), number(1)))),
-                    ),
+                    )),
                     t,
                 ),
             }
