@@ -21,6 +21,8 @@
 //!   PostgreSQL's array text (`{a,b}`).
 //! - PostgreSQL functions psql and drivers call are either SQLite functions the
 //!   session installs or small SQL templates over the catalog views ([`MACROS`]).
+//! - Window functions keep their OVER clauses (walked like any expression);
+//!   set-returning calls in a select list become a series join ([`crate::srf`]).
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
