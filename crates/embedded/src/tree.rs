@@ -1352,7 +1352,9 @@ impl Walker<'_> {
                     }
                     (t, decl)
                 }
-                _ => {
+                // Kept as PostgreSQL's array text; the declaration maps back to the type.
+                Target::Array(t) => (t, t.decl.to_owned()),
+                Target::Reg(_) => {
                     return Err(SqlError::unsupported(format!(
                         "type {type_text} is not supported for columns by the embedded database"
                     )));

@@ -168,6 +168,31 @@ const CATALOG_TYPES: &[PgType] = &[
     UUID_ARRAY,
 ];
 
+/// The array types, which table columns may have (stored as array text).
+const ARRAY_TYPES: &[PgType] = &[
+    BOOL_ARRAY,
+    CHAR_ARRAY,
+    NAME_ARRAY,
+    INT2_ARRAY,
+    INT4_ARRAY,
+    TEXT_ARRAY,
+    INT8_ARRAY,
+    FLOAT8_ARRAY,
+    OID_ARRAY,
+    ACLITEM_ARRAY,
+    VARCHAR_ARRAY,
+    BYTEA_ARRAY,
+    JSON_ARRAY,
+    JSONB_ARRAY,
+    FLOAT4_ARRAY,
+    BPCHAR_ARRAY,
+    DATE_ARRAY,
+    TIMESTAMP_ARRAY,
+    TIMESTAMPTZ_ARRAY,
+    NUMERIC_ARRAY,
+    UUID_ARRAY,
+];
+
 /// (element, array) pairs.
 const ARRAYS: &[(PgType, PgType)] = &[
     (BOOL, BOOL_ARRAY),
@@ -300,7 +325,7 @@ pub(crate) fn lookup(words: &[&str]) -> Option<(PgType, usize)> {
 pub(crate) fn from_decltype(decl: &str) -> Option<PgType> {
     let upper = decl.trim().to_ascii_uppercase();
     let base = upper.split('(').next().unwrap_or("").trim();
-    if let Some(t) = ALL.iter().find(|t| t.decl == base) {
+    if let Some(t) = ALL.iter().chain(ARRAY_TYPES).find(|t| t.decl == base) {
         return Some(*t);
     }
     let words: Vec<String> = base

@@ -292,3 +292,29 @@ fn psycopg_type_info_and_declared_parameter_types() {
     let p = s.prepare("SELECT $1 AS u", &[705]).expect("prepare");
     assert_eq!(p.columns[0].type_oid, pgscram_embedded::oid::TEXT);
 }
+
+#[test]
+fn array_columns_keep_their_type() {
+    let (_db, mut s) = admin();
+    tag(&mut s, "CREATE TABLE arr (id int, xs int4[], ts text[])");
+    tag(
+        &mut s,
+        "INSERT INTO arr VALUES (1, ARRAY[1,NULL,3], '{\"a b\",c}')",
+    );
+    assert_eq!(
+        columns(&mut s, "SELECT xs, ts FROM arr"),
+        vec![("xs".to_owned(), 1007), ("ts".to_owned(), 1009)]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT xs, ts, xs[3] FROM arr"),
+        vec![vec!["{1,NULL,3}", "{\"a b\",c}", "3"]]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = 'arr'::regclass AND attnum > 1 ORDER BY attnum"
+        ),
+        vec![vec!["xs", "integer[]"], vec!["ts", "text[]"]]
+    );
+}

@@ -35,6 +35,13 @@ async def main():
     assert await c.fetchval("SELECT $1::int4[]", [3, None, 4]) == [3, None, 4]
     assert await c.fetchval("SELECT $1::text[]", ["x y", "", "NULL"]) == ["x y", "", "NULL"]
     assert await c.fetchval("SELECT 2 = any($1::int4[])", [1, 2]) is True
+    # Array columns: parameters typed by the column, rows decoded as lists.
+    await c.execute("CREATE TABLE arrs (id int PRIMARY KEY, xs int4[], ts text[])")
+    await c.execute("INSERT INTO arrs VALUES ($1, $2, $3)", 1, [1, None, 3], ["a b", "c"])
+    await c.execute("INSERT INTO arrs VALUES (2, ARRAY[7], '{x}')")
+    rows = await c.fetch("SELECT xs, ts FROM arrs ORDER BY id")
+    assert [tuple(r) for r in rows] == [([1, None, 3], ["a b", "c"]), ([7], ["x"])], rows
+    assert await c.fetchval("SELECT id FROM arrs WHERE 7 = ANY(xs)") == 2
     try:
         await c.fetchval("SELECT current_setting('no_such_parameter')")
         raise AssertionError("an unknown parameter must fail")
