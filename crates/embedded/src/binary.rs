@@ -179,8 +179,78 @@ fn catalog_to_binary(t: types::PgType, text: &[u8]) -> Result<Vec<u8>, SqlError>
     Ok(out)
 }
 
+/// Reads a big-endian i32 at `*at` and moves past it.
+fn read_i32(value: &[u8], at: &mut usize, type_name: &str) -> Result<i32, SqlError> {
+    let bytes = value
+        .get(*at..*at + 4)
+        .ok_or_else(|| bad_binary(type_name))?;
+    *at += 4;
+    Ok(i32::from_be_bytes(fixed(bytes, type_name)?))
+}
+
+/// Decodes a one-dimensional array (what drivers send for `int4[]`, `oid[]`, `text[]`
+/// parameters) into PostgreSQL's array text.
+fn array_from_binary(t: types::PgType, value: &[u8]) -> Result<Vec<u8>, SqlError> {
+    let elem = types::element_of(t);
+    let mut at = 0;
+    let ndim = read_i32(value, &mut at, t.name)?;
+    let _has_null = read_i32(value, &mut at, t.name)?;
+    let elem_oid = read_i32(value, &mut at, t.name)? as u32;
+    if elem_oid != elem.oid {
+        return Err(SqlError::new(
+            sqlstate::DATATYPE_MISMATCH,
+            format!(
+                "binary data has array element type {elem_oid} instead of expected {}",
+                elem.oid
+            ),
+        ));
+    }
+    let count = match ndim {
+        0 => 0,
+        1 => {
+            let n = read_i32(value, &mut at, t.name)?;
+            let _lower_bound = read_i32(value, &mut at, t.name)?;
+            usize::try_from(n).map_err(|_| bad_binary(t.name))?
+        }
+        _ => {
+            return Err(SqlError::unsupported(
+                "multidimensional arrays are not supported by the embedded database",
+            ));
+        }
+    };
+    let mut items = Vec::with_capacity(count.min(value.len()));
+    for _ in 0..count {
+        let len = read_i32(value, &mut at, t.name)?;
+        if len < 0 {
+            items.push(None);
+            continue;
+        }
+        let len = len as usize;
+        let bytes = value.get(at..at + len).ok_or_else(|| bad_binary(t.name))?;
+        at += len;
+        let text = from_binary(elem.oid, bytes)?;
+        items.push(Some(
+            String::from_utf8(text).map_err(|_| bad_binary(t.name))?,
+        ));
+    }
+    if at != value.len() {
+        return Err(bad_binary(t.name));
+    }
+    Ok(crate::pg_catalog::format_array(&items).into_bytes())
+}
+
 /// Decodes a binary-format parameter into the text format sessions bind.
 pub fn from_binary(type_oid: u32, value: &[u8]) -> Result<Vec<u8>, SqlError> {
+    if let Some(t) = types::catalog_type(type_oid) {
+        return match t.oid {
+            18 | 705 => {
+                text_of(value)?;
+                Ok(value.to_vec())
+            }
+            _ if t.name.starts_with('_') => array_from_binary(t, value),
+            _ => Err(unsupported(type_oid)),
+        };
+    }
     Ok(match type_oid {
         oid::BYTEA => types::hex_bytea(value).into_bytes(),
         oid::NUMERIC => crate::numeric::from_binary(value)?.into_bytes(),
@@ -353,6 +423,29 @@ mod tests {
             from_binary(oid::TIMESTAMP, &0i64.to_be_bytes()).unwrap(),
             b"2000-01-01 00:00:00"
         );
+    }
+
+    #[test]
+    fn array_parameters_decode_to_array_text() {
+        for (ty, text) in [
+            (1007, &b"{3,NULL,-4}"[..]),
+            (1009, b"{a,\"b c\",\"\",\"NULL\"}"),
+            (1028, b"{1007}"),
+            (1009, b"{}"),
+        ] {
+            let bin = to_binary(ty, text).unwrap();
+            assert_eq!(from_binary(ty, &bin).unwrap(), text.to_vec(), "{ty}");
+        }
+        // Wrong element type, truncated, trailing bytes, two dimensions.
+        let int4s = to_binary(1007, b"{1}").unwrap();
+        assert!(from_binary(1028, &int4s).is_err());
+        assert!(from_binary(1007, &int4s[..int4s.len() - 1]).is_err());
+        let mut longer = int4s.clone();
+        longer.push(0);
+        assert!(from_binary(1007, &longer).is_err());
+        let mut two_dims = int4s;
+        two_dims[3] = 2;
+        assert!(from_binary(1007, &two_dims).is_err());
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub mod sqlstate {
     pub const INVALID_SQL_STATEMENT_NAME: SqlState = SqlState::INVALID_SQL_STATEMENT_NAME;
     /// 40001 `serialization_failure`.
     pub const SERIALIZATION_FAILURE: SqlState = SqlState::SERIALIZATION_FAILURE;
+    /// 22004 `null_value_not_allowed`.
+    pub const NULL_VALUE_NOT_ALLOWED: SqlState = SqlState::NULL_VALUE_NOT_ALLOWED;
     /// 42000 `syntax_error_or_access_rule_violation`.
     pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: SqlState =
         SqlState::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION;

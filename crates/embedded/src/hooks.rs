@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     /// What the server knows of the client connection (`pg_stat_ssl`,
     /// `pg_stat_activity.client_addr`).
     pub connection: Mutex<crate::session::ConnectionInfo>,
+    /// The settings `current_setting()` and `set_config()` see during a statement.
+    pub settings: crate::setting_functions::LiveSettings,
 }
 
 /// Locks ignoring poisoning: the data is plain values that stay valid after a panic.
@@ -85,6 +87,7 @@ impl Shared {
             current_query: Mutex::new(String::new()),
             reload: Arc::new(AtomicBool::new(false)),
             connection: Mutex::new(crate::session::ConnectionInfo::default()),
+            settings: crate::setting_functions::LiveSettings::default(),
         }
     }
 
@@ -203,6 +206,8 @@ pub(crate) fn install(conn: &Connection, shared: &Arc<Shared>) -> rusqlite::Resu
         b[8] = (b[8] & 0x3f) | 0x80;
         Ok(format_uuid(&b))
     })?;
+
+    crate::setting_functions::install(conn, shared)?;
 
     let sh = Arc::clone(shared);
     conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&sh, ctx)));

@@ -38,8 +38,11 @@
 //! `CAST`, `$n` parameters, `true`/`false`, `current_user`, `session_user`,
 //! `current_timestamp`, `now()`, `version()`, `current_database()`, `md5()`,
 //! `gen_random_uuid()`, `pg_catalog.` names, arrays in text form (`ARRAY(subquery)`,
-//! `array_agg`, `= ANY`), `regclass`/`regtype` casts, and PostgreSQL type names in
-//! `CREATE TABLE`. Booleans print as `t`/`f`, bytea as `\x` hex, floats as PostgreSQL
+//! `array_agg`, `= ANY`), `regclass`/`regtype` casts, window functions (`OVER`,
+//! `WINDOW`), set-returning functions in a select list (`unnest`, `generate_series`,
+//! `information_schema._pg_expandarray`, in lockstep as PostgreSQL runs them; see
+//! `srf`), `current_setting()`/`set_config()` over the session's settings, and
+//! PostgreSQL type names in `CREATE TABLE`. Booleans print as `t`/`f`, bytea as `\x` hex, floats as PostgreSQL
 //! prints them. Untyped `$n` parameters take the type of the column they are compared
 //! with or inserted into. [`binary`] converts values to and from the binary wire format
 //! for drivers that ask for it.
@@ -52,7 +55,8 @@
 //! - Types: arrays only in text form (one dimension); no intervals, `time`, network or
 //!   geometric types, ranges. A `'name'::regclass` cast yields the OID (printed as a
 //!   number), an `oid::regclass` cast the name.
-//!   `numeric` is SQLite's (integer or double, not arbitrary precision); `varchar(n)`
+//!   `numeric` is SQLite's (integer or double, not arbitrary precision: `1.50` comes
+//!   back as `1.5`); `varchar(n)`
 //!   lengths are not enforced on insert; `serial`/identity columns must be the
 //!   `PRIMARY KEY`.
 //! - Timestamps are always shown in UTC (`+00`), whatever `TimeZone` says; `DateStyle`
@@ -72,6 +76,9 @@
 //!   raises a flag the server takes with [`Database::take_reload_request`].
 //! - PostgreSQL 15's predefined roles exist and can be granted, but grant nothing here
 //!   (there are no object privileges to extend).
+//! - Set-returning functions in a select list: not with GROUP BY or HAVING;
+//!   `generate_series` with two arguments; a record reached through a subquery's column
+//!   (`(sub.r).x`) has its fields typed as text.
 //! - Extended-protocol parameter types come from Parse, a `$n::type` cast, or what the
 //!   tree puts the parameter against (`col = $1`, a column it is stored into, `LIMIT`,
 //!   `LIKE`); otherwise they are described as text.
@@ -101,7 +108,9 @@ mod pg_catalog;
 mod role_syntax;
 mod script;
 mod session;
+mod setting_functions;
 mod settings;
+mod srf;
 mod timestamp;
 mod tree;
 mod types;

@@ -578,7 +578,7 @@ impl Session {
                 kind: PreparedKind::Utility(cmd, notices),
             });
         }
-        let tr = self.translate(&mut cmd)?;
+        let tr = self.translate(&mut cmd, param_types)?;
         self.refresh_superuser();
         self.shared.begin_statement();
         let (names, decls, nparams) = {
@@ -629,9 +629,9 @@ impl Session {
     }
 
     /// Translates one ordinary statement (a query, DML or DDL) through its tree.
-    fn translate(&self, cmd: &mut Command) -> Result<Translated, SqlError> {
+    fn translate(&self, cmd: &mut Command, declared: &[u32]) -> Result<Translated, SqlError> {
         match cmd.statement_mut() {
-            Some(stmt) => tree::translate(stmt, self),
+            Some(stmt) => tree::translate(stmt, self, declared),
             None => Err(SqlError::internal("not a SQL statement")),
         }
     }
@@ -685,6 +685,9 @@ impl Session {
 
     /// Refreshes what a statement reads from the session (its `pg_settings` rows).
     fn refresh_needs(&self, tr: &Translated) -> Result<(), SqlError> {
+        if tr.needs.setting_functions {
+            self.shared.settings.load(&self.settings);
+        }
         if tr.needs.settings || tr.needs.activity {
             self.shared.internal.store(true, Ordering::Relaxed);
             let r = pg_catalog::store_settings(&self.conn, &self.settings.catalog_rows());
@@ -931,7 +934,7 @@ impl Session {
                 "SQL-level PREPARE is not supported by the embedded database; use the extended query protocol",
             )),
             _ => {
-                let tr = self.translate(&mut cmd)?;
+                let tr = self.translate(&mut cmd, &[])?;
                 if tr.max_param > 0 {
                     return Err(SqlError::new(
                         sqlstate::UNDEFINED_PARAMETER,
@@ -1031,6 +1034,9 @@ impl Session {
             })
             .collect();
         let changes = self.conn.changes();
+        if tr.needs.setting_functions {
+            self.apply_setting_functions()?;
+        }
         let tag = match &tr.verb {
             Verb::Select => format!("SELECT {}", rows.len()),
             Verb::Insert => format!("INSERT 0 {changes}"),
@@ -1297,24 +1303,52 @@ impl Session {
             ));
             return Ok(QueryResult::command("SET"));
         }
+        let is_word = |e: &Expr, w: &str| matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case(w));
+        let value = if let [only] = values.as_slice()
+            && (is_word(only, "default") || (name == "TimeZone" && is_word(only, "local")))
+        {
+            None
+        } else {
+            Some(setting_value(&values)?)
+        };
+        self.apply_setting(&name, value.as_deref(), local)?;
+        Ok(QueryResult::command("SET"))
+    }
+
+    /// `SET [LOCAL] name = value`, or `RESET name` when `value` is `None`, inside or
+    /// outside a transaction block (SET LOCAL outside one has already been refused).
+    fn apply_setting(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+        local: bool,
+    ) -> Result<(), SqlError> {
         if local && self.local_undo.is_none() {
             self.local_undo = Some(self.settings.clone());
         }
-        let is_word = |e: &Expr, w: &str| matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case(w));
-        if let [only] = values.as_slice()
-            && (is_word(only, "default") || (name == "TimeZone" && is_word(only, "local")))
-        {
-            self.settings.reset(&name)?;
-        } else {
-            let value = setting_value(&values)?;
-            self.settings.set(&name, &value)?;
+        match value {
+            Some(v) => self.settings.set(name, v)?,
+            None => self.settings.reset(name)?,
         }
         if !local && let Some(undo) = self.local_undo.as_mut() {
             // A plain SET after SET LOCAL in the same transaction wins at commit.
-            let v = self.settings.show(&name).map(|(_, v)| v)?;
-            let _ = undo.set(&name, &v);
+            let v = self.settings.show(name).map(|(_, v)| v)?;
+            let _ = undo.set(name, &v);
         }
-        Ok(QueryResult::command("SET"))
+        Ok(())
+    }
+
+    /// Replays what `set_config()` did during a statement that succeeded. A local
+    /// change outside a transaction block lasted only as long as its statement.
+    fn apply_setting_functions(&mut self) -> Result<(), SqlError> {
+        let in_block = matches!(self.block, Block::Explicit | Block::Implicit);
+        for change in self.shared.settings.take_changes() {
+            if change.local && !in_block {
+                continue;
+            }
+            self.apply_setting(&change.name, change.value.as_deref(), change.local)?;
+        }
+        Ok(())
     }
 
     fn reset(&mut self, reset: &sqlparser::ast::Reset) -> Result<QueryResult, SqlError> {

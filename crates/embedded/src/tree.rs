@@ -21,6 +21,8 @@
 //!   PostgreSQL's array text (`{a,b}`).
 //! - PostgreSQL functions psql and drivers call are either SQLite functions the
 //!   session installs or small SQL templates over the catalog views ([`MACROS`]).
+//! - Window functions keep their OVER clauses (walked like any expression);
+//!   set-returning calls in a select list become a series join ([`crate::srf`]).
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -52,6 +54,8 @@ pub(crate) struct Needs {
     pub settings: bool,
     /// Reads `pg_stat_activity` / `pg_stat_ssl`.
     pub activity: bool,
+    /// Calls `current_setting()` or `set_config()`: the session's settings, live.
+    pub setting_functions: bool,
 }
 
 impl Translated {
@@ -95,14 +99,31 @@ fn dialect() -> PostgreSqlDialect {
 }
 
 /// Rewrites one statement for SQLite (in place) and types its result columns.
-pub(crate) fn translate(stmt: &mut Statement, cat: &dyn Catalog) -> Result<Translated, SqlError> {
+/// `declared` are the parameter types a Parse message gave (0: not given); they type
+/// `$n` where it appears, as in PostgreSQL.
+pub(crate) fn translate(
+    stmt: &mut Statement,
+    cat: &dyn Catalog,
+    declared: &[u32],
+) -> Result<Translated, SqlError> {
+    let params = (1u32..)
+        .zip(declared)
+        .filter_map(|(n, oid)| {
+            types::by_oid(*oid)
+                .or_else(|| types::catalog_type(*oid))
+                .filter(|t| *t != types::UNKNOWN)
+                .map(|t| (n, t))
+        })
+        .collect();
     let mut w = Walker {
         cat,
-        params: BTreeMap::new(),
+        params,
         max_param: 0,
         needs: Needs::default(),
         ctes: Vec::new(),
         depth: 0,
+        srf_frame: None,
+        srf_count: 0,
     };
     let (verb, cols) = match stmt {
         Statement::Query(q) => (Verb::Select, w.query(q, None)?),
@@ -196,6 +217,16 @@ struct Walker<'c> {
     ctes: Vec<(String, Vec<(String, PgType)>)>,
     /// How deep the walk is in expressions now.
     depth: usize,
+    /// The select list being walked: set-returning calls found in it join a series.
+    srf_frame: Option<SrfFrame>,
+    /// How many series joins the statement has (their aliases are numbered).
+    srf_count: usize,
+}
+
+/// The set-returning calls of one select list (see [`crate::srf`]).
+struct SrfFrame {
+    alias: String,
+    lengths: Vec<Expr>,
 }
 
 /// The deepest expression tree the walker accepts.
@@ -242,19 +273,19 @@ fn quoted(name: &str) -> Ident {
     Ident::with_quote('"', name)
 }
 
-fn value(v: Value) -> Expr {
+pub(crate) fn value(v: Value) -> Expr {
     Expr::Value(ValueWithSpan {
         value: v,
         span: Span::empty(),
     })
 }
 
-fn number(n: impl ToString) -> Expr {
+pub(crate) fn number(n: impl ToString) -> Expr {
     value(Value::Number(n.to_string(), false))
 }
 
 /// `name(args...)`.
-fn call(name: &str, args: Vec<Expr>) -> Expr {
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName(vec![ObjectNamePart::Identifier(ident(name))]),
         uses_odbc_syntax: false,
@@ -471,6 +502,10 @@ fn column_name(e: &Expr) -> String {
                 },
                 _ => None,
             },
+            Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
+                Some(AccessExpr::Dot(Expr::Identifier(field))) => Some(ident_name(field)),
+                _ => None,
+            },
             Expr::Substring { .. } => Some("substring".into()),
             Expr::Position { .. } => Some("position".into()),
             Expr::Trim { .. } => Some("btrim".into()),
@@ -622,11 +657,16 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         "(SELECT description FROM pg_description WHERE objoid = $1 AND classoid = 1259 AND objsubid = $2)",
         types::TEXT,
     ),
-    // The type's OID, or NULL: psycopg's TypeInfo.fetch. SQL spellings (`integer`) too.
+    // The type's OID, or NULL: psycopg's TypeInfo.fetch. SQL spellings (`integer`) too,
+    // and `name[]` for the array of a type.
     (
         "to_regtype",
         1,
-        "(SELECT oid FROM pg_type WHERE typname = pgscram_unqualify($1) OR format_type(oid, NULL) = lower($1) LIMIT 1)",
+        "(SELECT oid FROM pg_type WHERE typname = pgscram_unqualify($1) OR format_type(oid, NULL) = lower($1)
+            OR (substr($1, -2) = '[]' AND oid = (SELECT e.typarray FROM pg_type e
+                WHERE e.typname = pgscram_unqualify(substr($1, 1, length($1) - 2))
+                   OR format_type(e.oid, NULL) = lower(substr($1, 1, length($1) - 2)) LIMIT 1))
+          LIMIT 1)",
         types::OID,
     ),
     (
@@ -634,18 +674,6 @@ const MACROS: &[(&str, usize, &str, PgType)] = &[
         1,
         "(SELECT oid FROM pg_class WHERE relname = pgscram_unqualify($1))",
         types::OID,
-    ),
-    (
-        "current_setting",
-        1,
-        "(SELECT setting FROM pg_settings WHERE name = lower($1))",
-        types::TEXT,
-    ),
-    (
-        "current_setting",
-        2,
-        "(SELECT setting FROM pg_settings WHERE name = lower($1))",
-        types::TEXT,
     ),
     // Membership through any chain of grants; superusers have every role.
     (
@@ -752,13 +780,16 @@ fn function_type(name: &str, args: &[PgType]) -> PgType {
         | "substring" | "trim" | "ltrim" | "rtrim" | "format" | "string_agg" | "group_concat"
         | "md5" | "quote_ident" | "quote_literal" | "lpad" | "rpad" | "initcap" | "reverse"
         | "to_hex" | "array_to_string" | "split_part" | "format_type" | "pg_get_keywords"
-        | "chr" | "translate" => types::TEXT,
+        | "chr" | "translate" | "current_setting" | "set_config" => types::TEXT,
         "now" | "statement_timestamp" | "transaction_timestamp" | "clock_timestamp" => {
             types::TIMESTAMPTZ
         }
         "length" | "octet_length" | "pg_backend_pid" | "array_upper" | "array_lower"
         | "array_length" | "cardinality" | "instr" => types::INT4,
-        "random" => types::FLOAT8,
+        "random" | "percent_rank" | "cume_dist" => types::FLOAT8,
+        "row_number" | "rank" | "dense_rank" => types::INT8,
+        "ntile" => types::INT4,
+        "lag" | "lead" | "first_value" | "last_value" | "nth_value" => first,
         "pg_reload_conf" => types::BOOL,
         "gen_random_uuid" => types::UUID,
         "round" | "trunc" => {
@@ -773,7 +804,7 @@ fn function_type(name: &str, args: &[PgType]) -> PgType {
 }
 
 /// Functions PostgreSQL has that the bridge cannot provide.
-const UNSUPPORTED_FUNCTIONS: &[&str] = &["set_config", "pg_sleep", "to_char", "age", "date_trunc"];
+const UNSUPPORTED_FUNCTIONS: &[&str] = &["pg_sleep", "to_char", "age", "date_trunc"];
 
 impl Walker<'_> {
     fn relation_columns(&mut self, name: &str) -> Option<Vec<(String, PgType)>> {
@@ -788,8 +819,21 @@ impl Walker<'_> {
         self.cat.columns(name)
     }
 
-    #[recursive::recursive]
+    /// A query (or subquery): a set-returning call in it belongs to its own select
+    /// lists, never to the select list it is nested in.
     fn query(&mut self, q: &mut Query, parent: Option<&Scope<'_>>) -> Result<Vec<Col>, SqlError> {
+        let outer_frame = self.srf_frame.take();
+        let r = self.query_inner(q, parent);
+        self.srf_frame = outer_frame;
+        r
+    }
+
+    #[recursive::recursive]
+    fn query_inner(
+        &mut self,
+        q: &mut Query,
+        parent: Option<&Scope<'_>>,
+    ) -> Result<Vec<Col>, SqlError> {
         let ctes_before = self.ctes.len();
         if let Some(with) = &mut q.with {
             let recursive = with.recursive;
@@ -1009,7 +1053,29 @@ impl Walker<'_> {
                 }
             }
         }
-        let cols = self.projection(&mut s.projection, &scope)?;
+        self.srf_count += 1;
+        let outer_frame = self.srf_frame.replace(SrfFrame {
+            alias: format!("pgscram_srf{}", self.srf_count),
+            lengths: Vec::new(),
+        });
+        let cols = self.projection(&mut s.projection, &scope);
+        let frame = std::mem::replace(&mut self.srf_frame, outer_frame);
+        let cols = cols?;
+        if let Some(frame) = frame
+            && !frame.lengths.is_empty()
+        {
+            let grouped = !matches!(
+                &s.group_by,
+                sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty()
+            ) || s.having.is_some();
+            if grouped {
+                return Err(SqlError::unsupported(
+                    "set-returning functions in a grouped select list are not supported by the embedded database",
+                ));
+            }
+            s.from
+                .push(crate::srf::series_item(&frame.alias, frame.lengths)?);
+        }
         if let Some(w) = &mut s.selection {
             self.expr(w, &scope)?;
         }
@@ -1020,6 +1086,12 @@ impl Walker<'_> {
         }
         if let Some(h) = &mut s.having {
             self.expr(h, &scope)?;
+        }
+        for def in &mut s.named_window {
+            def.0 = quoted(&ident_name(&def.0));
+            if let sqlparser::ast::NamedWindowExpr::WindowSpec(spec) = &mut def.1 {
+                self.window_spec(spec, &scope)?;
+            }
         }
         Ok(cols)
     }
@@ -1280,7 +1352,9 @@ impl Walker<'_> {
                     }
                     (t, decl)
                 }
-                _ => {
+                // Kept as PostgreSQL's array text; the declaration maps back to the type.
+                Target::Array(t) => (t, t.decl.to_owned()),
+                Target::Reg(_) => {
                     return Err(SqlError::unsupported(format!(
                         "type {type_text} is not supported for columns by the embedded database"
                     )));
@@ -2049,6 +2123,42 @@ impl Walker<'_> {
                 *e = call("pgscram_array", elems);
                 types::array_of(if t == types::UNKNOWN { types::TEXT } else { t })
             }
+            Expr::CompoundFieldAccess { root, access_chain }
+                if matches!(
+                    access_chain.as_slice(),
+                    [AccessExpr::Dot(Expr::Identifier(_))]
+                ) =>
+            {
+                let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+                    return Ok(types::UNKNOWN);
+                };
+                let field = ident_name(field);
+                let mut inner: &mut Expr = root;
+                while let Expr::Nested(n) = inner {
+                    inner = n;
+                }
+                if let Expr::Function(f) = inner
+                    && crate::srf::is_set_returning(&object_name(&f.name)?)
+                {
+                    let element = self.set_returning(f, sc)?;
+                    let Some((expr, t)) = element.field(&field) else {
+                        return Err(SqlError::new(
+                            sqlstate::UNDEFINED_COLUMN,
+                            format!("column \"{field}\" not found in data type record"),
+                        ));
+                    };
+                    *e = expr;
+                    return Ok(t);
+                }
+                let rt = self.expr(root, sc)?;
+                if rt != types::RECORD {
+                    return Err(SqlError::unsupported(
+                        "field access is only supported on records by the embedded database",
+                    ));
+                }
+                *e = crate::srf::field_of(take(root), &field);
+                types::UNKNOWN
+            }
             Expr::CompoundFieldAccess { root, access_chain } => {
                 let rt = self.expr(root, sc)?;
                 let [AccessExpr::Subscript(Subscript::Index { index })] =
@@ -2185,7 +2295,7 @@ impl Walker<'_> {
         if let Expr::Value(v) = &operand
             && let Value::Placeholder(p) = &v.value
             && let Some(n) = p.strip_prefix('?').and_then(|n| n.parse::<u32>().ok())
-            && let Target::Plain(t, _, _) = &target
+            && let Target::Plain(t, _, _) | Target::Array(t) = &target
         {
             self.params.insert(n, *t);
         }
@@ -2392,10 +2502,88 @@ impl Walker<'_> {
         else {
             return Ok(None);
         };
-        if name == "current_setting" {
-            self.needs.settings = true;
-        }
         Ok(Some((expand_template(template, args)?, *t)))
+    }
+
+    /// A set-returning call in a select list: its arguments are walked, its length
+    /// joins the select's series, and its element at the series' index is returned.
+    fn set_returning(
+        &mut self,
+        f: &mut Function,
+        sc: &Scope<'_>,
+    ) -> Result<crate::srf::Element, SqlError> {
+        let name = object_name(&f.name)?;
+        let mut args = Vec::new();
+        if let FunctionArguments::List(list) = &mut f.args {
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return Err(SqlError::unsupported(format!(
+                    "{name}(...) with these clauses is not supported by the embedded database"
+                )));
+            }
+            for a in &mut list.args {
+                let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = a else {
+                    return Err(SqlError::unsupported(format!(
+                        "named arguments to {name}() are not supported by the embedded database"
+                    )));
+                };
+                let t = self.expr(x, sc)?;
+                args.push((take(x), t));
+            }
+        }
+        let Some(frame) = self.srf_frame.as_mut() else {
+            return Err(SqlError::unsupported(format!(
+                "set-returning functions such as {name}() are only allowed in a select list or FROM"
+            )));
+        };
+        let index = crate::srf::index_column(&frame.alias);
+        let shown = name.replace("information_schema__", "information_schema.");
+        let Some(planned) = crate::srf::plan(&name, args, &index)? else {
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_FUNCTION,
+                format!(
+                    "function {shown}() with these arguments is not supported by the embedded database"
+                ),
+            ));
+        };
+        frame.lengths.push(planned.length);
+        Ok(planned.element)
+    }
+
+    /// The OVER clause of a window function call (SQLite has window functions).
+    fn window_type(
+        &mut self,
+        over: &mut sqlparser::ast::WindowType,
+        sc: &Scope<'_>,
+    ) -> Result<(), SqlError> {
+        match over {
+            sqlparser::ast::WindowType::WindowSpec(spec) => self.window_spec(spec, sc),
+            sqlparser::ast::WindowType::NamedWindow(name) => {
+                *name = quoted(&ident_name(name));
+                Ok(())
+            }
+        }
+    }
+
+    fn window_spec(
+        &mut self,
+        spec: &mut sqlparser::ast::WindowSpec,
+        sc: &Scope<'_>,
+    ) -> Result<(), SqlError> {
+        for e in &mut spec.partition_by {
+            self.expr(e, sc)?;
+        }
+        for o in &mut spec.order_by {
+            self.expr(&mut o.expr, sc)?;
+        }
+        if let Some(frame) = &mut spec.window_frame {
+            use sqlparser::ast::WindowFrameBound as B;
+            for bound in std::iter::once(&mut frame.start_bound).chain(frame.end_bound.as_mut()) {
+                if let B::Preceding(Some(e)) | B::Following(Some(e)) = bound {
+                    self.expr(e, sc)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn function(&mut self, e: &mut Expr, sc: &Scope<'_>) -> Result<PgType, SqlError> {
@@ -2403,10 +2591,9 @@ impl Walker<'_> {
             return Ok(types::UNKNOWN);
         };
         let name = object_name(&f.name)?;
-        if f.over.is_some() {
-            return Err(SqlError::unsupported(
-                "window functions are not supported by the embedded database",
-            ));
+        let windowed = f.over.is_some();
+        if let Some(over) = &mut f.over {
+            self.window_type(over, sc)?;
         }
         if let Some(filter) = &mut f.filter {
             self.expr(filter, sc)?;
@@ -2430,6 +2617,11 @@ impl Walker<'_> {
                     elem
                 })
             });
+        }
+        if crate::srf::is_set_returning(&name) && !windowed {
+            let (expr, t) = self.set_returning(f, sc)?.into_expr();
+            *e = expr;
+            return Ok(t);
         }
         let mut arg_types = Vec::new();
         let mut arg_exprs: Vec<Expr> = Vec::new();
@@ -2462,12 +2654,19 @@ impl Walker<'_> {
                 plain = false;
             }
         }
+        if matches!(name.as_str(), "current_setting" | "set_config") {
+            self.needs.setting_functions = true;
+        }
         if UNSUPPORTED_FUNCTIONS.contains(&name.as_str()) {
             return Err(SqlError::unsupported(format!(
                 "function {name}() is not supported by the embedded database"
             )));
         }
-        if plain && let Some((expr, t)) = self.macro_call(&name, arg_exprs)? {
+        // A template would lose the OVER clause: windowed calls go to SQLite as they are.
+        if plain
+            && !windowed
+            && let Some((expr, t)) = self.macro_call(&name, arg_exprs)?
+        {
             let t = if t == types::UNKNOWN {
                 arg_types.first().copied().unwrap_or(types::UNKNOWN)
             } else {
@@ -2612,7 +2811,7 @@ mod tests {
     fn translate_sql(sql: &str) -> Result<Translated, SqlError> {
         let parsed = crate::script::parse(sql)?.pop().expect("one statement");
         let mut stmt = parsed.command.statement().expect("sqlparser's").clone();
-        translate(&mut stmt, &NoCatalog)
+        translate(&mut stmt, &NoCatalog, &[])
     }
 
     fn tr(sql: &str) -> Translated {

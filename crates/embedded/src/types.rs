@@ -94,6 +94,9 @@ pub(crate) const UUID: PgType = t(oid::UUID, "uuid", 16, "UUID TEXT");
 
 /// PostgreSQL's type of an untyped literal; result columns of this type are text.
 pub(crate) const UNKNOWN: PgType = t(705, "unknown", -2, "PGSCRAM_UNKNOWN");
+/// An anonymous composite (a set-returning function's row), carried as a JSON object
+/// and printed as `(a,b)`; not listed in `pg_type`.
+pub(crate) const RECORD: PgType = t(2249, "record", -1, "PGSCRAM_RECORD");
 /// The catalog's one-byte `"char"`.
 pub(crate) const CHAR: PgType = t(18, "char", 1, "PGSCRAM_CHAR");
 pub(crate) const REGPROC: PgType = t(24, "regproc", 4, "PGSCRAM_REGPROC");
@@ -116,6 +119,17 @@ pub(crate) const FLOAT8_ARRAY: PgType = t(1022, "_float8", -1, "PGSCRAM_FLOAT8_A
 pub(crate) const OID_ARRAY: PgType = t(1028, "_oid", -1, "PGSCRAM_OID_ARRAY");
 pub(crate) const ACLITEM_ARRAY: PgType = t(1034, "_aclitem", -1, "PGSCRAM_ACLITEM_ARRAY");
 pub(crate) const VARCHAR_ARRAY: PgType = t(1015, "_varchar", -1, "PGSCRAM_VARCHAR_ARRAY");
+pub(crate) const BYTEA_ARRAY: PgType = t(1001, "_bytea", -1, "PGSCRAM_BYTEA_ARRAY");
+pub(crate) const JSON_ARRAY: PgType = t(199, "_json", -1, "PGSCRAM_JSON_ARRAY");
+pub(crate) const JSONB_ARRAY: PgType = t(3807, "_jsonb", -1, "PGSCRAM_JSONB_ARRAY");
+pub(crate) const FLOAT4_ARRAY: PgType = t(1021, "_float4", -1, "PGSCRAM_FLOAT4_ARRAY");
+pub(crate) const BPCHAR_ARRAY: PgType = t(1014, "_bpchar", -1, "PGSCRAM_BPCHAR_ARRAY");
+pub(crate) const DATE_ARRAY: PgType = t(1182, "_date", -1, "PGSCRAM_DATE_ARRAY");
+pub(crate) const TIMESTAMP_ARRAY: PgType = t(1115, "_timestamp", -1, "PGSCRAM_TIMESTAMP_ARRAY");
+pub(crate) const TIMESTAMPTZ_ARRAY: PgType =
+    t(1185, "_timestamptz", -1, "PGSCRAM_TIMESTAMPTZ_ARRAY");
+pub(crate) const NUMERIC_ARRAY: PgType = t(1231, "_numeric", -1, "PGSCRAM_NUMERIC_ARRAY");
+pub(crate) const UUID_ARRAY: PgType = t(2951, "_uuid", -1, "PGSCRAM_UUID_ARRAY");
 
 /// Types that only describe catalog columns and expressions (arrays are kept in
 /// PostgreSQL's text form).
@@ -142,6 +156,41 @@ const CATALOG_TYPES: &[PgType] = &[
     OID_ARRAY,
     ACLITEM_ARRAY,
     VARCHAR_ARRAY,
+    BYTEA_ARRAY,
+    JSON_ARRAY,
+    JSONB_ARRAY,
+    FLOAT4_ARRAY,
+    BPCHAR_ARRAY,
+    DATE_ARRAY,
+    TIMESTAMP_ARRAY,
+    TIMESTAMPTZ_ARRAY,
+    NUMERIC_ARRAY,
+    UUID_ARRAY,
+];
+
+/// The array types, which table columns may have (stored as array text).
+const ARRAY_TYPES: &[PgType] = &[
+    BOOL_ARRAY,
+    CHAR_ARRAY,
+    NAME_ARRAY,
+    INT2_ARRAY,
+    INT4_ARRAY,
+    TEXT_ARRAY,
+    INT8_ARRAY,
+    FLOAT8_ARRAY,
+    OID_ARRAY,
+    ACLITEM_ARRAY,
+    VARCHAR_ARRAY,
+    BYTEA_ARRAY,
+    JSON_ARRAY,
+    JSONB_ARRAY,
+    FLOAT4_ARRAY,
+    BPCHAR_ARRAY,
+    DATE_ARRAY,
+    TIMESTAMP_ARRAY,
+    TIMESTAMPTZ_ARRAY,
+    NUMERIC_ARRAY,
+    UUID_ARRAY,
 ];
 
 /// (element, array) pairs.
@@ -157,6 +206,16 @@ const ARRAYS: &[(PgType, PgType)] = &[
     (OID, OID_ARRAY),
     (ACLITEM, ACLITEM_ARRAY),
     (VARCHAR, VARCHAR_ARRAY),
+    (BYTEA, BYTEA_ARRAY),
+    (JSON, JSON_ARRAY),
+    (JSONB, JSONB_ARRAY),
+    (FLOAT4, FLOAT4_ARRAY),
+    (BPCHAR, BPCHAR_ARRAY),
+    (DATE, DATE_ARRAY),
+    (TIMESTAMP, TIMESTAMP_ARRAY),
+    (TIMESTAMPTZ, TIMESTAMPTZ_ARRAY),
+    (NUMERIC, NUMERIC_ARRAY),
+    (UUID, UUID_ARRAY),
 ];
 
 /// The array type whose elements are `elem` (text[] for types without one here).
@@ -266,7 +325,7 @@ pub(crate) fn lookup(words: &[&str]) -> Option<(PgType, usize)> {
 pub(crate) fn from_decltype(decl: &str) -> Option<PgType> {
     let upper = decl.trim().to_ascii_uppercase();
     let base = upper.split('(').next().unwrap_or("").trim();
-    if let Some(t) = ALL.iter().find(|t| t.decl == base) {
+    if let Some(t) = ALL.iter().chain(ARRAY_TYPES).find(|t| t.decl == base) {
         return Some(*t);
     }
     let words: Vec<String> = base
@@ -297,6 +356,13 @@ pub(crate) fn render(v: ValueRef<'_>, oid: u32) -> Option<Vec<u8>> {
         (ValueRef::Real(r), oid::BOOL) => bool_text(r != 0.0).into(),
         (ValueRef::Text(t), oid::BOOL) => match parse_bool(&String::from_utf8_lossy(t)) {
             Some(b) => bool_text(b).into(),
+            None => t.to_vec(),
+        },
+        (ValueRef::Text(t), 2249) => match std::str::from_utf8(t)
+            .ok()
+            .and_then(crate::srf::record_text)
+        {
+            Some(r) => r.into_bytes(),
             None => t.to_vec(),
         },
         (ValueRef::Blob(b), oid::BYTEA) => hex_bytea(b).into_bytes(),

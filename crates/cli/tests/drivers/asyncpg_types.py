@@ -1,6 +1,7 @@
 """asyncpg against `pgscram serve`: result types arrive as Python types (asyncpg asks
-for binary results), and a statement that fails at Parse answers at once (asyncpg
-sends Parse/Describe/Flush and waits)."""
+for binary results), a statement that fails at Parse answers at once (asyncpg
+sends Parse/Describe/Flush and waits), and arrays go through asyncpg's type
+introspection."""
 import asyncio
 import decimal
 import os
@@ -26,6 +27,28 @@ async def main():
     except asyncpg.PostgresError as e:
         assert e.sqlstate == "42703", e.sqlstate
     assert await c.fetchval("SELECT 7") == 7
+    # Arrays are not builtin codecs in asyncpg: it runs its settings dance
+    # (here current_setting('jit') fails with 42704, which it expects) and its recursive
+    # type-introspection query over pg_type, then decodes binary arrays.
+    assert await c.fetchval("SELECT ARRAY[1,2]") == [1, 2]
+    assert await c.fetchval("SELECT ARRAY['a','b c']::text[]") == ["a", "b c"]
+    assert await c.fetchval("SELECT $1::int4[]", [3, None, 4]) == [3, None, 4]
+    assert await c.fetchval("SELECT $1::text[]", ["x y", "", "NULL"]) == ["x y", "", "NULL"]
+    assert await c.fetchval("SELECT 2 = any($1::int4[])", [1, 2]) is True
+    # Array columns: parameters typed by the column, rows decoded as lists.
+    await c.execute("CREATE TABLE arrs (id int PRIMARY KEY, xs int4[], ts text[])")
+    await c.execute("INSERT INTO arrs VALUES ($1, $2, $3)", 1, [1, None, 3], ["a b", "c"])
+    await c.execute("INSERT INTO arrs VALUES (2, ARRAY[7], '{x}')")
+    rows = await c.fetch("SELECT xs, ts FROM arrs ORDER BY id")
+    assert [tuple(r) for r in rows] == [([1, None, 3], ["a b", "c"]), ([7], ["x"])], rows
+    assert await c.fetchval("SELECT id FROM arrs WHERE 7 = ANY(xs)") == 2
+    try:
+        await c.fetchval("SELECT current_setting('no_such_parameter')")
+        raise AssertionError("an unknown parameter must fail")
+    except asyncpg.UndefinedObjectError:
+        pass
+    assert await c.fetchval("SELECT set_config('application_name', $1, false)", "drv") == "drv"
+    assert await c.fetchval("SELECT current_setting('application_name')") == "drv"
     await c.close()
 
 

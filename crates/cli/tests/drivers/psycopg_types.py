@@ -21,4 +21,14 @@ with psycopg.connect(host="127.0.0.1", port=int(os.environ["PGPORT"]), user="pos
         info = TypeInfo.fetch(c, name)
         assert info is not None and (info.oid, info.array_oid) == (oid, array_oid), (name, info)
     assert TypeInfo.fetch(c, "no_such_type") is None
+    # Array types by their own name and as name[]; builtin types know their array.
+    for name in ["_int4", "int4[]", "integer[]", "text[]"]:
+        info = TypeInfo.fetch(c, name)
+        assert info is not None and info.name in ("_int4", "_text"), (name, info)
+        assert info.regtype in ("integer[]", "text[]"), (name, info.regtype)
+    assert TypeInfo.fetch(c, "numeric").array_oid == 1231
+    assert c.execute("SELECT %s::int4[]", [[1, None, 3]]).fetchone() == ([1, None, 3],)
+    # A Decimal parameter is sent as numeric: the result column is numeric too.
+    got = c.execute("SELECT %s", [decimal.Decimal("2.25")]).fetchone()[0]
+    assert isinstance(got, decimal.Decimal) and got == decimal.Decimal("2.25"), repr(got)
 print("ok")
