@@ -6,79 +6,32 @@
 //! A driver missing on a developer's machine skips its test with a loud message; under
 //! CI (`CI` set) a missing driver fails, since `.ci/run` installs them.
 
-use std::io::{BufRead as _, BufReader};
+mod hardening_serve;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-const PASSWORD: &str = "driver-test-pw";
+use hardening_serve::{SUPERUSER_PASSWORD, Serve};
 
-struct Serve {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Serve {
-    fn start() -> Serve {
-        let dir = pgscram_testkit::temp_dir("drivers");
-        let port = pgscram_testkit::free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pgscram"))
-            .args(["serve", "--port", &port.to_string(), "--no-unix-socket"])
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("PGSCRAM_PASSWORD", PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !log.lock().unwrap().contains("ready") {
-            assert!(
-                Instant::now() < deadline,
-                "not ready:\n{}",
-                log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Serve { child, port, dir }
-    }
-
-    /// Runs a driver program with the server's port and password in its environment.
-    fn run(&self, program: &mut Command) {
-        let out = program
-            .env("PGPORT", self.port.to_string())
-            .env("PGPASSWORD", PASSWORD)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.trim_end().ends_with("ok"),
-            "driver program failed\nstdout:\n{stdout}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Starts `pgscram serve`, runs a driver program with the server's port and the
+/// superuser's password in its environment, and checks that it printed `ok`.
+fn run_against_serve(program: &mut Command) {
+    let dir = pgscram_testkit::temp_dir("drivers");
+    let serve = Serve::start(&dir, &[]);
+    let out = program
+        .env("PGPORT", serve.port.to_string())
+        .env("PGPASSWORD", SUPERUSER_PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "driver program failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn program(name: &str) -> PathBuf {
@@ -122,8 +75,7 @@ fn python_driver(module: &str, script: &str) {
     let Some(python) = python_with(module) else {
         return missing(&format!("the Python module {module}"));
     };
-    let serve = Serve::start();
-    serve.run(Command::new(python).arg(program(script)));
+    run_against_serve(Command::new(python).arg(program(script)));
 }
 
 #[test]
@@ -151,8 +103,7 @@ fn pgjdbc_database_metadata() {
     if !jar.exists() || !jdk {
         return missing("a JDK or /usr/share/java/postgresql.jar (libpostgresql-jdbc-java)");
     }
-    let serve = Serve::start();
-    serve.run(
+    run_against_serve(
         Command::new("java")
             .arg("-cp")
             .arg(jar)

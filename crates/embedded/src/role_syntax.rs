@@ -79,11 +79,7 @@ fn syntax_near(what: impl std::fmt::Display) -> SqlError {
 impl Reader {
     /// An identifier as PostgreSQL folds it, truncated to 63 bytes with its NOTICE.
     fn name(&mut self, id: &Ident) -> String {
-        let name = if id.quote_style.is_some() {
-            id.value.clone()
-        } else {
-            id.value.to_ascii_lowercase()
-        };
+        let name = crate::tree::ident_name(id);
         if name.len() <= MAX_NAME_LEN {
             return name;
         }

@@ -653,13 +653,7 @@ impl Session {
             .0
             .iter()
             .filter_map(|p| p.as_ident())
-            .map(|i| {
-                if i.quote_style.is_some() {
-                    i.value.clone()
-                } else {
-                    i.value.to_ascii_lowercase()
-                }
-            })
+            .map(tree::ident_name)
             .collect();
         self.shared.internal.store(true, Ordering::Relaxed);
         let result = (|| {
@@ -1119,13 +1113,7 @@ impl Session {
         notices: &mut Vec<Notice>,
     ) -> Result<QueryResult, SqlError> {
         use sqlparser::ast::{Statement as S, TransactionAccessMode, TransactionMode};
-        let ident = |i: &sqlparser::ast::Ident| {
-            if i.quote_style.is_some() {
-                i.value.clone()
-            } else {
-                i.value.to_ascii_lowercase()
-            }
-        };
+        let ident = tree::ident_name;
         match stmt {
             S::StartTransaction { modes, begin, .. } => {
                 let read_only = modes.iter().any(|m| {
@@ -1579,16 +1567,7 @@ fn dotted(name: &sqlparser::ast::ObjectName) -> String {
 
 /// What `SHOW` names: `ALL`, or one parameter (`TIME ZONE` is `TimeZone`).
 fn show_target(variable: &[sqlparser::ast::Ident]) -> Result<ShowTarget, SqlError> {
-    let words: Vec<String> = variable
-        .iter()
-        .map(|i| {
-            if i.quote_style.is_some() {
-                i.value.clone()
-            } else {
-                i.value.to_ascii_lowercase()
-            }
-        })
-        .collect();
+    let words: Vec<String> = variable.iter().map(tree::ident_name).collect();
     Ok(match words.join(" ").as_str() {
         "all" => ShowTarget::All,
         "time zone" => ShowTarget::One("TimeZone".into()),

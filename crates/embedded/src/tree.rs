@@ -233,7 +233,7 @@ struct SrfFrame {
 const MAX_DEPTH: usize = 400;
 
 /// An identifier's name as PostgreSQL folds it.
-fn ident_name(id: &Ident) -> String {
+pub(crate) fn ident_name(id: &Ident) -> String {
     if id.quote_style.is_some() {
         id.value.clone()
     } else {

@@ -131,8 +131,8 @@ pub(crate) const TIMESTAMPTZ_ARRAY: PgType =
 pub(crate) const NUMERIC_ARRAY: PgType = t(1231, "_numeric", -1, "PGSCRAM_NUMERIC_ARRAY");
 pub(crate) const UUID_ARRAY: PgType = t(2951, "_uuid", -1, "PGSCRAM_UUID_ARRAY");
 
-/// Types that only describe catalog columns and expressions (arrays are kept in
-/// PostgreSQL's text form).
+/// Types that only describe catalog columns and expressions (with [`ARRAY_TYPES`],
+/// which are kept in PostgreSQL's text form).
 const CATALOG_TYPES: &[PgType] = &[
     UNKNOWN,
     CHAR,
@@ -145,27 +145,6 @@ const CATALOG_TYPES: &[PgType] = &[
     PG_NODE_TREE,
     INT2VECTOR,
     OIDVECTOR,
-    BOOL_ARRAY,
-    CHAR_ARRAY,
-    NAME_ARRAY,
-    INT2_ARRAY,
-    INT4_ARRAY,
-    TEXT_ARRAY,
-    INT8_ARRAY,
-    FLOAT8_ARRAY,
-    OID_ARRAY,
-    ACLITEM_ARRAY,
-    VARCHAR_ARRAY,
-    BYTEA_ARRAY,
-    JSON_ARRAY,
-    JSONB_ARRAY,
-    FLOAT4_ARRAY,
-    BPCHAR_ARRAY,
-    DATE_ARRAY,
-    TIMESTAMP_ARRAY,
-    TIMESTAMPTZ_ARRAY,
-    NUMERIC_ARRAY,
-    UUID_ARRAY,
 ];
 
 /// The array types, which table columns may have (stored as array text).
@@ -236,12 +215,16 @@ pub(crate) fn element_of(array: PgType) -> PgType {
 
 /// Every type `pg_type` lists.
 pub(crate) fn all_types() -> impl Iterator<Item = PgType> {
-    ALL.iter().chain(CATALOG_TYPES).copied()
+    ALL.iter().chain(CATALOG_TYPES).chain(ARRAY_TYPES).copied()
 }
 
 /// A catalog-only type by OID.
 pub(crate) fn catalog_type(oid: u32) -> Option<PgType> {
-    CATALOG_TYPES.iter().copied().find(|t| t.oid == oid)
+    CATALOG_TYPES
+        .iter()
+        .chain(ARRAY_TYPES)
+        .copied()
+        .find(|t| t.oid == oid)
 }
 
 const ALL: &[PgType] = &[
