@@ -23,6 +23,9 @@ commands:
                                 prove it with a SCRAM login (default role: the current user)
       --iterations N            iteration count (default: the server's scram_iterations,
                                 4096 before PostgreSQL 16)
+      --keep-old-for TIME       rotate: add the new password as the role's second and keep
+                                the old one working for TIME (30min, 12h, 7d); pgscram
+                                serve only, as a superuser
   encrypt-password [options]    read a password (prompt or stdin) and print its verifier
       --user U                  role name (md5 mixes it into the hash)
       --method scram-sha-256|md5
@@ -62,6 +65,8 @@ pub struct PasswdOptions {
     pub conninfo: String,
     pub role: Option<String>,
     pub iterations: Option<u32>,
+    /// `--keep-old-for`: how long the old password keeps working beside the new.
+    pub keep_old_for: Option<std::time::Duration>,
 }
 
 #[derive(Debug)]
@@ -206,9 +211,19 @@ fn parse_passwd(parser: &mut lexopt::Parser) -> anyhow::Result<PasswdOptions> {
     let mut conninfo = None;
     let mut role = None;
     let mut iterations_opt = None;
+    let mut keep_old_for = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("iterations") => iterations_opt = Some(iterations(parser)?),
+            Long("keep-old-for") => {
+                let text = parser.value()?.string()?;
+                let time = pgscram_server::config::parse_time(&text)
+                    .map_err(|e| anyhow::anyhow!("--keep-old-for: {e}"))?;
+                if time.is_zero() {
+                    bail!("--keep-old-for must be more than 0");
+                }
+                keep_old_for = Some(time);
+            }
             Long("password") | Short('p') => return Err(password_on_argv()),
             Value(v) if conninfo.is_none() => conninfo = Some(conninfo_operand(v)?),
             Value(v) if role.is_none() => role = Some(v.string()?),
@@ -220,10 +235,14 @@ fn parse_passwd(parser: &mut lexopt::Parser) -> anyhow::Result<PasswdOptions> {
     if role.as_deref() == Some("") {
         bail!("the role name is empty");
     }
+    if keep_old_for.is_some() && iterations_opt.is_some() {
+        bail!("--keep-old-for uses the old password's iteration count: drop --iterations");
+    }
     Ok(PasswdOptions {
         conninfo,
         role,
         iterations: iterations_opt,
+        keep_old_for,
     })
 }
 
@@ -259,6 +278,17 @@ mod tests {
             panic!("wrong command");
         };
         assert_eq!(p.role.as_deref(), Some("alice"));
+        assert_eq!(p.keep_old_for, None);
+        let Command::Passwd(p) = parse(&["passwd", "host=h", "--keep-old-for", "7d"]).unwrap()
+        else {
+            panic!("wrong command");
+        };
+        assert_eq!(
+            p.keep_old_for,
+            Some(std::time::Duration::from_secs(7 * 86_400))
+        );
+        assert!(parse(&["passwd", "host=h", "--keep-old-for", "7 weeks"]).is_err());
+        assert!(parse(&["passwd", "host=h", "--keep-old-for", "0"]).is_err());
         assert!(parse(&["passwd", "host=h", "alice", "extra"]).is_err());
         assert!(matches!(
             parse(&["ping", "postgresql://h/db"]).unwrap(),

@@ -24,7 +24,7 @@ const PROGRAM_SETTINGS: &[&str] = &[
 ];
 
 pub const USAGE: &str = "\
-usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE) [options]
+usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE | both) [options]
 
   --upstream CONNINFO         the PostgreSQL to log in to (host, port, sslmode, channel_binding,
                               sslrootcert...; user and dbname come from each client)
@@ -35,6 +35,8 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE) [
                               (unknown names too, 4096 at most) for --auth-query-ttl seconds (30)
   --auth-query SQL            the query for --auth-user: $1 is the role name (a bound parameter);
                               columns name, secret and, optionally, VALID UNTIL
+  both, as PgBouncer: names the auth_file lacks are read with --auth-user, and
+  --upgrade-md5-on-login writes a role's new verifier upstream as ROLE and into the file
   (default address 127.0.0.1:6432, data directory ./pgscram-proxy-data)
 
 Clients must log in with SCRAM (scram-sha-256 in pg_hba.conf): their proof is what logs
@@ -44,11 +46,16 @@ iteration count); a stale one is reported to the client and in the log.
 
 enum Source {
     File(PathBuf),
-    Query {
-        user: String,
-        query: Option<String>,
-        ttl: Duration,
-    },
+    Query(AuthUser),
+    /// PgBouncer's pair: the file first, the auth_user for names it lacks and upgrades.
+    FileAndQuery(PathBuf, AuthUser),
+}
+
+/// `--auth-user` and what goes with it.
+struct AuthUser {
+    user: String,
+    query: Option<String>,
+    ttl: Duration,
 }
 
 /// The proxy's defaults: the library's, on PgBouncer's port, with its own data directory.
@@ -81,14 +88,16 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
         ),
         None => Duration::from_secs(30),
     };
-    let source = match (program.get("auth_file"), program.get("auth_user")) {
+    let auth_user = program.get("auth_user").map(|user| AuthUser {
+        user: user.clone(),
+        query: program.get("auth_query").cloned(),
+        ttl,
+    });
+    let source = match (program.get("auth_file"), auth_user) {
         (Some(file), None) => Source::File(PathBuf::from(file)),
-        (None, Some(user)) => Source::Query {
-            user: user.clone(),
-            query: program.get("auth_query").cloned(),
-            ttl,
-        },
-        _ => bail!("give exactly one of --auth-file FILE and --auth-user ROLE"),
+        (None, Some(auth_user)) => Source::Query(auth_user),
+        (Some(file), Some(auth_user)) => Source::FileAndQuery(PathBuf::from(file), auth_user),
+        (None, None) => bail!("give --auth-file FILE, --auth-user ROLE, or both"),
     };
     Ok(Options { upstream, source })
 }
@@ -108,21 +117,28 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let (store, auth_file): (Arc<dyn PasswordStore>, Option<Arc<AuthFileStore>>) =
-            match options.source {
-                Source::File(path) => {
-                    let store = Arc::new(AuthFileStore::load(&path)?);
-                    (store.clone(), Some(store))
-                }
-                Source::Query { user, query, ttl } => {
-                    let mut auth = upstream.clone();
-                    auth.set_user(&user);
-                    // set_user forgets passwords; read PGPASSWORD/.pgpass again for the auth_user.
-                    let conninfo = format!("{} user={user}", options.upstream);
-                    let auth = pgscram_server::proxy::upstream_config(&conninfo).unwrap_or(auth);
-                    (Arc::new(AuthQueryStore::new(auth, query, ttl)), None)
-                }
-            };
+        let auth_query = |auth_user: AuthUser| {
+            let mut auth = upstream.clone();
+            auth.set_user(&auth_user.user);
+            // set_user forgets passwords; read PGPASSWORD/.pgpass again for the auth_user.
+            let conninfo = format!("{} user={}", options.upstream, auth_user.user);
+            let auth = pgscram_server::proxy::upstream_config(&conninfo).unwrap_or(auth);
+            AuthQueryStore::new(auth, auth_user.query, auth_user.ttl)
+        };
+        let (store, auth_file): (Arc<dyn PasswordStore>, Option<Arc<AuthFileStore>>) = match options
+            .source
+        {
+            Source::File(path) => {
+                let store = Arc::new(AuthFileStore::load(&path)?);
+                (store.clone(), Some(store))
+            }
+            Source::Query(auth_user) => (Arc::new(auth_query(auth_user)), None),
+            Source::FileAndQuery(path, auth_user) => {
+                let store =
+                    Arc::new(AuthFileStore::load(&path)?.with_auth_query(auth_query(auth_user)));
+                (store.clone(), Some(store))
+            }
+        };
         let mut builder = Server::builder()
             .settings(defaults())
             .overrides(std::mem::take(&mut args.overrides))
@@ -162,19 +178,19 @@ mod tests {
     }
 
     #[test]
-    fn needs_an_upstream_and_one_source() {
+    fn needs_an_upstream_and_a_source() {
         assert!(parse_args(&["--auth-file", "f"]).is_err());
-        assert!(
-            parse_args(&[
-                "--upstream",
-                "host=h",
-                "--auth-file",
-                "f",
-                "--auth-user",
-                "u"
-            ])
-            .is_err()
-        );
+        assert!(parse_args(&["--upstream", "host=h"]).is_err());
+        let (_, both) = parse_args(&[
+            "--upstream",
+            "host=h",
+            "--auth-file",
+            "f",
+            "--auth-user",
+            "u",
+        ])
+        .unwrap();
+        assert!(matches!(both.source, Source::FileAndQuery(..)));
         assert!(parse_args(&["--upstream", "host=h password=x", "--auth-file", "f"]).is_err());
         let (settings, options) =
             parse_args(&["--upstream", "host=h", "--auth-file", "f"]).unwrap();

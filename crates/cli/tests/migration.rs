@@ -3,41 +3,11 @@
 //! on the client, proven by a SCRAM login), audit comes back clean, the md5 hba line is
 //! switched, and every role still logs in.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+mod run_pgscram;
 
 use pgscram_scram::ScramVerifier;
 use pgscram_testkit::{Options, Postgres};
-
-fn pgscram(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pgscram"))
-        .args(args)
-        .env_remove("PGPASSWORD")
-        .env_remove("PGSERVICE")
-        .env("PGPASSFILE", "/nonexistent/pgscram-test-pgpass")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run pgscram");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait for pgscram")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use run_pgscram::{pgscram, text};
 
 fn secret(pg: &Postgres, role: &str) -> String {
     pg.sql(&format!(

@@ -53,6 +53,20 @@ CREATE TABLE IF NOT EXISTS pgscram_auth_members (
     set_option BOOLEAN NOT NULL DEFAULT 1,
     UNIQUE (roleid, member)
 );
+CREATE TABLE IF NOT EXISTS pgscram_older_passwords (
+    roleid OID INTEGER PRIMARY KEY REFERENCES pgscram_roles(oid) ON DELETE CASCADE,
+    rolpassword TEXT NOT NULL,
+    rolvaliduntil TIMESTAMPTZ
+);
+CREATE VIEW IF NOT EXISTS pgscram_passwords AS
+    SELECT r.rolname AS rolname,
+           CASE WHEN o.roleid IS NULL THEN 'first' ELSE 'second' END AS password,
+           r.rolpassword AS rolpassword, r.rolvaliduntil AS rolvaliduntil
+    FROM pgscram_roles r LEFT JOIN pgscram_older_passwords o ON o.roleid = r.oid
+    WHERE r.rolpassword IS NOT NULL
+    UNION ALL
+    SELECT r.rolname, 'first', o.rolpassword, o.rolvaliduntil
+    FROM pgscram_older_passwords o JOIN pgscram_roles r ON r.oid = o.roleid;
 CREATE VIEW IF NOT EXISTS pg_authid AS
     SELECT oid, rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
            rolreplication, rolbypassrls, rolconnlimit, rolpassword, rolvaliduntil
@@ -156,9 +170,14 @@ pub(crate) fn is_catalog_name(name: &str) -> bool {
 /// Views only superusers may read: password secrets, and (as in PostgreSQL) the
 /// authentication rules.
 pub(crate) fn is_secret_view(name: &str) -> bool {
-    ["pg_authid", "pg_shadow", "pg_hba_file_rules"]
-        .iter()
-        .any(|v| name.eq_ignore_ascii_case(v))
+    [
+        "pg_authid",
+        "pg_shadow",
+        "pg_hba_file_rules",
+        "pgscram_passwords",
+    ]
+    .iter()
+    .any(|v| name.eq_ignore_ascii_case(v))
 }
 
 /// One row of `pg_hba_file_rules`; list columns hold PostgreSQL's array text (`{all}`).
@@ -219,7 +238,11 @@ fn roles_version_schema() -> String {
     let mut sql =
         "INSERT OR IGNORE INTO pgscram_meta (key, value) VALUES ('roles_version', '0');\n"
             .to_owned();
-    for table in ["pgscram_roles", "pgscram_auth_members"] {
+    for table in [
+        "pgscram_roles",
+        "pgscram_auth_members",
+        "pgscram_older_passwords",
+    ] {
         for event in ["INSERT", "UPDATE", "DELETE"] {
             sql.push_str(&format!(
                 "CREATE TRIGGER IF NOT EXISTS {table}_version_{} AFTER {event} ON {table} \
@@ -305,6 +328,33 @@ pub struct RoleRecord {
     pub password: Option<String>,
     /// `rolvaliduntil`: when the password stops being valid; `None` for never.
     pub valid_until: Option<Timestamp>,
+    /// The older of two passwords while a new one rolls out (`ADD SECOND PASSWORD`):
+    /// `password` is then the newer, the one `pg_authid` shows.
+    pub older: Option<OlderPassword>,
+}
+
+/// A role's first password once a second was added; kept in `pgscram_older_passwords`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OlderPassword {
+    /// The stored secret: a SCRAM verifier sharing salt and iterations with the newer.
+    pub password: String,
+    /// When it stops being valid; `None` for never.
+    pub valid_until: Option<Timestamp>,
+}
+
+impl fmt::Debug for OlderPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OlderPassword")
+            .field("password", &"<redacted>")
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
+}
+
+impl Drop for OlderPassword {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
 }
 
 impl RoleRecord {
@@ -323,6 +373,7 @@ impl RoleRecord {
             conn_limit: -1,
             password: None,
             valid_until: None,
+            older: None,
         }
     }
 
@@ -333,17 +384,7 @@ impl RoleRecord {
     }
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RoleRecord> {
-        let valid_until: Option<String> = row.get(11)?;
-        let valid_until = match valid_until {
-            None => None,
-            Some(text) => Some(Timestamp::parse(&text).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    11,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?),
-        };
+        let valid_until = timestamp_column(row, 11)?;
         Ok(RoleRecord {
             oid: row.get(0)?,
             name: row.get(1)?,
@@ -357,8 +398,24 @@ impl RoleRecord {
             conn_limit: row.get(9)?,
             password: row.get(10)?,
             valid_until,
+            older: None,
         })
     }
+}
+
+/// A `TIMESTAMPTZ` column as the catalog stores it (text), or NULL.
+fn timestamp_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Timestamp>> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|text| {
+        Timestamp::parse(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        })
+    })
+    .transpose()
 }
 
 impl fmt::Debug for RoleRecord {
@@ -376,6 +433,7 @@ impl fmt::Debug for RoleRecord {
             .field("conn_limit", &self.conn_limit)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("valid_until", &self.valid_until)
+            .field("older", &self.older)
             .finish()
     }
 }
@@ -402,12 +460,53 @@ fn corrupt(e: rusqlite::Error) -> DbError {
 
 /// The role called `name` (exact, case-sensitive: names are already folded).
 pub(crate) fn role_by_name(conn: &Connection, name: &str) -> Result<Option<RoleRecord>, DbError> {
-    conn.prepare_cached(&format!(
-        "SELECT {ROLE_COLUMNS} FROM pgscram_roles WHERE rolname = ?1"
-    ))?
-    .query_row([name], RoleRecord::from_row)
-    .optional()
-    .map_err(corrupt)
+    let role = conn
+        .prepare_cached(&format!(
+            "SELECT {ROLE_COLUMNS} FROM pgscram_roles WHERE rolname = ?1"
+        ))?
+        .query_row([name], RoleRecord::from_row)
+        .optional()
+        .map_err(corrupt)?;
+    role.map(|role| with_older(conn, role)).transpose()
+}
+
+/// Fills in the role's older password, if it has one.
+fn with_older(conn: &Connection, mut role: RoleRecord) -> Result<RoleRecord, DbError> {
+    role.older = conn
+        .prepare_cached(
+            "SELECT rolpassword, rolvaliduntil FROM pgscram_older_passwords WHERE roleid = ?1",
+        )?
+        .query_row([role.oid], |row| {
+            Ok(OlderPassword {
+                password: row.get(0)?,
+                valid_until: timestamp_column(row, 1)?,
+            })
+        })
+        .optional()
+        .map_err(corrupt)?;
+    Ok(role)
+}
+
+/// Sets (or with `None` removes) the older password of the role `oid`.
+pub(crate) fn set_older_password(
+    conn: &Connection,
+    oid: u32,
+    older: Option<&OlderPassword>,
+) -> Result<(), DbError> {
+    conn.prepare_cached("DELETE FROM pgscram_older_passwords WHERE roleid = ?1")?
+        .execute([oid])?;
+    if let Some(older) = older {
+        conn.prepare_cached(
+            "INSERT INTO pgscram_older_passwords (roleid, rolpassword, rolvaliduntil) \
+             VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![
+            oid,
+            older.password,
+            older.valid_until.map(|t| t.to_string())
+        ])?;
+    }
+    Ok(())
 }
 
 /// Every role someone created (the bootstrap superuser and user roles), by OID; the
@@ -418,7 +517,8 @@ pub(crate) fn all_roles(conn: &Connection) -> Result<Vec<RoleRecord>, DbError> {
          WHERE oid >= {FIRST_NORMAL_OID} OR oid = {BOOTSTRAP_SUPERUSER_OID} ORDER BY oid"
     ))?;
     let rows = stmt.query_map([], RoleRecord::from_row)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(corrupt)
+    let roles = rows.collect::<Result<Vec<_>, _>>().map_err(corrupt)?;
+    roles.into_iter().map(|r| with_older(conn, r)).collect()
 }
 
 /// Whether `user` is `role` or a member of it through any chain of grants. Like

@@ -12,12 +12,14 @@
 //! while at high `scram_iterations`, and must not hold the write lock), and a password
 //! literal never appears in an error message.
 
+use pgscram_scram::ScramVerifier;
 use rusqlite::Connection;
 use zeroize::Zeroizing;
 
-use crate::catalog::{self, BOOTSTRAP_SUPERUSER_OID, RoleRecord};
+use crate::catalog::{self, BOOTSTRAP_SUPERUSER_OID, OlderPassword, RoleRecord};
 use crate::error::{DbError, Notice, SqlError, sqlstate};
 use crate::password::{self, HashPolicy, Resolved};
+pub(crate) use crate::script::Which;
 use crate::timestamp::Timestamp;
 
 /// PostgreSQL's NAMEDATALEN - 1.
@@ -101,6 +103,9 @@ impl RoleOption {
     }
 }
 
+/// A change to one of a role's two passwords, its time read.
+pub(crate) type PasswordChange = crate::script::PasswordCommand<Timestamp>;
+
 /// A parsed role statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum RoleStmt {
@@ -115,6 +120,11 @@ pub(crate) enum RoleStmt {
     Rename {
         target: RoleSpec,
         new_name: String,
+    },
+    /// `ALTER ROLE r ADD|DROP FIRST|SECOND PASSWORD ...`.
+    Passwords {
+        target: RoleSpec,
+        change: PasswordChange,
     },
     Drop {
         if_exists: bool,
@@ -187,18 +197,53 @@ pub(crate) struct Applied {
 /// The hashed password of a CREATE/ALTER, computed before the transaction.
 pub(crate) struct Secrets {
     resolved: Option<Resolved>,
+    /// `ADD SECOND PASSWORD`: the verifier, made with the first password's salt.
+    second: Option<Zeroizing<String>>,
 }
 
 /// Hashes the statement's password, if it has one (outside any transaction).
+/// `current` reads a role as committed now: a second password is hashed with the salt
+/// of the role's first, and the transaction checks that the first is still that one.
 pub(crate) fn hash_password(
     stmt: &RoleStmt,
     session_user: &str,
     policy: HashPolicy,
+    current: impl FnOnce(&str) -> Result<Option<RoleRecord>, SqlError>,
 ) -> Result<Secrets, SqlError> {
+    let none = || Secrets {
+        resolved: None,
+        second: None,
+    };
     let (name, options) = match stmt {
         RoleStmt::Create { name, options } => (name.as_str(), options),
         RoleStmt::Alter { target, options } => (target.resolve(session_user), options),
-        _ => return Ok(Secrets { resolved: None }),
+        RoleStmt::Passwords {
+            target,
+            change: PasswordChange::Add {
+                which, password, ..
+            },
+        } => {
+            let name = target.resolve(session_user);
+            if *which == Which::First {
+                return Ok(Secrets {
+                    resolved: Some(password::resolve(password, name, policy)?),
+                    second: None,
+                });
+            }
+            let first = current(name)?
+                .and_then(|role| role.password.clone())
+                .and_then(|secret| ScramVerifier::parse(&secret).ok());
+            let second = match first {
+                Some(first) => Some(Zeroizing::new(password::resolve_second(password, &first)?)),
+                // No SCRAM first password: the transaction says so.
+                None => None,
+            };
+            return Ok(Secrets {
+                resolved: None,
+                second,
+            });
+        }
+        _ => return Ok(none()),
     };
     for o in options {
         if let RoleOption::Password(pw) = o {
@@ -211,10 +256,11 @@ pub(crate) fn hash_password(
             };
             return Ok(Secrets {
                 resolved: Some(resolved),
+                second: None,
             });
         }
     }
-    Ok(Secrets { resolved: None })
+    Ok(none())
 }
 
 fn denied(action: &str, detail: &str) -> SqlError {
@@ -260,6 +306,9 @@ pub(crate) fn apply(
         }
         RoleStmt::Rename { target, new_name } => {
             rename(conn, &me, target.resolve(session_user), new_name)
+        }
+        RoleStmt::Passwords { target, change } => {
+            passwords(conn, &me, target.resolve(session_user), change, secrets)
         }
         RoleStmt::Drop { if_exists, names } => drop_roles(conn, &me, *if_exists, names),
         RoleStmt::Grant {
@@ -483,8 +532,175 @@ fn alter(
     if let Some(r) = secrets.resolved {
         role.password = r.secret.clone();
         notices.extend(r.notices.iter().cloned());
+        // A new password replaces every old one: after a leak, `PASSWORD` must be
+        // enough to lock the old password out.
+        catalog::set_older_password(conn, role.oid, None).map_err(db)?;
     }
     catalog::update_role(conn, &role).map_err(db)?;
+    Ok(Applied {
+        tag: "ALTER ROLE".into(),
+        notices,
+    })
+}
+
+fn not_ready(message: String, hint: &str) -> SqlError {
+    SqlError::new(sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE, message).with_hint(hint)
+}
+
+/// `ALTER ROLE r ADD|DROP FIRST|SECOND PASSWORD ...`. The first password is the one
+/// set first; once a second is added, the first is the older (kept in
+/// `pgscram_older_passwords`) and the second the newer (`rolpassword`, what pg_authid
+/// shows). Dropping the first ends a rotation; dropping the second rolls it back.
+/// Who may: as for `PASSWORD` (a role may change its own passwords), and as for
+/// `VALID UNTIL` when an expiry is set.
+fn passwords(
+    conn: &Connection,
+    me: &RoleRecord,
+    name: &str,
+    change: &PasswordChange,
+    secrets: Secrets,
+) -> Result<Applied, SqlError> {
+    const ACTION: &str = "alter role";
+    let mut role = require(conn, name)?;
+    check_not_predefined(&role, "Cannot alter reserved roles.")?;
+    let sets_expiry = matches!(
+        change,
+        PasswordChange::Add {
+            valid_until: Some(_),
+            ..
+        } | PasswordChange::ValidUntil { .. }
+    );
+    let own = role.oid == me.oid && me.oid != 0 && !sets_expiry;
+    if !me.superuser && !own {
+        if !me.createrole {
+            return Err(denied(
+                ACTION,
+                &format!(
+                    "Only roles with the CREATEROLE attribute may alter role \"{name}\"; a role may only change its own passwords."
+                ),
+            ));
+        }
+        if role.superuser {
+            return Err(denied(
+                ACTION,
+                "Only roles with the SUPERUSER attribute may alter roles with the SUPERUSER attribute.",
+            ));
+        }
+    }
+    let no_password = || {
+        not_ready(
+            format!("role \"{name}\" has no password"),
+            "Set one with ALTER ROLE ... PASSWORD.",
+        )
+    };
+    let no_second = || {
+        not_ready(
+            format!("role \"{name}\" has no second password"),
+            "Add one with ALTER ROLE ... ADD SECOND PASSWORD.",
+        )
+    };
+    let mut older = role.older.take();
+    let mut notices = Vec::new();
+    match change {
+        PasswordChange::Add {
+            which: Which::First,
+            valid_until,
+            ..
+        } => {
+            if role.password.is_some() || older.is_some() {
+                return Err(not_ready(
+                    format!("role \"{name}\" already has a first password"),
+                    "Add the new one with ALTER ROLE ... ADD SECOND PASSWORD.",
+                ));
+            }
+            if let Some(r) = secrets.resolved {
+                role.password = r.secret.clone();
+                notices.extend(r.notices.iter().cloned());
+            }
+            role.valid_until = *valid_until;
+        }
+        PasswordChange::Add {
+            which: Which::Second,
+            valid_until,
+            ..
+        } => {
+            if older.is_some() {
+                return Err(not_ready(
+                    format!("role \"{name}\" already has two passwords"),
+                    "Drop one first: ALTER ROLE ... DROP FIRST PASSWORD.",
+                ));
+            }
+            let Some(first) = role.password.take() else {
+                return Err(no_password());
+            };
+            let Ok(first_verifier) = ScramVerifier::parse(&first) else {
+                return Err(not_ready(
+                    format!("the password of role \"{name}\" is not a SCRAM-SHA-256 secret"),
+                    "A second password shares the first's salt: set a SCRAM-SHA-256 password first.",
+                ));
+            };
+            // Hashed before this transaction with the first's salt: if the first
+            // changed meanwhile, the pair would not share it.
+            let second = secrets
+                .second
+                .as_deref()
+                .and_then(|s| ScramVerifier::parse(s).ok())
+                .filter(|s| {
+                    s.salt() == first_verifier.salt()
+                        && s.iterations() == first_verifier.iterations()
+                })
+                .ok_or_else(|| {
+                    SqlError::new(
+                        sqlstate::SERIALIZATION_FAILURE,
+                        format!("the password of role \"{name}\" changed concurrently"),
+                    )
+                })?;
+            older = Some(OlderPassword {
+                password: first.clone(),
+                valid_until: role.valid_until,
+            });
+            role.password = Some(second.to_string());
+            role.valid_until = *valid_until;
+        }
+        PasswordChange::Drop(Some(Which::First)) => {
+            if older.take().is_none() {
+                // The only password is the first.
+                if role.password.take().is_none() {
+                    return Err(no_password());
+                }
+            }
+        }
+        PasswordChange::Drop(Some(Which::Second)) => {
+            let Some(first) = older.take() else {
+                return Err(no_second());
+            };
+            role.password = Some(first.password.clone());
+            role.valid_until = first.valid_until;
+        }
+        PasswordChange::Drop(None) => {
+            role.password = None;
+            older = None;
+        }
+        PasswordChange::ValidUntil {
+            which: Which::First,
+            until,
+        } => match older.as_mut() {
+            Some(first) => first.valid_until = Some(*until),
+            None if role.password.is_some() => role.valid_until = Some(*until),
+            None => return Err(no_password()),
+        },
+        PasswordChange::ValidUntil {
+            which: Which::Second,
+            until,
+        } => {
+            if older.is_none() {
+                return Err(no_second());
+            }
+            role.valid_until = Some(*until);
+        }
+    }
+    catalog::update_role(conn, &role).map_err(db)?;
+    catalog::set_older_password(conn, role.oid, older.as_ref()).map_err(db)?;
     Ok(Applied {
         tag: "ALTER ROLE".into(),
         notices,

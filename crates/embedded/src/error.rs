@@ -129,6 +129,8 @@ pub mod sqlstate {
     pub const STATEMENT_TOO_COMPLEX: SqlState = local(b"54001");
     /// 55P02 `cant_change_runtime_param`.
     pub const CANT_CHANGE_RUNTIME_PARAM: SqlState = local(b"55P02");
+    /// `object_not_in_prerequisite_state`.
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = local(b"55000");
     /// XX001 `data_corrupted`.
     pub const DATA_CORRUPTED: SqlState = local(b"XX001");
 

@@ -115,7 +115,7 @@ mod timestamp;
 mod tree;
 mod types;
 
-pub use catalog::{BOOTSTRAP_SUPERUSER_OID, HbaFileRow, RoleRecord};
+pub use catalog::{BOOTSTRAP_SUPERUSER_OID, HbaFileRow, OlderPassword, RoleRecord};
 pub use database::{Database, RoleWithGroups, Versioned};
 pub use error::{DbError, Notice, Severity, SqlError, SqlState, sqlstate};
 pub use password::MAX_SECRET_LEN;

@@ -122,6 +122,49 @@ pub(crate) fn resolve(
     })
 }
 
+/// Turns the text of `ADD SECOND PASSWORD '...'` into a SCRAM verifier that shares the
+/// salt and iteration count of the role's `first` (SCRAM sends one salt before the
+/// client proves which password it holds; see `pgscram_scram::rotation`). Plaintext
+/// is hashed with that salt; a ready verifier must already use it; md5 and the empty
+/// password are refused: a second password is SCRAM or nothing.
+pub(crate) fn resolve_second(password: &str, first: &ScramVerifier) -> Result<String, SqlError> {
+    let shares =
+        |v: &ScramVerifier| v.salt() == first.salt() && v.iterations() == first.iterations();
+    let refused = |why: &str| SqlError::new(sqlstate::INVALID_PARAMETER_VALUE, why.to_owned());
+    let secret = match StoredSecret::classify(password) {
+        Err(e) => return Err(refused(&format!("invalid SCRAM secret: {e}"))),
+        Ok(StoredSecret::Md5(_)) => {
+            return Err(refused(
+                "a second password must be a SCRAM-SHA-256 secret, not md5",
+            ));
+        }
+        Ok(StoredSecret::Plaintext) if password.is_empty() => {
+            return Err(refused("empty string is not a valid password"));
+        }
+        Ok(StoredSecret::Plaintext) => {
+            ScramVerifier::derive(password.as_bytes(), first.salt(), first.iterations())
+                .map_err(|e| refused(&e.to_string()))?
+                .to_string()
+        }
+        Ok(StoredSecret::Scram(v)) if !shares(&v) => {
+            return Err(refused(
+                "a second SCRAM secret must use the salt and iteration count of the first",
+            )
+            .with_hint(
+                "A superuser can read them from pgscram_passwords; or give the password in plaintext (over TLS) and the server hashes it with them.",
+            ));
+        }
+        Ok(StoredSecret::Scram(v)) => {
+            if scram_is_empty_password(&v) {
+                return Err(refused("empty string is not a valid password"));
+            }
+            password.to_owned()
+        }
+    };
+    check_secret_len(&secret)?;
+    Ok(secret)
+}
+
 /// PostgreSQL 18's cap on a stored secret. With the strict verifier parser (salts of
 /// at most 256 bytes) no valid secret reaches it today; it guards the catalog if the
 /// parser ever grows more lenient.
@@ -177,6 +220,25 @@ mod tests {
             iterations: 4096,
             md5_warnings: true,
         }
+    }
+
+    #[test]
+    fn a_second_password_shares_the_first_ones_salt() {
+        let first = ScramVerifier::parse(SECRET_VERIFIER).unwrap();
+        let second = resolve_second("other", &first).unwrap();
+        let second = ScramVerifier::parse(&second).unwrap();
+        assert_eq!(
+            (second.salt(), second.iterations()),
+            (first.salt(), first.iterations())
+        );
+        assert!(!second.ct_eq(&first));
+        let foreign = ScramVerifier::derive(b"other", &[9; 16], 4096).unwrap();
+        assert!(resolve_second(&foreign.to_string(), &first).is_err());
+        assert!(resolve_second(&second.to_string(), &first).is_ok());
+        assert!(resolve_second("md5a3556571e93b0d20722ba62be61e8c2d", &first).is_err());
+        assert!(resolve_second("", &first).is_err());
+        let empty = ScramVerifier::derive(b"", first.salt(), first.iterations()).unwrap();
+        assert!(resolve_second(&empty.to_string(), &first).is_err());
     }
 
     #[test]

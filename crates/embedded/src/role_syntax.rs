@@ -12,9 +12,9 @@ use sqlparser::ast::{
 };
 use zeroize::Zeroizing;
 
-use crate::ddl::{MAX_NAME_LEN, RoleOption, RoleSpec, RoleStmt, check_not_special};
+use crate::ddl::{MAX_NAME_LEN, PasswordChange, RoleOption, RoleSpec, RoleStmt, check_not_special};
 use crate::error::{Notice, SqlError, sqlstate};
-use crate::script::Command;
+use crate::script::{Command, PasswordCommand};
 use crate::timestamp::Timestamp;
 
 /// Whether `cmd` is a role statement (or a GRANT/REVOKE, refused on objects).
@@ -45,6 +45,7 @@ pub(crate) fn read(cmd: &Command) -> Option<Result<(RoleStmt, Vec<Notice>), SqlE
     };
     let stmt = match cmd {
         Command::AlterGroup { group, add, users } => r.alter_group(group, *add, users),
+        Command::Passwords { role, change } => r.passwords(role, change),
         Command::Sql(stmt) => match &**stmt {
             Statement::CreateRole(c) => r.create(c),
             Statement::AlterRole { name, operation } => r.alter(name, operation),
@@ -220,6 +221,29 @@ impl Reader {
         }
     }
 
+    fn passwords(&mut self, role: &Ident, change: &PasswordCommand) -> Result<RoleStmt, SqlError> {
+        let change = match change {
+            PasswordCommand::Add {
+                which,
+                password,
+                valid_until,
+            } => PasswordChange::Add {
+                which: *which,
+                password: password.clone(),
+                valid_until: valid_until.as_deref().map(timestamp).transpose()?,
+            },
+            PasswordCommand::Drop(which) => PasswordChange::Drop(*which),
+            PasswordCommand::ValidUntil { which, until } => PasswordChange::ValidUntil {
+                which: *which,
+                until: timestamp(until)?,
+            },
+        };
+        Ok(RoleStmt::Passwords {
+            target: self.spec(role),
+            change,
+        })
+    }
+
     fn drop(&mut self, if_exists: bool, names: &[ObjectName]) -> Result<RoleStmt, SqlError> {
         let names = names
             .iter()
@@ -341,9 +365,12 @@ fn password(p: &Password) -> Result<RoleOption, SqlError> {
 }
 
 fn valid_until(e: &Expr) -> Result<RoleOption, SqlError> {
-    let text = string(e)?;
-    Timestamp::parse(&text)
-        .map(RoleOption::ValidUntil)
+    timestamp(&string(e)?).map(RoleOption::ValidUntil)
+}
+
+/// `VALID UNTIL`'s text as a timestamp.
+fn timestamp(text: &str) -> Result<Timestamp, SqlError> {
+    Timestamp::parse(text)
         .map_err(|e| SqlError::new(sqlstate::INVALID_DATETIME_FORMAT, e.to_string()))
 }
 

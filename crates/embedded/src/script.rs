@@ -8,6 +8,10 @@
 //!   is `CREATE ROLE` with LOGIN by default, so [`Parser::parse_create_role`] reads it.
 //! - `ALTER GROUP g ADD|DROP USER a, ...`: no node; [`Command::AlterGroup`].
 //! - `RESET TIME ZONE`: becomes sqlparser's `RESET timezone`.
+//! - A role's two passwords (the spelling proposed for PostgreSQL on pgsql-hackers):
+//!   `ALTER ROLE r ADD FIRST|SECOND PASSWORD 'p' [VALID UNTIL 't']`,
+//!   `ALTER ROLE r DROP FIRST|SECOND|ALL PASSWORD[S]`, and our
+//!   `ALTER ROLE r FIRST|SECOND PASSWORD VALID UNTIL 't'`; [`Command::Passwords`].
 //!
 //! In role statements, PostgreSQL's noise word `ENCRYPTED` (before `PASSWORD`) and the
 //! obsolete `SYSID n` (a NOTICE) are dropped from the tokens before sqlparser reads
@@ -21,7 +25,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Notice, SqlError, sqlstate};
 
@@ -42,6 +46,51 @@ pub(crate) enum Command {
         /// The roles added or dropped.
         users: Vec<Ident>,
     },
+    /// `ALTER ROLE|USER role ...` on one of the role's two passwords.
+    Passwords {
+        /// The role whose passwords change.
+        role: Ident,
+        /// What changes.
+        change: PasswordCommand,
+    },
+}
+
+/// Which of a role's two passwords: the first is the one set first (the older, once a
+/// second is added), the second the newer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Which {
+    First,
+    Second,
+}
+
+/// A change to one of a role's passwords: as written (`T` the time's text), and once
+/// the time is read (`T` a timestamp, what DDL applies).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum PasswordCommand<T = String> {
+    /// `ADD FIRST|SECOND PASSWORD 'text' [VALID UNTIL 'time']`.
+    Add {
+        which: Which,
+        password: Zeroizing<String>,
+        valid_until: Option<T>,
+    },
+    /// `DROP FIRST|SECOND PASSWORD`, or `DROP ALL PASSWORDS` (`None`).
+    Drop(Option<Which>),
+    /// `FIRST|SECOND PASSWORD VALID UNTIL 'time'`.
+    ValidUntil { which: Which, until: T },
+}
+
+impl<T: std::fmt::Display + std::fmt::Debug> std::fmt::Debug for PasswordCommand<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordCommand::Add {
+                which, valid_until, ..
+            } => write!(f, "Add({which:?}, <redacted>, {valid_until:?})"),
+            PasswordCommand::Drop(which) => write!(f, "Drop({which:?})"),
+            PasswordCommand::ValidUntil { which, until } => {
+                write!(f, "ValidUntil({which:?}, {until})")
+            }
+        }
+    }
 }
 
 impl Command {
@@ -49,7 +98,7 @@ impl Command {
     pub fn statement(&self) -> Option<&Statement> {
         match self {
             Command::Sql(s) => Some(s),
-            Command::AlterGroup { .. } => None,
+            Command::AlterGroup { .. } | Command::Passwords { .. } => None,
         }
     }
 
@@ -57,7 +106,7 @@ impl Command {
     pub fn statement_mut(&mut self) -> Option<&mut Statement> {
         match self {
             Command::Sql(s) => Some(s),
-            Command::AlterGroup { .. } => None,
+            Command::AlterGroup { .. } | Command::Passwords { .. } => None,
         }
     }
 
@@ -141,6 +190,78 @@ fn commands(p: &mut Parser<'_>) -> Result<Vec<Command>, ParserError> {
     }
 }
 
+/// The unquoted word `n` tokens ahead, lowercased.
+fn word_at(p: &Parser<'_>, n: usize) -> Option<String> {
+    match &p.peek_nth_token_ref(n).token {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Whether the tokens ahead are `ALTER ROLE|USER name` and a change to one of its
+/// passwords (no other ALTER ROLE form has these words after the name).
+fn is_password_command(p: &Parser<'_>) -> bool {
+    let word = |n| word_at(p, n);
+    matches!(word(0).as_deref(), Some("alter"))
+        && matches!(word(1).as_deref(), Some("role" | "user"))
+        && matches!(p.peek_nth_token_ref(2).token, Token::Word(_))
+        && matches!(
+            (word(3).as_deref(), word(4).as_deref()),
+            (Some("add" | "drop"), Some("first" | "second" | "all"))
+                | (Some("first" | "second"), Some("password"))
+        )
+}
+
+/// Reads `ALTER ROLE|USER name` and what follows it (see [`is_password_command`]).
+fn password_command(p: &mut Parser<'_>) -> Result<Command, ParserError> {
+    p.next_token();
+    p.next_token();
+    let role = p.parse_identifier()?;
+    let verb = word_at(p, 0);
+    if matches!(verb.as_deref(), Some("add" | "drop")) {
+        p.next_token();
+    }
+    let which = match word_at(p, 0).as_deref() {
+        Some("first") => Some(Which::First),
+        Some("second") => Some(Which::Second),
+        Some("all") if verb.as_deref() == Some("drop") => None,
+        _ => return expected("FIRST, SECOND or ALL", p),
+    };
+    p.next_token();
+    let keyword = word_at(p, 0);
+    if !matches!(keyword.as_deref(), Some("password" | "passwords")) {
+        return expected("PASSWORD", p);
+    }
+    p.next_token();
+    let valid_until = |p: &mut Parser<'_>| -> Result<Option<String>, ParserError> {
+        if word_at(p, 0).as_deref() != Some("valid") {
+            return Ok(None);
+        }
+        p.next_token();
+        if !p.parse_keyword(Keyword::UNTIL) {
+            return expected("UNTIL", p);
+        }
+        p.parse_literal_string().map(Some)
+    };
+    let change = match (verb.as_deref(), which) {
+        (Some("add"), Some(which)) => {
+            let password = Zeroizing::new(p.parse_literal_string()?);
+            PasswordCommand::Add {
+                which,
+                password,
+                valid_until: valid_until(p)?,
+            }
+        }
+        (Some("drop"), which) => PasswordCommand::Drop(which),
+        (_, Some(which)) => match valid_until(p)? {
+            Some(until) => PasswordCommand::ValidUntil { which, until },
+            None => return expected("VALID UNTIL", p),
+        },
+        (_, None) => return expected("FIRST or SECOND", p),
+    };
+    Ok(Command::Passwords { role, change })
+}
+
 /// The unquoted keyword `n` tokens ahead.
 fn keyword_at(p: &Parser<'_>, n: usize) -> Option<Keyword> {
     match &p.peek_nth_token_ref(n).token {
@@ -150,6 +271,9 @@ fn keyword_at(p: &Parser<'_>, n: usize) -> Option<Keyword> {
 }
 
 fn command(p: &mut Parser<'_>) -> Result<Command, ParserError> {
+    if is_password_command(p) {
+        return password_command(p);
+    }
     let kw = |n| keyword_at(p, n);
     match (kw(0), kw(1), kw(2)) {
         (Some(Keyword::CREATE), Some(Keyword::USER), k) if k != Some(Keyword::MAPPING) => {
@@ -398,6 +522,64 @@ mod tests {
             printed("CREATE ROLE encrypted IN ROLE a, encrypted"),
             "CREATE ROLE encrypted IN ROLE a, encrypted"
         );
+    }
+
+    #[test]
+    fn a_roles_two_passwords() {
+        let change = |sql: &str| match one(sql).command {
+            Command::Passwords {
+                ref role,
+                ref change,
+            } => (role.value.clone(), change.clone()),
+            ref other => panic!("{sql}: {other:?}"),
+        };
+        assert_eq!(
+            change("ALTER ROLE app ADD SECOND PASSWORD 'new' VALID UNTIL '2030-01-01'"),
+            (
+                "app".into(),
+                PasswordCommand::Add {
+                    which: Which::Second,
+                    password: Zeroizing::new("new".into()),
+                    valid_until: Some("2030-01-01".into()),
+                }
+            )
+        );
+        assert_eq!(
+            change("alter user \"App\" add first encrypted password 'x'").1,
+            PasswordCommand::Add {
+                which: Which::First,
+                password: Zeroizing::new("x".into()),
+                valid_until: None,
+            }
+        );
+        assert_eq!(
+            change("ALTER ROLE app DROP FIRST PASSWORD").1,
+            PasswordCommand::Drop(Some(Which::First))
+        );
+        assert_eq!(
+            change("ALTER ROLE app DROP ALL PASSWORDS").1,
+            PasswordCommand::Drop(None)
+        );
+        assert_eq!(
+            change("ALTER ROLE app FIRST PASSWORD VALID UNTIL 'infinity'").1,
+            PasswordCommand::ValidUntil {
+                which: Which::First,
+                until: "infinity".into()
+            }
+        );
+        for bad in [
+            "ALTER ROLE app ADD ALL PASSWORD 'x'",
+            "ALTER ROLE app ADD SECOND PASSWORD",
+            "ALTER ROLE app FIRST PASSWORD 'x'",
+            "ALTER ROLE app DROP SECOND",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        // Other ALTER ROLE forms are untouched.
+        assert!(matches!(
+            one("ALTER ROLE app PASSWORD 'x'").command,
+            Command::Sql(_)
+        ));
     }
 
     #[test]

@@ -1445,7 +1445,12 @@ impl Session {
             iterations: self.settings.scram_iterations(),
             md5_warnings: self.settings.md5_password_warnings(),
         };
-        let secrets = ddl::hash_password(&stmt, &self.user, policy)?;
+        let secrets = ddl::hash_password(&stmt, &self.user, policy, |name| {
+            self.shared.internal.store(true, Ordering::Relaxed);
+            let role = catalog::role_by_name(&self.conn, name);
+            self.shared.internal.store(false, Ordering::Relaxed);
+            role.map_err(db_err)
+        })?;
         let user = self.user.clone();
         let applied = self.catalog_write(|conn| ddl::apply(conn, &stmt, secrets, &user))?;
         notices.extend(parse_notices);

@@ -573,3 +573,91 @@ fn postgres_role_spellings_sqlparser_lacks() {
         "0"
     );
 }
+
+/// The two-password rotation statements: their rules, errors and who may use them.
+#[test]
+fn a_second_password_shares_the_first_ones_salt_and_follows_the_rules() {
+    let db = memdb();
+    let mut admin = session(&db, "admin");
+    let older = |db: &Database| {
+        db.role("app")
+            .unwrap()
+            .unwrap()
+            .older
+            .as_ref()
+            .map(|o| o.password.clone())
+    };
+    tag(&mut admin, "CREATE ROLE app LOGIN");
+    let e = err(&mut admin, "ALTER ROLE app ADD SECOND PASSWORD 'x'");
+    assert_eq!(e.code, sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE);
+    assert_eq!(e.message, "role \"app\" has no password");
+    tag(&mut admin, "ALTER ROLE app ADD FIRST PASSWORD 'one'");
+    let first = secret(&db, "app").unwrap();
+    let e = err(&mut admin, "ALTER ROLE app ADD FIRST PASSWORD 'two'");
+    assert_eq!(e.message, "role \"app\" already has a first password");
+
+    // A pre-hashed second password must use the first's salt and iterations.
+    let e = err(
+        &mut admin,
+        &format!("ALTER ROLE app ADD SECOND PASSWORD '{SECRET_VERIFIER}'"),
+    );
+    assert_eq!(e.code, sqlstate::INVALID_PARAMETER_VALUE);
+    assert!(!e.message.contains("SCRAM-SHA-256$"), "{}", e.message);
+    let e = err(
+        &mut admin,
+        &format!("ALTER ROLE app ADD SECOND PASSWORD '{MD5_SECRET_FOO}'"),
+    );
+    assert_eq!(e.code, sqlstate::INVALID_PARAMETER_VALUE);
+    assert!(older(&db).is_none(), "failed statements change nothing");
+
+    tag(
+        &mut admin,
+        "ALTER ROLE app ADD SECOND PASSWORD 'two' VALID UNTIL '2100-01-01'",
+    );
+    let second = secret(&db, "app").unwrap();
+    assert_eq!(older(&db).as_deref(), Some(first.as_str()));
+    let (v1, v2) = (
+        ScramVerifier::parse(&first).unwrap(),
+        ScramVerifier::parse(&second).unwrap(),
+    );
+    assert_eq!((v1.salt(), v1.iterations()), (v2.salt(), v2.iterations()));
+    assert!(
+        ScramVerifier::derive(b"two", v2.salt(), v2.iterations())
+            .unwrap()
+            .ct_eq(&v2)
+    );
+    let e = err(&mut admin, "ALTER ROLE app ADD SECOND PASSWORD 'three'");
+    assert_eq!(e.message, "role \"app\" already has two passwords");
+
+    // A role changes its own passwords, but not their expiry.
+    let mut me = session(&db, "app");
+    let e = err(
+        &mut me,
+        "ALTER ROLE app FIRST PASSWORD VALID UNTIL 'infinity'",
+    );
+    assert_eq!(e.code, sqlstate::INSUFFICIENT_PRIVILEGE);
+    tag(&mut me, "ALTER ROLE app DROP SECOND PASSWORD");
+    assert_eq!(secret(&db, "app").as_deref(), Some(first.as_str()));
+    assert!(older(&db).is_none());
+    let e = err(&mut me, "ALTER ROLE app DROP SECOND PASSWORD");
+    assert_eq!(e.message, "role \"app\" has no second password");
+    let e = err(&mut me, "ALTER ROLE admin ADD SECOND PASSWORD 'x'");
+    assert_eq!(e.code, sqlstate::INSUFFICIENT_PRIVILEGE);
+
+    // md5 roles cannot rotate: SCRAM sends the salt both passwords share.
+    tag(&mut admin, "SET password_encryption = 'md5'");
+    tag(&mut admin, "CREATE ROLE legacy LOGIN PASSWORD 'x'");
+    let e = err(&mut admin, "ALTER ROLE legacy ADD SECOND PASSWORD 'y'");
+    assert_eq!(e.code, sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE);
+    tag(&mut admin, "RESET password_encryption");
+
+    // DROP ALL PASSWORDS, and DROP ROLE, take the older one too.
+    tag(&mut admin, "ALTER ROLE app ADD SECOND PASSWORD 'two'");
+    tag(&mut admin, "ALTER ROLE app DROP ALL PASSWORDS");
+    assert!(secret(&db, "app").is_none() && older(&db).is_none());
+    tag(&mut admin, "ALTER ROLE app PASSWORD 'one'");
+    tag(&mut admin, "ALTER ROLE app ADD SECOND PASSWORD 'two'");
+    tag(&mut admin, "DROP ROLE app");
+    tag(&mut admin, "CREATE ROLE app LOGIN PASSWORD 'fresh'");
+    assert!(older(&db).is_none(), "nothing left behind by DROP ROLE");
+}

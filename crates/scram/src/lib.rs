@@ -25,6 +25,7 @@ pub mod message;
 pub mod mock;
 pub mod nonce;
 pub mod pbkdf2;
+pub mod rotation;
 pub mod saslprep;
 pub mod secret;
 pub mod server;
@@ -35,6 +36,7 @@ pub use error::{ClientError, Malformed, ServerError};
 pub use keys::{ClientKey, ServerKey, StoredKey};
 pub use mock::MockSecret;
 pub use nonce::Nonce;
+pub use rotation::VerifierPair;
 pub use secret::{SecretKind, StoredSecret};
 pub use server::{
     Channel, Credentials, FailureReason, Mechanism, Outcome, ProofVerified, ServerExchange,

@@ -21,6 +21,7 @@ use crate::message::{
     Attrs, CbindFlag, b64, check_message, parse_client_final, parse_client_first,
 };
 use crate::nonce::Nonce;
+use crate::rotation::{PROOF_CHECKS, Slot, VerifierPair, check_proof};
 use crate::verifier::ScramVerifier;
 
 /// The SASL mechanisms this crate implements.
@@ -90,6 +91,9 @@ impl<'a> Channel<'a> {
 pub enum Credentials {
     /// The role's verifier.
     Verifier(ScramVerifier),
+    /// Two verifiers, during a password rotation: either password logs in, and
+    /// [`Outcome::Success`] says which (see [`crate::rotation`]).
+    Rotating(VerifierPair),
     /// Nothing usable (no role, no password, expired, md5-only...): run the exchange
     /// against `mock` and fail at the end, logging `reason` (never sent to the client).
     Doomed {
@@ -133,6 +137,9 @@ pub enum Outcome {
         client_key: ClientKey,
         /// Evidence that the proof was checked.
         verified: ProofVerified,
+        /// Which verifier the proof matched: 0 for [`Credentials::Verifier`] and the
+        /// first of a [`Credentials::Rotating`] pair, 1 for the second.
+        verifier: usize,
     },
     /// The login fails with the generic 28P01; `reason` is for the log only.
     Failure {
@@ -199,6 +206,7 @@ impl<'a> ServerExchange<'a> {
         }
         let verifier = match &self.credentials {
             Credentials::Verifier(v) => v,
+            Credentials::Rotating(pair) => pair.first(),
             Credentials::Doomed { mock, .. } => mock,
         };
         let combined = format!("{}{}", first.nonce, nonce.as_str());
@@ -239,30 +247,38 @@ impl SaltSent<'_> {
             b",",
             last.without_proof,
         ];
-        let (verifier, doomed) = match &self.credentials {
-            Credentials::Verifier(v) => (v, None),
-            Credentials::Doomed { mock, reason } => (mock, Some(reason)),
+        // Every kind of credentials checks the proof against PROOF_CHECKS stored keys,
+        // the doomed ones included, so that all paths do the same work.
+        let live = subtle::Choice::from(1);
+        let dead = subtle::Choice::from(0);
+        let slot = |verifier, live| Slot { verifier, live };
+        let (slots, doomed): ([Slot<'_>; PROOF_CHECKS], _) = match &self.credentials {
+            Credentials::Verifier(v) => ([slot(v, live), slot(v, dead)], None),
+            Credentials::Rotating(pair) => {
+                ([slot(pair.first(), live), slot(pair.second(), live)], None)
+            }
+            Credentials::Doomed { mock, reason } => {
+                ([slot(mock, dead), slot(mock, dead)], Some(reason))
+            }
         };
-        // The proof is checked even when the exchange is doomed, so that both paths do
-        // the same work.
         let proof = ClientProof::from_bytes(last.proof);
-        let client_key = ClientKey::recover(&proof, verifier.stored_key(), &auth_message);
-        let matches = client_key.stored_key().ct_eq(verifier.stored_key());
+        let checked = check_proof(slots, &proof, &auth_message);
         if let Some(reason) = doomed {
             return Ok(Outcome::Failure {
                 reason: FailureReason::Doomed(reason.clone()),
             });
         }
-        if !matches {
+        if !checked.matched {
             return Ok(Outcome::Failure {
                 reason: FailureReason::WrongPassword,
             });
         }
-        let signature = verifier.server_key().server_signature(&auth_message);
+        let signature = checked.server_key.server_signature(&auth_message);
         Ok(Outcome::Success {
             server_final: format!("v={}", b64(&signature.0)),
-            client_key,
+            client_key: checked.client_key,
             verified: ProofVerified(()),
+            verifier: checked.index,
         })
     }
 

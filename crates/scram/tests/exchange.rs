@@ -6,7 +6,7 @@ use pgscram_scram::server::SaltSent;
 use pgscram_scram::{
     Channel, ClientChannel, ClientError, ClientExchange, ClientOptions, Credential, Credentials,
     FailureReason, Malformed, MockSecret, Nonce, Outcome, ScramVerifier, ServerError,
-    ServerExchange,
+    ServerExchange, VerifierPair,
 };
 use zeroize::Zeroizing;
 
@@ -118,6 +118,47 @@ fn right_password_succeeds_and_recovers_the_client_key() {
         panic!("login failed");
     };
     assert!(client_key.stored_key().ct_eq(&expected_stored_key));
+}
+
+#[test]
+fn during_a_rotation_either_password_logs_in_and_the_outcome_says_which() {
+    let pair = || VerifierPair::new(verifier("old pw"), verifier("new pw")).unwrap();
+    for (password, expected) in [("old pw", 0), ("new pw", 1)] {
+        let (server, client, client_final) = until_client_final(
+            Credentials::Rotating(pair()),
+            password,
+            Channel::unbound(),
+            ClientChannel::NotSupported,
+        );
+        let Outcome::Success {
+            server_final,
+            client_key,
+            verifier,
+            ..
+        } = server.handle_client_final(client_final.as_bytes()).unwrap()
+        else {
+            panic!("{password} did not log in");
+        };
+        assert_eq!(verifier, expected, "{password}");
+        // server-final is signed with the matching verifier's ServerKey: the client,
+        // which knows only its own password, accepts it.
+        let verified = client.handle_server_final(server_final.as_bytes()).unwrap();
+        assert!(verified.client_key.ct_eq(&client_key));
+    }
+    assert!(matches!(
+        run(Credentials::Rotating(pair()), "neither"),
+        Outcome::Failure {
+            reason: FailureReason::WrongPassword
+        }
+    ));
+}
+
+#[test]
+fn a_single_verifier_reports_itself_as_the_first() {
+    let Outcome::Success { verifier, .. } = run(Credentials::Verifier(verifier("pw")), "pw") else {
+        panic!("login failed");
+    };
+    assert_eq!(verifier, 0);
 }
 
 #[test]

@@ -21,6 +21,7 @@ use pgscram_auth::hba::AuthMethod;
 use serde::Serialize;
 
 use crate::log;
+use crate::store::PasswordUsed;
 
 /// Events waiting for the writer thread before new ones are dropped.
 pub const QUEUE: usize = 4096;
@@ -114,6 +115,9 @@ pub struct AuditEvent {
     pub reason: Option<String>,
     /// Throttling delay added before the failure was sent.
     pub delay: Duration,
+    /// Which of the role's passwords authenticated (`newest` or `older` during a
+    /// rotation), when one did.
+    pub password: Option<PasswordUsed>,
 }
 
 /// Line format of the audit log.
@@ -189,6 +193,7 @@ impl AuditEvent {
                 .as_ref()
                 .map(|(file, line)| format!("{file}:{line}")),
         );
+        field("password", &self.password.map(|p| p.as_str().to_owned()));
         let _ = write!(
             out,
             " ssl={} delay_ms={}",
@@ -212,6 +217,7 @@ impl AuditEvent {
             method: self.method.map(AuthMethod::as_str),
             hba_file: self.hba.as_ref().map(|(file, _)| file.as_str()),
             hba_line: self.hba.as_ref().map(|&(_, line)| line),
+            password: self.password.map(PasswordUsed::as_str),
             ssl: self.ssl,
             outcome: self.outcome.as_str(),
             delay_ms: u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX),
@@ -236,6 +242,9 @@ struct JsonLine<'a> {
     method: Option<&'static str>,
     hba_file: Option<&'a str>,
     hba_line: Option<u32>,
+    /// Only on logins that used a password: older readers see the lines they knew.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'static str>,
     ssl: bool,
     outcome: &'static str,
     delay_ms: u64,
@@ -365,7 +374,29 @@ mod tests {
             outcome: Outcome::Failure,
             reason: Some("Password does not match for user \"alice\".".into()),
             delay: Duration::from_millis(200),
+            password: None,
         }
+    }
+
+    #[test]
+    fn a_login_says_which_password_it_used() {
+        let login = AuditEvent {
+            outcome: Outcome::Success,
+            reason: None,
+            delay: Duration::ZERO,
+            password: Some(PasswordUsed::Older),
+            ..event()
+        };
+        let text = login.format(AuditFormat::Text);
+        assert!(
+            text.contains("hba=\"/data/pg_hba.conf:2\" password=\"older\" ssl=off"),
+            "{text}"
+        );
+        let json = login.format(AuditFormat::Json);
+        assert!(
+            json.contains("\"hba_line\":2,\"password\":\"older\",\"ssl\":false"),
+            "{json}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use pgscram_auth::hba::{AuthMethod, ConnKind, ConnRequest, HbaRule};
 use pgscram_scram::md5::Md5Secret;
 use pgscram_scram::{
     Channel, Credentials, MockSecret, Nonce, Outcome, ProofVerified, ScramVerifier, ServerError,
-    ServerExchange, StoredSecret,
+    ServerExchange, StoredSecret, VerifierPair,
 };
 use pgscram_wire::frame::limits;
 use pgscram_wire::{Authentication, ErrorFields, SqlState};
@@ -23,7 +23,7 @@ use crate::config::{PasswordEncryption, UpgradeMd5};
 use crate::hash_pool::HashPool;
 use crate::random::random_bytes;
 use crate::reply;
-use crate::store::{PasswordStore, Role, Secret, StoreError};
+use crate::store::{PasswordStore, PasswordUsed, Role, Secret, StoreError};
 use crate::stream::{Conn, ReadError};
 
 /// What the connection knows when authentication starts.
@@ -84,6 +84,8 @@ pub(crate) enum AuthResult {
         secrets: LoginSecrets,
         /// The role's md5 secret was replaced by a SCRAM verifier during this login.
         upgraded: bool,
+        /// Which of the role's passwords logged in (`None` for trust).
+        password: Option<PasswordUsed>,
     },
     /// Failed: `error` goes to the client (FATAL), `log` lines to the server log.
     Failed {
@@ -120,6 +122,7 @@ pub(crate) async fn authenticate(
             authenticated: Authenticated::without_proof(),
             secrets: LoginSecrets::default(),
             upgraded: false,
+            password: None,
         },
         AuthMethod::Reject => AuthResult::Failed {
             error: ErrorFields::fatal(
@@ -133,25 +136,90 @@ pub(crate) async fn authenticate(
     }
 }
 
-/// The stored secret if it is usable right now, or the log-only reason it is not.
-fn usable_secret(
-    user: &str,
-    lookup: &Result<Option<Role>, StoreError>,
-) -> Result<StoredSecret, String> {
+/// A role's passwords that work right now: the newest first, then the older one of a
+/// rotation, each with the label the audit event reports.
+struct Usable {
+    secrets: Vec<(StoredSecret, PasswordUsed)>,
+}
+
+impl Usable {
+    /// The password the md5 exchange and the md5 upgrade use: the newest that works.
+    fn primary(&self) -> &StoredSecret {
+        &self.secrets[0].0
+    }
+}
+
+/// The role's passwords that are usable right now, or the log-only reason none is.
+/// An expired password is left out; only when every one has expired is that the
+/// reason (PostgreSQL's `User "u" has an expired password.`).
+fn usable_secrets(user: &str, lookup: &Result<Option<Role>, StoreError>) -> Result<Usable, String> {
     let role = match lookup {
         Ok(Some(role)) => role,
         Ok(None) => return Err(format!("Role \"{user}\" does not exist.")),
         Err(e) => return Err(format!("Could not look up role \"{user}\": {e}")),
     };
-    let secret = role
-        .secret
-        .as_ref()
-        .ok_or_else(|| format!("User \"{user}\" has no password assigned."))?;
-    if role.password_expired(SystemTime::now()) {
+    let now = SystemTime::now();
+    let mut candidates = Vec::with_capacity(2);
+    if let Some(secret) = &role.secret {
+        candidates.push((secret, role.valid_until, PasswordUsed::Newest));
+    }
+    if let Some(older) = &role.older {
+        candidates.push((&older.secret, older.valid_until, PasswordUsed::Older));
+    }
+    if candidates.is_empty() {
+        return Err(format!("User \"{user}\" has no password assigned."));
+    }
+    let mut secrets = Vec::with_capacity(candidates.len());
+    for (secret, valid_until, used) in candidates {
+        if valid_until.is_some_and(|until| until <= now) {
+            continue;
+        }
+        let classified = StoredSecret::classify(secret.expose())
+            .map_err(|e| format!("User \"{user}\" has an invalid password secret: {e}."))?;
+        secrets.push((classified, used));
+    }
+    if secrets.is_empty() {
         return Err(format!("User \"{user}\" has an expired password."));
     }
-    StoredSecret::classify(secret.expose())
-        .map_err(|e| format!("User \"{user}\" has an invalid password secret: {e}."))
+    Ok(Usable { secrets })
+}
+
+/// The SCRAM credentials for the usable passwords, and which password each verifier
+/// index of [`Outcome::Success`] stands for. Two verifiers are checked together
+/// (older first) when they share salt and iterations; a pair that does not (a custom
+/// store's mistake: the catalog refuses it) is logged and only the newest is used.
+fn scram_credentials(
+    user: &str,
+    usable: Usable,
+    env: &AuthEnv<'_>,
+) -> (Credentials, [PasswordUsed; 2]) {
+    let mut verifiers = Vec::with_capacity(2);
+    for (secret, used) in usable.secrets {
+        match secret {
+            StoredSecret::Scram(verifier) => verifiers.push((verifier, used)),
+            StoredSecret::Md5(_) | StoredSecret::Plaintext if verifiers.is_empty() => {
+                let reason = format!("User \"{user}\" does not have a valid SCRAM secret.");
+                return (doomed(user, env, reason), [PasswordUsed::Newest; 2]);
+            }
+            StoredSecret::Md5(_) | StoredSecret::Plaintext => {}
+        }
+    }
+    let mut verifiers = verifiers.into_iter();
+    let Some((first, first_used)) = verifiers.next() else {
+        let reason = format!("User \"{user}\" does not have a valid SCRAM secret.");
+        return (doomed(user, env, reason), [PasswordUsed::Newest; 2]);
+    };
+    let Some((second, second_used)) = verifiers.next() else {
+        return (Credentials::Verifier(first), [first_used; 2]);
+    };
+    // `first` is the newer; the pair lists the older first.
+    match VerifierPair::new(second.clone(), first.clone()) {
+        Ok(pair) => (Credentials::Rotating(pair), [second_used, first_used]),
+        Err(e) => {
+            tracing::warn!("role \"{user}\": {e}; only its newest password is checked");
+            (Credentials::Verifier(first), [first_used; 2])
+        }
+    }
 }
 
 /// `md5` and `scram-sha-256` rules. Under `md5`, a role whose secret is SCRAM (or a
@@ -163,8 +231,8 @@ async fn challenge(
     rule: &HbaRule,
     env: &AuthEnv<'_>,
 ) -> AuthResult {
-    let secret = usable_secret(ctx.user, ctx.role);
-    if let Ok(StoredSecret::Md5(stored)) = &secret
+    let usable = usable_secrets(ctx.user, ctx.role);
+    if let Ok(StoredSecret::Md5(stored)) = usable.as_ref().map(Usable::primary)
         && env.upgrade_md5 == UpgradeMd5::On
         && env.store.replaces_secrets()
         && matches!(ctx.request.kind, ConnKind::Host { ssl: true, .. })
@@ -172,24 +240,20 @@ async fn challenge(
         return upgrade_md5(conn, ctx, rule, env, stored.clone()).await;
     }
     let use_md5 = rule.method == AuthMethod::Md5
-        && match &secret {
+        && match usable.as_ref().map(Usable::primary) {
             Ok(StoredSecret::Md5(_)) => true,
             Ok(_) => false,
             Err(_) => env.password_encryption == PasswordEncryption::Md5,
         };
     if use_md5 {
-        return md5_exchange(conn, ctx, rule, secret).await;
+        let primary = usable.map(|u| u.secrets.into_iter().next().expect("one or more"));
+        return md5_exchange(conn, ctx, rule, primary).await;
     }
-    let credentials = match secret {
-        Ok(StoredSecret::Scram(verifier)) => Credentials::Verifier(verifier),
-        Ok(StoredSecret::Md5(_) | StoredSecret::Plaintext) => doomed(
-            ctx.user,
-            env,
-            format!("User \"{}\" does not have a valid SCRAM secret.", ctx.user),
-        ),
-        Err(reason) => doomed(ctx.user, env, reason),
+    let (credentials, labels) = match usable {
+        Ok(usable) => scram_credentials(ctx.user, usable, env),
+        Err(reason) => (doomed(ctx.user, env, reason), [PasswordUsed::Newest; 2]),
     };
-    scram_exchange(conn, ctx, rule, credentials).await
+    scram_exchange(conn, ctx, rule, credentials, labels).await
 }
 
 fn doomed(user: &str, env: &AuthEnv<'_>, reason: String) -> Credentials {
@@ -212,6 +276,7 @@ async fn scram_exchange(
     ctx: &AuthContext<'_>,
     rule: &HbaRule,
     credentials: Credentials,
+    labels: [PasswordUsed; 2],
 ) -> AuthResult {
     let channel = match ctx.end_point {
         Some(end_point) => Channel::tls_server_end_point(end_point),
@@ -279,6 +344,7 @@ async fn scram_exchange(
             server_final,
             client_key,
             verified,
+            verifier,
         }) => {
             // Queued: it leaves with AuthenticationOk and what follows (see `queue_ok`).
             let final_message = Authentication::SaslFinal(server_final.into_bytes());
@@ -294,6 +360,7 @@ async fn scram_exchange(
                     ..LoginSecrets::default()
                 },
                 upgraded: false,
+                password: labels.get(verifier).copied(),
             }
         }
         Ok(Outcome::Failure { reason }) => {
@@ -409,7 +476,7 @@ async fn md5_exchange(
     conn: &mut Conn,
     ctx: &AuthContext<'_>,
     rule: &HbaRule,
-    secret: Result<StoredSecret, String>,
+    secret: Result<(StoredSecret, PasswordUsed), String>,
 ) -> AuthResult {
     let mut salt = [0u8; 4];
     salt.copy_from_slice(&random_bytes()[..4]);
@@ -424,7 +491,7 @@ async fn md5_exchange(
         Err(result) => return result,
     };
     match secret {
-        Ok(StoredSecret::Md5(stored)) => {
+        Ok((StoredSecret::Md5(stored), used)) => {
             if pgscram_scram::md5::verify_response(stored.expose(), salt, &response) {
                 AuthResult::Ok {
                     authenticated: Authenticated::without_proof(),
@@ -435,6 +502,7 @@ async fn md5_exchange(
                         ..LoginSecrets::default()
                     },
                     upgraded: false,
+                    password: Some(used),
                 }
             } else {
                 password_failed(
@@ -533,6 +601,7 @@ fn md5_login(password: Secret, upgraded: bool) -> AuthResult {
             ..LoginSecrets::default()
         },
         upgraded,
+        password: Some(PasswordUsed::Newest),
     }
 }
 
@@ -550,37 +619,52 @@ async fn cleartext(
         Ok(password) => password,
         Err(result) => return result,
     };
-    let secret = match usable_secret(ctx.user, ctx.role) {
-        Ok(secret) => secret,
+    let usable = match usable_secrets(ctx.user, ctx.role) {
+        Ok(usable) => usable,
         Err(reason) => return password_failed(ctx.user, reason, rule),
     };
     let user = ctx.user.to_owned();
-    let matches = env
+    // Every usable password is checked, whichever matches.
+    let matched = env
         .hash_pool
-        .run(move || match secret {
-            StoredSecret::Scram(stored) => {
-                ScramVerifier::derive(&password, stored.salt(), stored.iterations())
-                    .map(|derived| derived.ct_eq(&stored))
-                    .unwrap_or(false)
+        .run(move || {
+            let mut matched = None;
+            for (secret, used) in usable.secrets {
+                if cleartext_matches(&password, &user, secret) && matched.is_none() {
+                    matched = Some(used);
+                }
             }
-            StoredSecret::Md5(stored) => {
-                let computed = Zeroizing::new(pgscram_scram::md5::md5_secret(&password, &user));
-                stored.ct_eq(&computed)
-            }
-            StoredSecret::Plaintext => false,
+            matched
         })
         .await;
-    if matches {
-        AuthResult::Ok {
+    match matched {
+        Some(used) => AuthResult::Ok {
             authenticated: Authenticated::without_proof(),
             secrets: LoginSecrets::default(),
             upgraded: false,
-        }
-    } else {
-        password_failed(
+            password: Some(used),
+        },
+        None => password_failed(
             ctx.user,
             format!("Password does not match for user \"{}\".", ctx.user),
             rule,
-        )
+        ),
+    }
+}
+
+/// Whether `password` is the one `secret` was made from (PBKDF2 for SCRAM: run it on
+/// the hashing pool).
+fn cleartext_matches(password: &[u8], user: &str, secret: StoredSecret) -> bool {
+    match secret {
+        StoredSecret::Scram(stored) => {
+            ScramVerifier::derive(password, stored.salt(), stored.iterations())
+                .map(|derived| derived.ct_eq(&stored))
+                .unwrap_or(false)
+        }
+        StoredSecret::Md5(stored) => {
+            let computed = Zeroizing::new(pgscram_scram::md5::md5_secret(password, user));
+            stored.ct_eq(&computed)
+        }
+        StoredSecret::Plaintext => false,
     }
 }

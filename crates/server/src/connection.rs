@@ -20,7 +20,7 @@ use crate::metrics::RefuseReason;
 use crate::negotiate::{Negotiated, negotiate, read_first_packet};
 use crate::reply;
 use crate::state::ServerState;
-use crate::store::{Role, StoreError};
+use crate::store::{PasswordUsed, Role, StoreError};
 use crate::stream::{Conn, Transport};
 use crate::throttle::Admit;
 
@@ -50,6 +50,8 @@ struct Attempt {
     hba: Option<(String, u32)>,
     ssl: bool,
     delay: Duration,
+    /// Which of the role's passwords authenticated, once one did.
+    password: Option<PasswordUsed>,
 }
 
 impl Attempt {
@@ -63,12 +65,16 @@ impl Attempt {
             hba: None,
             ssl: false,
             delay: Duration::ZERO,
+            password: None,
         }
     }
 
     /// Counts the outcome and writes the audit event.
     fn finish(self, state: &ServerState, outcome: Outcome, reason: Option<String>) {
         state.metrics.attempt(self.method, outcome);
+        if let (Outcome::Success, Some(password)) = (outcome, self.password) {
+            state.metrics.password_login(password);
+        }
         if let Some(audit) = &state.audit {
             audit.record(&AuditEvent {
                 time: SystemTime::now(),
@@ -82,6 +88,7 @@ impl Attempt {
                 outcome,
                 reason,
                 delay: self.delay,
+                password: self.password,
             });
         }
     }
@@ -448,7 +455,9 @@ async fn startup_and_authenticate<'a>(
             authenticated,
             secrets,
             upgraded,
+            password,
         } => {
+            attempt.password = password;
             if upgraded {
                 tracing::info!("password of role \"{user}\" {UPGRADED}");
                 state.metrics.password_upgraded();

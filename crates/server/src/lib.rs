@@ -63,6 +63,8 @@ pub use negotiate::TlsParameters;
 pub use server::{Server, ServerHandle};
 pub use shutdown::ShutdownSignal;
 pub use state::ReloadReport;
-pub use store::{MemoryStore, PasswordStore, Role, Secret, StoreError};
+pub use store::{
+    MemoryStore, OlderPassword, PasswordStore, PasswordUsed, Role, Secret, StoreError,
+};
 pub use stream::Transport;
 pub use tls::{Tls, TlsError};

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::audit::Outcome;
+use crate::store::PasswordUsed;
 
 /// Method labels; `none` when the attempt ended before a pg_hba line matched.
 const METHODS: [&str; 7] = [
@@ -55,6 +56,13 @@ fn attempt_labels(method: Option<AuthMethod>, outcome: Outcome) -> AttemptLabels
         ("method", method_label(method)),
         ("outcome", outcome.as_str()),
     ]
+}
+
+/// Label set of `pgscram_password_logins_total`: `password`.
+type PasswordLabels = [(&'static str, &'static str); 1];
+
+fn password_labels(used: PasswordUsed) -> PasswordLabels {
+    [("password", used.as_str())]
 }
 
 fn reason_labels(reason: RefuseReason) -> ReasonLabels {
@@ -98,6 +106,8 @@ pub struct Metrics {
     handshakes: Gauge,
     handshakes_peak: Gauge,
     password_upgrades: Counter,
+    /// Successful password logins by which of the role's passwords was used.
+    password_logins: Family<PasswordLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -138,7 +148,13 @@ impl Metrics {
             handshakes: Gauge::default(),
             handshakes_peak: Gauge::default(),
             password_upgrades: Counter::default(),
+            password_logins: Family::default(),
         };
+        for used in [PasswordUsed::Newest, PasswordUsed::Older] {
+            metrics
+                .password_logins
+                .get_or_create_owned(&password_labels(used));
+        }
         for reason in RefuseReason::ALL {
             metrics.refused.get_or_create_owned(&reason_labels(reason));
         }
@@ -177,6 +193,20 @@ impl Metrics {
     /// Counts a role whose md5 secret became a SCRAM verifier at login.
     pub fn password_upgraded(&self) {
         self.password_upgrades.inc();
+    }
+
+    /// Counts a successful login by the password it used.
+    pub fn password_login(&self, used: PasswordUsed) {
+        self.password_logins
+            .get_or_create(&password_labels(used))
+            .inc();
+    }
+
+    /// Successful logins so far that used the `used` password.
+    pub fn password_logins(&self, used: PasswordUsed) -> u64 {
+        self.password_logins
+            .get(&password_labels(used))
+            .map_or(0, |counter| counter.get())
     }
 
     /// Secrets upgraded from md5 to SCRAM at login so far.
@@ -262,6 +292,12 @@ impl Metrics {
             "pgscram_password_upgrades",
             "Roles whose md5 secret became a SCRAM verifier at login (upgrade_md5_on_login)",
             self.password_upgrades.clone(),
+        );
+        registry.register(
+            "pgscram_password_logins",
+            "Successful password logins by which of the role's passwords they used \
+             (newest, or older during a rotation)",
+            self.password_logins.clone(),
         );
         registry.register(
             "pgscram_handshakes_in_progress",
@@ -480,6 +516,8 @@ mod tests {
             "pgscram_throttle_table_slots 0",
             "pgscram_audit_events_written_total 5",
             "pgscram_audit_events_dropped_total 0",
+            "pgscram_password_logins_total{password=\"newest\"} 0",
+            "pgscram_password_logins_total{password=\"older\"} 0",
             "# HELP pgscram_auth_attempts_total Connection attempts by pg_hba method and outcome.",
             "# TYPE pgscram_auth_attempts_total counter",
             "# TYPE pgscram_connections gauge",
@@ -499,7 +537,7 @@ mod tests {
             .filter(|l| !l.starts_with('#'))
             .map(|l| l.split(['{', ' ']).next().unwrap())
             .collect();
-        assert_eq!(names.len(), 18, "{text}");
+        assert_eq!(names.len(), 20, "{text}");
         let line_of = |wanted: &dyn Fn(&str) -> bool| text.lines().position(wanted);
         for name in names {
             let help = line_of(&|l| l.starts_with(&format!("# HELP {name} ")));
@@ -548,6 +586,7 @@ mod tests {
                 "pgscram_hash_workers_free gauge",
                 "pgscram_max_connections gauge",
                 "pgscram_max_handshakes gauge",
+                "pgscram_password_logins_total counter",
                 "pgscram_password_upgrades_total counter",
                 "pgscram_throttle_table_slots gauge",
             ]

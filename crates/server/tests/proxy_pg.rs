@@ -301,6 +301,95 @@ fn md5_roles_are_upgraded_upstream_as_they_log_in_through_the_proxy() {
         .expect("SCRAM login through the proxy after the upgrade");
 }
 
+/// Issue #15 with an auth_file and an auth_user beside it (PgBouncer's pair): the md5
+/// role's new verifier goes upstream through the auth_user, then into the file, which is
+/// rewritten with only that line changed; the next login is SCRAM pass-through, and
+/// still is after the file is reloaded. A wrong password changes nothing anywhere.
+#[test]
+fn an_md5_upgrade_rewrites_the_auth_file_atomically() {
+    let pg = postgres();
+    pg.sql(
+        "SET password_encryption = 'md5'; \
+         CREATE ROLE dave LOGIN PASSWORD 'dave-secret'; \
+         CREATE ROLE erin LOGIN PASSWORD 'erin-secret'",
+    );
+    let auth_file = std::cell::RefCell::new(PathBuf::new());
+    let store = std::cell::RefCell::new(None);
+    let proxy = start_proxy_with(
+        &pg,
+        "sslmode=require",
+        &[("upgrade_md5_on_login", "on")],
+        SCRAM_ONLY,
+        |dir, upstream| {
+            let path = dir.join("users.txt");
+            std::fs::write(
+                &path,
+                format!(
+                    "; copied from pg_authid\n\"alice\" \"{}\"\n\"dave\" \"{}\"\n\"erin\" \"{}\"\n",
+                    verifier(&pg, "alice"),
+                    verifier(&pg, "dave"),
+                    verifier(&pg, "erin")
+                ),
+            )
+            .unwrap();
+            let file = Arc::new(
+                AuthFileStore::load(&path)
+                    .unwrap()
+                    .with_auth_query(auth_query(upstream)),
+            );
+            *auth_file.borrow_mut() = path;
+            *store.borrow_mut() = Some(file.clone());
+            file
+        },
+    );
+    let auth_file = auth_file.into_inner();
+    let before = std::fs::read_to_string(&auth_file).unwrap();
+    let as_dave = |password: &str| {
+        psql(
+            proxy.port,
+            password,
+            "user=dave sslmode=require",
+            &["-c", "SELECT current_user"],
+            "",
+        )
+    };
+    assert!(!as_dave("not-his").status.success());
+    assert_eq!(std::fs::read_to_string(&auth_file).unwrap(), before);
+    assert!(verifier(&pg, "dave").starts_with("md5"));
+
+    assert_eq!(ok(&as_dave("dave-secret")), "dave");
+    let upgraded = verifier(&pg, "dave");
+    assert!(upgraded.starts_with("SCRAM-SHA-256$"), "{upgraded}");
+    let after = std::fs::read_to_string(&auth_file).unwrap();
+    let dave_md5 = before
+        .lines()
+        .find(|l| l.starts_with("\"dave\""))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        after,
+        before.replace(&dave_md5, &format!("\"dave\" \"{upgraded}\"")),
+        "only dave's line changed, to the upstream's new verifier"
+    );
+    assert!(verifier(&pg, "erin").starts_with("md5"), "only dave");
+
+    // SCRAM pass-through from now on, after a reload too.
+    let port = proxy.port;
+    let scram_login = || {
+        proxy.runtime.block_on(async move {
+            pgscram_client::connect(&format!(
+                "host=127.0.0.1 port={port} user=dave password=dave-secret dbname=postgres \
+                 sslmode=require require_auth=scram-sha-256"
+            ))
+            .await
+            .map(drop)
+        })
+    };
+    scram_login().expect("SCRAM pass-through after the upgrade");
+    store.borrow().as_ref().unwrap().reload().unwrap();
+    scram_login().expect("and after the auth_file is reloaded");
+}
+
 /// Issue #13: what unauthenticated clients can make auth_query do is bounded. 10,000
 /// distinct unknown names (what a spray of made-up user names asks for) cost the upstream
 /// one login, and the cache stays within its bound; names are bound parameters, so a

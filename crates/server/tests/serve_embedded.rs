@@ -523,3 +523,108 @@ fn an_md5_role_leaves_its_first_tls_login_with_a_scram_verifier() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Rotation with two passwords (issue #15): a second password rolls out while the first
+/// still logs in; the audit log and the metrics say which one each login used;
+/// pg_authid shows the newest; only superusers see both; an expired or dropped first
+/// password stops working while the second goes on; `PASSWORD` replaces both.
+#[test]
+fn a_role_rotates_its_password_with_two_valid_at_once() {
+    use pgscram_server::PasswordUsed;
+
+    let dir = pgscram_testkit::temp_dir("rotation");
+    let audit = dir.join("audit.log");
+    let serve = start_with(&dir, |builder| {
+        builder.set("audit_log", &audit.to_string_lossy()).unwrap()
+    });
+    let admin = |sql: &str| ok(&serve.psql("postgres", "superpw", "", sql));
+    let logs_in = |password: &str, extra: &str| {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=app password={password} dbname=postgres \
+             require_auth=scram-sha-256 {extra}",
+            serve.port
+        );
+        serve
+            .runtime
+            .block_on(pgscram_client::connect(&conninfo))
+            .map(|c| serve.runtime.block_on(c.close()))
+            .is_ok()
+    };
+    admin("CREATE ROLE app LOGIN PASSWORD 'old-pw'");
+    let before = admin("SELECT rolpassword FROM pg_authid WHERE rolname = 'app'");
+    admin("ALTER ROLE app ADD SECOND PASSWORD 'new-pw'");
+    let metrics = serve.handle.metrics();
+    // The superuser's own logins so far used its only (newest) password.
+    let newest_before = metrics.password_logins(PasswordUsed::Newest);
+
+    // Both log in, with and without channel binding; nothing else does.
+    assert!(logs_in("old-pw", "sslmode=disable"));
+    assert!(logs_in("new-pw", "sslmode=disable"));
+    assert!(logs_in("old-pw", "sslmode=require channel_binding=require"));
+    assert!(logs_in("new-pw", "sslmode=require channel_binding=require"));
+    assert!(!logs_in("neither", "sslmode=disable"));
+    // psql, with its own SCRAM code, too.
+    assert_eq!(ok(&serve.psql("app", "old-pw", "", "SELECT 1")), "1");
+    assert_eq!(metrics.password_logins(PasswordUsed::Older), 3);
+    assert_eq!(
+        metrics.password_logins(PasswordUsed::Newest) - newest_before,
+        2
+    );
+
+    // pg_authid shows the newest; both, sharing one salt, only in pgscram_passwords.
+    let newest = admin("SELECT rolpassword FROM pg_authid WHERE rolname = 'app'");
+    assert_ne!(newest, before);
+    let both = admin(
+        "SELECT password || ' ' || rolpassword FROM pgscram_passwords \
+         WHERE rolname = 'app' ORDER BY password",
+    );
+    let salt = |verifier: &str| verifier.split('$').nth(1).unwrap().to_owned();
+    let lines: Vec<&str> = both.lines().collect();
+    assert_eq!(lines.len(), 2, "{both}");
+    assert_eq!(lines[0], format!("first {before}"));
+    assert_eq!(lines[1], format!("second {newest}"));
+    assert_eq!(salt(&before), salt(&newest), "one salt and iteration count");
+    let out = serve.psql("app", "new-pw", "", "SELECT * FROM pgscram_passwords");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+
+    // The first expires: the second goes on alone.
+    admin("ALTER ROLE app FIRST PASSWORD VALID UNTIL '2001-01-01'");
+    assert!(!logs_in("old-pw", "sslmode=disable"));
+    assert!(logs_in("new-pw", "sslmode=disable"));
+    // Given back its time, then dropped: the rotation is over.
+    admin("ALTER ROLE app FIRST PASSWORD VALID UNTIL 'infinity'");
+    assert!(logs_in("old-pw", "sslmode=disable"));
+    admin("ALTER ROLE app DROP FIRST PASSWORD");
+    assert!(!logs_in("old-pw", "sslmode=disable"));
+    assert!(logs_in("new-pw", "sslmode=disable"));
+    assert_eq!(
+        admin("SELECT password FROM pgscram_passwords WHERE rolname = 'app'"),
+        "first"
+    );
+
+    // A rotation rolled back drops the second; PASSWORD replaces every password.
+    admin("ALTER ROLE app ADD SECOND PASSWORD 'newer-pw'");
+    admin("ALTER ROLE app DROP SECOND PASSWORD");
+    assert!(!logs_in("newer-pw", "sslmode=disable"));
+    assert!(logs_in("new-pw", "sslmode=disable"));
+    admin("ALTER ROLE app ADD SECOND PASSWORD 'newer-pw'");
+    admin("ALTER ROLE app PASSWORD 'only-pw'");
+    assert!(!logs_in("new-pw", "sslmode=disable"));
+    assert!(!logs_in("newer-pw", "sslmode=disable"));
+    assert!(logs_in("only-pw", "sslmode=disable"));
+    serve.stop();
+
+    // Every successful login says which password it used.
+    let audit = std::fs::read_to_string(&audit).unwrap();
+    let app: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("user=\"app\"") && l.contains("outcome=success"))
+        .collect();
+    assert!(app[0].contains("password=\"older\""), "{audit}");
+    assert!(app[1].contains("password=\"newest\""), "{audit}");
+    assert!(app.iter().all(|l| l.contains("password=")), "{audit}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -449,6 +449,12 @@ enum Unit {
     Seconds,
 }
 
+/// A time with PostgreSQL's units (`250ms`, `30s`, `5min`, `1h`, `7d`); a bare number
+/// is seconds. For tools that take a time as PostgreSQL settings do.
+pub fn parse_time(value: &str) -> Result<Duration, String> {
+    duration(value, Unit::Seconds)
+}
+
 /// A time with PostgreSQL's units: `250ms`, `30s`, `5min`, `1h`, `1d`, or a bare
 /// number in `default`.
 fn duration(value: &str, default: Unit) -> Result<Duration, String> {

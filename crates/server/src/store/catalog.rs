@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pgscram_embedded::{Database, RoleRecord, Timestamp};
 
-use super::{PasswordStore, Role, Secret, StoreError};
+use super::{OlderPassword, PasswordStore, Role, Secret, StoreError};
 
 /// How many names the cache holds. Unknown names are cached too (an unauthenticated
 /// client picks them), so it is bounded: when full, it starts over.
@@ -118,6 +118,10 @@ fn role(mut record: RoleRecord, member_of: Vec<String>) -> Role {
     Role {
         // Moved, not copied: the only copy of the secret is the zeroizing one.
         secret: record.password.take().map(Secret::new),
+        // Copied into the zeroizing Secret; the record's copy is zeroized on drop.
+        older: record.older.take().map(|older| {
+            OlderPassword::new(older.password.clone(), older.valid_until.map(system_time))
+        }),
         can_login: record.can_login,
         superuser: record.superuser,
         valid_until: record.valid_until.map(system_time),

@@ -30,7 +30,12 @@ pub use pgscram_auth::secret::Secret;
 #[non_exhaustive]
 pub struct Role {
     /// The stored secret, if any. A role without one cannot log in with a password.
+    /// During a rotation this is the newest password (the one `pg_authid` shows).
     pub secret: Option<Secret>,
+    /// The older of two passwords while a new one rolls out, with its own expiry:
+    /// either logs in. Two SCRAM verifiers must share salt and iteration count
+    /// (see [`pgscram_scram::rotation`]); a pair that does not is used as `secret` alone.
+    pub older: Option<OlderPassword>,
     /// PostgreSQL's `rolcanlogin`: checked after authentication (28000).
     pub can_login: bool,
     /// Superusers skip CONNECTION LIMIT and see secrets in the catalog views.
@@ -42,6 +47,47 @@ pub struct Role {
     /// Every role this one is a member of, directly or through others (pg_hba's
     /// `+group`). A role is always a member of itself; it need not be listed.
     pub member_of: Vec<String>,
+}
+
+/// A role's second, older password during a rotation.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OlderPassword {
+    /// The secret, like [`Role::secret`].
+    pub secret: Secret,
+    /// When it stops working; `None` for never (as [`Role::valid_until`] for `secret`).
+    pub valid_until: Option<SystemTime>,
+}
+
+impl OlderPassword {
+    /// An older password that works until `valid_until`.
+    pub fn new(secret: impl Into<String>, valid_until: Option<SystemTime>) -> Self {
+        OlderPassword {
+            secret: Secret::new(secret),
+            valid_until,
+        }
+    }
+}
+
+/// Which of a role's passwords a login used: what the audit event and the
+/// `pgscram_password_logins_total` metric report, so operators see when an old
+/// password has stopped being used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PasswordUsed {
+    /// [`Role::secret`]: the only password, or the newer of two.
+    Newest,
+    /// [`Role::older`].
+    Older,
+}
+
+impl PasswordUsed {
+    /// `newest` or `older`, as the audit log and the metric label write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordUsed::Newest => "newest",
+            PasswordUsed::Older => "older",
+        }
+    }
 }
 
 impl Role {
