@@ -535,7 +535,13 @@ fn a_role_rotates_its_password_with_two_valid_at_once() {
     let dir = pgscram_testkit::temp_dir("rotation");
     let audit = dir.join("audit.log");
     let serve = start_with(&dir, |builder| {
-        builder.set("audit_log", &audit.to_string_lossy()).unwrap()
+        builder
+            .hba_rules(
+                "host all clear 127.0.0.1/32 password\n\
+                 host all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .set("audit_log", &audit.to_string_lossy())
+            .unwrap()
     });
     let admin = |sql: &str| ok(&serve.psql("postgres", "superpw", "", sql));
     let logs_in = |password: &str, extra: &str| {
@@ -615,6 +621,19 @@ fn a_role_rotates_its_password_with_two_valid_at_once() {
     assert!(!logs_in("new-pw", "sslmode=disable"));
     assert!(!logs_in("newer-pw", "sslmode=disable"));
     assert!(logs_in("only-pw", "sslmode=disable"));
+
+    // The cleartext `password` method checks both passwords too.
+    admin("CREATE ROLE clear LOGIN PASSWORD 'old-pw'");
+    admin("ALTER ROLE clear ADD SECOND PASSWORD 'new-pw'");
+    let tls = "sslmode=require";
+    assert_eq!(ok(&serve.psql("clear", "old-pw", tls, "SELECT 1")), "1");
+    assert_eq!(ok(&serve.psql("clear", "new-pw", tls, "SELECT 1")), "1");
+    assert!(
+        !serve
+            .psql("clear", "neither", tls, "SELECT 1")
+            .status
+            .success()
+    );
     serve.stop();
 
     // Every successful login says which password it used.
@@ -626,5 +645,15 @@ fn a_role_rotates_its_password_with_two_valid_at_once() {
     assert!(app[0].contains("password=\"older\""), "{audit}");
     assert!(app[1].contains("password=\"newest\""), "{audit}");
     assert!(app.iter().all(|l| l.contains("password=")), "{audit}");
+    let clear: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("user=\"clear\"") && l.contains("outcome=success"))
+        .collect();
+    assert_eq!(clear.len(), 2, "{audit}");
+    assert!(
+        clear[0].contains("method=\"password\"") && clear[0].contains("password=\"older\""),
+        "{audit}"
+    );
+    assert!(clear[1].contains("password=\"newest\""), "{audit}");
     let _ = std::fs::remove_dir_all(dir);
 }
