@@ -68,6 +68,9 @@ pub struct SessionStart {
     pub peer: Option<SocketAddr>,
     /// Server-wide defaults for the session's settings.
     pub defaults: SessionDefaults,
+    /// Which of the role's passwords authenticated (`None` for trust): during a
+    /// rotation the proxy logs in upstream with the verifier the client matched.
+    pub password_used: Option<crate::store::PasswordUsed>,
     /// What can log the client in elsewhere (the proxy's upstream). Zeroized when dropped.
     secrets: LoginSecrets,
 }
@@ -104,6 +107,7 @@ impl SessionStart {
             tls,
             peer,
             defaults,
+            password_used: None,
             secrets,
         }
     }

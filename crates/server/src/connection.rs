@@ -552,7 +552,8 @@ async fn startup_and_authenticate<'a>(
         password_encryption: settings.password_encryption,
         scram_iterations: settings.scram_iterations,
     };
-    let start = SessionStart::new(pid, role, startup, tls, peer, defaults, secrets);
+    let mut start = SessionStart::new(pid, role, startup, tls, peer, defaults, secrets);
+    start.password_used = attempt.password;
     let note = upgraded.then(|| UPGRADED.to_owned());
     Step::Ready(conn, Box::new(start), session_slot, role_slot, note)
 }

@@ -390,6 +390,41 @@ fn an_md5_upgrade_rewrites_the_auth_file_atomically() {
     scram_login().expect("and after the auth_file is reloaded");
 }
 
+/// A store that returns two passwords (a rotation, issue #15): the client that logs in
+/// with the older one is logged in upstream with that one's keys, not the newest's.
+#[test]
+fn a_login_with_the_older_of_two_passwords_goes_upstream_with_its_keys() {
+    use pgscram_scram::ScramVerifier;
+    use pgscram_server::{MemoryStore, OlderPassword, Role};
+
+    let pg = postgres();
+    let upstream_verifier = verifier(&pg, "alice");
+    let parsed = ScramVerifier::parse(&upstream_verifier).unwrap();
+    let newer = ScramVerifier::derive(
+        b"through-the-looking-glass",
+        parsed.salt(),
+        parsed.iterations(),
+    )
+    .unwrap();
+    let proxy = start_proxy(&pg, "sslmode=disable", |_, _| {
+        let store = MemoryStore::new();
+        let mut alice = Role::login(newer.to_string());
+        alice.older = Some(OlderPassword::new(upstream_verifier.clone(), None));
+        store.insert("alice", alice);
+        Arc::new(store)
+    });
+    assert_eq!(
+        ok(&psql(
+            proxy.port,
+            "wonderland",
+            "user=alice sslmode=disable",
+            &["-c", "SELECT current_user"],
+            "",
+        )),
+        "alice"
+    );
+}
+
 /// Issue #13: what unauthenticated clients can make auth_query do is bounded. 10,000
 /// distinct unknown names (what a spray of made-up user names asks for) cost the upstream
 /// one login, and the cache stays within its bound; names are bound parameters, so a

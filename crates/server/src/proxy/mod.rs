@@ -28,7 +28,7 @@ use pgscram_scram::ScramVerifier;
 use pgscram_wire::{ErrorFields, SqlState};
 
 use crate::backend::{Backend, Client, SessionStart};
-use crate::store::PasswordStore;
+use crate::store::{PasswordStore, PasswordUsed};
 
 pub use auth_file::{AuthFileError, AuthFileStore};
 pub use auth_query::{AuthQueryStore, CACHE_ENTRIES, DEFAULT_AUTH_QUERY, FETCH_TIMEOUT};
@@ -73,12 +73,13 @@ impl Backend for ProxyBackend {
             config.conn_mut().application_name = Some(name.to_owned());
         }
         if let Some(client_key) = start.take_client_key() {
-            // The verifier the client just proved itself against: the one lookup of this login.
-            let verifier = start
-                .role
-                .secret
-                .as_ref()
-                .and_then(|s| ScramVerifier::parse(s.expose()).ok());
+            // The verifier the client just proved itself against (the older one of a
+            // rotation if that is what matched): the one lookup of this login.
+            let secret = match start.password_used {
+                Some(PasswordUsed::Older) => start.role.older.as_ref().map(|o| &o.secret),
+                _ => start.role.secret.as_ref(),
+            };
+            let verifier = secret.and_then(|s| ScramVerifier::parse(s.expose()).ok());
             let Some(verifier) = verifier else {
                 let error = ErrorFields::fatal(
                     SqlState::INVALID_PASSWORD,
