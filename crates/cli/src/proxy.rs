@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, ProxyBackend};
+use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, PoolSettings, ProxyBackend};
 use pgscram_server::{PasswordStore, Server, Settings};
 
 use crate::server_args::ServerArgs;
@@ -21,6 +21,13 @@ const PROGRAM_SETTINGS: &[&str] = &[
     "auth_user",
     "auth_query",
     "auth_query_ttl",
+    "pool_mode",
+    "default_pool_size",
+    "query_wait_timeout",
+    "server_idle_timeout",
+    "server_lifetime",
+    "server_reset_query",
+    "max_prepared_statements",
 ];
 
 pub const USAGE: &str = "\
@@ -37,6 +44,15 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE | 
                               columns name, secret and, optionally, VALID UNTIL
   both, as PgBouncer: names the auth_file lacks are read with --auth-user, and
   --upgrade-md5-on-login writes a role's new verifier upstream as ROLE and into the file
+  --pool-mode session|transaction
+                              pool upstream connections per (database, user), as PgBouncer
+                              (default: none, one upstream login per client session)
+  --default-pool-size N       server connections per pool (20)
+  --query-wait-timeout TIME   how long a client waits for a server connection (120s)
+  --server-idle-timeout TIME  close idle server connections after (600s)
+  --server-lifetime TIME      close server connections this old when idle (3600s)
+  --server-reset-query SQL    run before a connection goes back in session mode (DISCARD ALL)
+  --max-prepared-statements N named statements kept per server connection (200)
   (default address 127.0.0.1:6432, data directory ./pgscram-proxy-data)
 
 Clients must log in with SCRAM (scram-sha-256 in pg_hba.conf): their proof is what logs
@@ -69,6 +85,8 @@ fn defaults() -> Settings {
 struct Options {
     upstream: String,
     source: Source,
+    /// `None` without `pool_mode`: one upstream login per client session.
+    pooling: Option<PoolSettings>,
 }
 
 fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Result<Options> {
@@ -99,7 +117,31 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
         (Some(file), Some(auth_user)) => Source::FileAndQuery(PathBuf::from(file), auth_user),
         (None, None) => bail!("give --auth-file FILE, --auth-user ROLE, or both"),
     };
-    Ok(Options { upstream, source })
+    let pooling = match program.get("pool_mode") {
+        None => {
+            if let Some(name) = PoolSettings::NAMES
+                .iter()
+                .find(|name| program.contains_key(**name))
+            {
+                bail!("{name} needs pool_mode (session or transaction)");
+            }
+            None
+        }
+        Some(_) => {
+            let mut settings = PoolSettings::default();
+            for name in PoolSettings::NAMES {
+                if let Some(value) = program.get(*name) {
+                    settings.set(name, value).map_err(|e| anyhow::anyhow!(e))?;
+                }
+            }
+            Some(settings)
+        }
+    };
+    Ok(Options {
+        upstream,
+        source,
+        pooling,
+    })
 }
 
 pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
@@ -143,8 +185,12 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
             .settings(defaults())
             .overrides(std::mem::take(&mut args.overrides))
             .program_settings(PROGRAM_SETTINGS)
-            .store(store.clone())
-            .backend(ProxyBackend::new(upstream, store));
+            .store(store.clone());
+        let backend = ProxyBackend::new(upstream, store);
+        builder = builder.backend(match options.pooling {
+            Some(settings) => backend.with_pooling(settings),
+            None => backend,
+        });
         if let Some(file) = args.config_file.take() {
             builder = builder.config_file(file);
         }
@@ -191,6 +237,33 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(both.source, Source::FileAndQuery(..)));
+        assert!(both.pooling.is_none(), "no pooling unless pool_mode is set");
+        let (_, pooled) = parse_args(&[
+            "--upstream",
+            "host=h",
+            "--auth-file",
+            "f",
+            "--pool-mode",
+            "transaction",
+            "--default-pool-size",
+            "10",
+            "--query-wait-timeout",
+            "5s",
+        ])
+        .unwrap();
+        let pooling = pooled.pooling.expect("pooling");
+        assert_eq!(pooling.mode, pgscram_server::proxy::PoolMode::Transaction);
+        assert_eq!(pooling.default_pool_size, 10);
+        assert_eq!(pooling.query_wait_timeout, Duration::from_secs(5));
+        for bad in [
+            &["--default-pool-size", "10"][..],
+            &["--pool-mode", "statement"][..],
+            &["--pool-mode", "session", "--default-pool-size", "0"][..],
+        ] {
+            let mut args = vec!["--upstream", "host=h", "--auth-file", "f"];
+            args.extend_from_slice(bad);
+            assert!(parse_args(&args).is_err(), "{bad:?}");
+        }
         assert!(parse_args(&["--upstream", "host=h password=x", "--auth-file", "f"]).is_err());
         let (settings, options) =
             parse_args(&["--upstream", "host=h", "--auth-file", "f"]).unwrap();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, ProxyBackend};
+use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, PoolSettings, ProxyBackend};
 use pgscram_server::{PasswordStore, Server};
 use pgscram_testkit::{Options, Postgres, self_signed_cert};
 
@@ -64,6 +64,18 @@ fn start_proxy_with(
     hba: &str,
     store: impl FnOnce(&Path, pgscram_client::Config) -> Arc<dyn PasswordStore>,
 ) -> Proxy {
+    start_proxy_pooled(pg, upstream_extra, settings, hba, None, store)
+}
+
+/// [`start_proxy_with`], pooling upstream connections with `pooling`.
+fn start_proxy_pooled(
+    pg: &Postgres,
+    upstream_extra: &str,
+    settings: &[(&str, &str)],
+    hba: &str,
+    pooling: Option<PoolSettings>,
+    store: impl FnOnce(&Path, pgscram_client::Config) -> Arc<dyn PasswordStore>,
+) -> Proxy {
     let dir = pgscram_testkit::temp_dir("proxy");
     std::fs::write(dir.join("pg_hba.conf"), hba).unwrap();
     let upstream = pgscram_server::proxy::upstream_config(&format!(
@@ -87,7 +99,10 @@ fn start_proxy_with(
                 .listen("127.0.0.1:0".parse().unwrap())
                 .data_dir(&dir)
                 .store(store.clone())
-                .backend(ProxyBackend::new(upstream, store))
+                .backend(match pooling {
+                    Some(pooling) => ProxyBackend::new(upstream, store).with_pooling(pooling),
+                    None => ProxyBackend::new(upstream, store),
+                })
                 .build(),
         )
         .unwrap();
@@ -671,4 +686,235 @@ fn tokio_postgres_query_cancel_through_the_proxy() {
         "the query was not canceled"
     );
     assert!(result.1, "the session should survive the cancel");
+}
+
+// ---- pooling (issue #13) ----
+
+fn pooled(pg: &Postgres, settings: &[(&str, &str)]) -> Proxy {
+    let mut pooling = PoolSettings::default();
+    for (name, value) in settings {
+        pooling.set(name, value).unwrap();
+    }
+    start_proxy_pooled(
+        pg,
+        "sslmode=disable",
+        &[],
+        SCRAM_ONLY,
+        Some(pooling),
+        |dir, _| Arc::new(AuthFileStore::load(&write_auth_file(dir, pg)).unwrap()),
+    )
+}
+
+/// A tokio-postgres client through the proxy as alice.
+async fn alice(port: u16) -> tokio_postgres::Client {
+    let conninfo = format!(
+        "host=127.0.0.1 port={port} user=alice password=wonderland dbname=postgres connect_timeout=10"
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn one(client: &tokio_postgres::Client, sql: &str) -> String {
+    let rows = client.simple_query(sql).await.unwrap();
+    rows.iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Session pooling: one upstream login serves client after client; what a client
+/// changed is reset (DISCARD ALL) before the next one gets the connection.
+#[test]
+fn session_pooling_serves_clients_one_after_another_on_one_reset_connection() {
+    let pg = postgres();
+    let proxy = pooled(&pg, &[("pool_mode", "session"), ("default_pool_size", "1")]);
+    let before = connections_received(&pg);
+    let run = |sql: &[&str]| {
+        let args: Vec<&str> = sql.iter().flat_map(|s| ["-c", s]).collect();
+        ok(&psql(
+            proxy.port,
+            "wonderland",
+            "sslmode=disable",
+            &args,
+            "",
+        ))
+    };
+    let first = run(&[
+        "SHOW TimeZone",
+        "SELECT pg_backend_pid()",
+        "SET TimeZone = 'Asia/Tokyo'",
+    ]);
+    let second = run(&["SHOW TimeZone", "SELECT pg_backend_pid()"]);
+    let (zone, pid) = first.split_once('\n').unwrap();
+    assert_eq!(
+        second,
+        format!("{zone}\n{}", pid.lines().next().unwrap()),
+        "same backend, reset"
+    );
+    assert_eq!(connections_received(&pg), before + 1, "one upstream login");
+    // A wrong password never gets near the pool.
+    assert!(
+        !psql(
+            proxy.port,
+            "wrong",
+            "sslmode=disable",
+            &["-c", "SELECT 1"],
+            ""
+        )
+        .status
+        .success()
+    );
+}
+
+/// Transaction pooling under pgbench: 8 clients on 2 server connections, with
+/// `-M prepared` (named statements prepared transparently on whichever connection
+/// runs them): no failed transaction. One pgbench thread per client: pgbench prepares
+/// with a blocking PQprepare, so a thread of several clients would wait on its own
+/// clients' open transactions for a connection (as it would through PgBouncer).
+#[test]
+fn transaction_pooling_runs_pgbench_prepared_without_a_failure() {
+    let pg = postgres();
+    pg.sql("GRANT CREATE ON SCHEMA public TO alice");
+    let proxy = pooled(
+        &pg,
+        &[("pool_mode", "transaction"), ("default_pool_size", "2")],
+    );
+    let pgbench = |args: &[&str]| {
+        Command::new(pgscram_testkit::bindir().join("pgbench"))
+            .args(args)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &proxy.port.to_string(),
+                "-U",
+                "alice",
+                "postgres",
+            ])
+            .env("PGPASSWORD", "wonderland")
+            .env("PGSSLMODE", "disable")
+            .output()
+            .unwrap()
+    };
+    let init = pgbench(&["-i", "-s", "1", "-q"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let before = connections_received(&pg);
+    for mode in ["prepared", "extended", "simple"] {
+        let out = pgbench(&["-n", "-M", mode, "-c", "8", "-j", "8", "-t", "50"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("number of transactions actually processed: 400/400"),
+            "{mode}: {stdout}"
+        );
+        assert!(
+            stdout.contains("number of failed transactions: 0"),
+            "{mode}: {stdout}"
+        );
+    }
+    assert!(
+        connections_received(&pg) <= before + 2,
+        "at most the pool size of upstream logins"
+    );
+}
+
+/// Transaction pooling: each client keeps its own parameters whichever connection
+/// serves it; a client that leaves mid-transaction never hands that transaction on;
+/// a cancel reaches the connection running the client's query.
+#[test]
+fn transaction_pooling_keeps_parameters_drops_dirty_connections_and_routes_cancels() {
+    let pg = postgres();
+    pg.sql("CREATE TABLE pooled_t (x int); GRANT ALL ON pooled_t TO alice");
+    let proxy = pooled(
+        &pg,
+        &[("pool_mode", "transaction"), ("default_pool_size", "1")],
+    );
+    let port = proxy.port;
+    proxy.runtime.block_on(async move {
+        let a = alice(port).await;
+        let b = alice(port).await;
+        let default_zone = one(&b, "SHOW TimeZone").await;
+        a.simple_query("SET TimeZone = 'Asia/Tokyo'").await.unwrap();
+        assert_eq!(one(&b, "SHOW TimeZone").await, default_zone);
+        assert_eq!(one(&a, "SHOW TimeZone").await, "Asia/Tokyo");
+        assert_eq!(one(&b, "SHOW TimeZone").await, default_zone);
+
+        // A leaves in the middle of a transaction.
+        a.simple_query("BEGIN; INSERT INTO pooled_t VALUES (1)")
+            .await
+            .unwrap();
+        drop(a);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(one(&b, "SELECT count(*) FROM pooled_t").await, "0");
+        assert_eq!(
+            one(&b, "SELECT txid_current_if_assigned() IS NULL").await,
+            "t"
+        );
+
+        // A cancel goes to the connection running b's query.
+        let token = b.cancel_token();
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            token.cancel_query(tokio_postgres::NoTls).await
+        });
+        let error = b.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
+        canceller.await.unwrap().unwrap();
+        assert_eq!(error.code().map(|c| c.code()), Some("57014"));
+        assert_eq!(one(&b, "SELECT 1").await, "1");
+    });
+}
+
+/// Pool exhaustion: a client waits its turn for at most query_wait_timeout; when a
+/// connection frees, the next client gets it. After an upstream restart the pooled
+/// connections (closed under it) are not handed out: new ones are opened.
+#[test]
+fn a_full_pool_makes_clients_wait_and_pools_recover_from_an_upstream_restart() {
+    let pg = postgres();
+    let proxy = pooled(
+        &pg,
+        &[
+            ("pool_mode", "session"),
+            ("default_pool_size", "1"),
+            ("query_wait_timeout", "1"),
+        ],
+    );
+    let port = proxy.port;
+    proxy.runtime.block_on(async move {
+        let holder = alice(port).await;
+        assert_eq!(one(&holder, "SELECT 1").await, "1");
+        let conninfo =
+            format!("host=127.0.0.1 port={port} user=alice password=wonderland dbname=postgres");
+        let started = std::time::Instant::now();
+        let waited = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await;
+        let error = waited.err().expect("no connection is free");
+        assert!(
+            format!("{error:?}").contains("query_wait_timeout"),
+            "{error:?}"
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+        // The holder leaves; a waiting client gets its connection.
+        let next = tokio::spawn(async move { alice(port).await });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(holder);
+        let next = next.await.unwrap();
+        assert_eq!(one(&next, "SELECT 2").await, "2");
+    });
+    pg.restart();
+    proxy.runtime.block_on(async move {
+        let after = alice(port).await;
+        assert_eq!(one(&after, "SELECT 3").await, "3");
+    });
 }

@@ -246,6 +246,26 @@ impl Postgres {
         self.sql("SELECT pg_reload_conf()");
     }
 
+    /// Restarts the cluster (fast shutdown: sessions are cut, as in a real restart).
+    pub fn restart(&self) {
+        let log = self.root.join("server.log");
+        self.run_checked(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data().to_str().unwrap_or_default(),
+                "-l",
+                log.to_str().unwrap_or_default(),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ],
+        );
+    }
+
     fn write_file(&self, name: &str, contents: &str, mode: u32) {
         use std::os::unix::fs::PermissionsExt;
         let path = self.data().join(name);

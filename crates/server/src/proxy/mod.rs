@@ -20,9 +20,13 @@
 
 mod auth_file;
 mod auth_query;
+mod pool;
+mod pooled;
 mod relay;
+mod statements;
 
-use std::sync::Arc;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::{Arc, OnceLock};
 
 use pgscram_scram::ScramVerifier;
 use pgscram_wire::{ErrorFields, SqlState};
@@ -32,6 +36,7 @@ use crate::store::{PasswordStore, PasswordUsed};
 
 pub use auth_file::{AuthFileError, AuthFileStore};
 pub use auth_query::{AuthQueryStore, CACHE_ENTRIES, DEFAULT_AUTH_QUERY, FETCH_TIMEOUT};
+pub use pool::{PoolCounts, PoolMode, PoolSettings};
 
 /// Reads the upstream's conninfo. Its user is only a template (each client logs in as
 /// itself), so a missing user is not an error here.
@@ -43,10 +48,13 @@ pub fn upstream_config(conninfo: &str) -> Result<pgscram_client::Config, pgscram
     pgscram_client::Config::parse_with(conninfo, &|key: &str| std::env::var(key).ok(), &defaults)
 }
 
-/// Logs clients in upstream with their own SCRAM proof, then relays.
+/// Logs clients in upstream with their own SCRAM proof, then relays; with pooling,
+/// serves them from pools of upstream connections (see [`PoolSettings`]).
 pub struct ProxyBackend {
     upstream: pgscram_client::Config,
     store: Arc<dyn PasswordStore>,
+    pools: Option<Arc<pool::Pools>>,
+    pruning: OnceLock<()>,
 }
 
 impl ProxyBackend {
@@ -54,8 +62,106 @@ impl ProxyBackend {
     /// database and credentials are set per client. `store` is the server's credential
     /// store, told when a verifier proves stale.
     pub fn new(upstream: pgscram_client::Config, store: Arc<dyn PasswordStore>) -> Self {
-        ProxyBackend { upstream, store }
+        ProxyBackend {
+            upstream,
+            store,
+            pools: None,
+            pruning: OnceLock::new(),
+        }
     }
+
+    /// Pools upstream connections per (database, user), as PgBouncer does.
+    pub fn with_pooling(mut self, settings: PoolSettings) -> Self {
+        self.pools = Some(pool::Pools::new(settings));
+        self
+    }
+
+    /// Occupancy of the (database, user) pool; zero without pooling.
+    pub fn pool_counts(&self, database: &str, user: &str) -> PoolCounts {
+        self.pools
+            .as_ref()
+            .map_or_else(PoolCounts::default, |p| p.counts(database, user))
+    }
+
+    /// The upstream login for this client: its own proof's ClientKey (or, for md5
+    /// roles, what the client proved it knows), never anything stored.
+    fn login_config(
+        &self,
+        start: &mut SessionStart,
+    ) -> Result<pgscram_client::Config, ErrorFields> {
+        let mut config = self.upstream.clone();
+        config.set_user(&start.user);
+        config.conn_mut().dbname = start.database.clone();
+        if let Some(name) = start.startup.application_name() {
+            config.conn_mut().application_name = Some(name.to_owned());
+        }
+        if let Some(client_key) = start.take_client_key() {
+            // The verifier the client just proved itself against (the older one of a
+            // rotation if that is what matched): the one lookup of this login.
+            let verifier =
+                matched_secret(start).and_then(|s| ScramVerifier::parse(s.expose()).ok());
+            let Some(verifier) = verifier else {
+                return Err(ErrorFields::fatal(
+                    SqlState::INVALID_PASSWORD,
+                    format!("password authentication failed for user \"{}\"", start.user),
+                ));
+            };
+            config.set_scram_keys(client_key, verifier.server_key().clone());
+            config.expect_scram_parameters(verifier.salt().to_vec(), verifier.iterations());
+        } else if let Some(password) = start.take_password() {
+            // An md5 role that gave its password to be upgraded (upgrade_md5_on_login):
+            // logged in upstream with it. `password` is zeroized at the end of this
+            // block, `config`'s copy when `config` is dropped.
+            config.set_password(Some(password.expose()));
+        } else if let Some(secret) = start.take_md5_secret() {
+            // An md5 login: answered upstream with the md5 secret the client just proved
+            // it knows, as PgBouncer does (md5 pass-through).
+            config.set_md5_secret(secret);
+        } else {
+            return Err(ErrorFields::fatal(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                "pgscram proxy logs in upstream with the client's proof; use scram-sha-256 (or md5 for md5 roles) in pg_hba.conf for this connection",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Logs in upstream; a stale verifier is forgotten and named as such.
+    async fn connect(
+        &self,
+        config: &pgscram_client::Config,
+        user: &str,
+    ) -> Result<pgscram_client::Connection, ErrorFields> {
+        pgscram_client::connect_with(config).await.map_err(|error| {
+            if matches!(
+                error,
+                pgscram_client::Error::Scram(pgscram_scram::ClientError::UnexpectedParameters)
+            ) {
+                self.store.invalidate(user);
+                tracing::info!(
+                    "the SCRAM verifier for role \"{user}\" is stale: update it from the upstream's pg_authid"
+                );
+            }
+            upstream_error(user, &error)
+        })
+    }
+}
+
+/// The stored secret the client's login matched: the role's newest, or the older one
+/// of a rotation.
+fn matched_secret(start: &SessionStart) -> Option<&crate::store::Secret> {
+    match start.password_used {
+        Some(PasswordUsed::Older) => start.role.older.as_ref().map(|o| &o.secret),
+        _ => start.role.secret.as_ref(),
+    }
+}
+
+/// Which credentials a pooled connection was opened with: a connection is handed only
+/// to clients who proved themselves against the same stored secret.
+fn fingerprint(start: &SessionStart) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    matched_secret(start).map(|s| s.expose()).hash(&mut hasher);
+    hasher.finish()
 }
 
 #[async_trait::async_trait]
@@ -66,65 +172,33 @@ impl Backend for ProxyBackend {
     }
 
     async fn serve(&self, mut start: SessionStart, mut client: Client) {
-        let mut config = self.upstream.clone();
-        config.set_user(&start.user);
-        config.conn_mut().dbname = start.database.clone();
-        if let Some(name) = start.startup.application_name() {
-            config.conn_mut().application_name = Some(name.to_owned());
-        }
-        if let Some(client_key) = start.take_client_key() {
-            // The verifier the client just proved itself against (the older one of a
-            // rotation if that is what matched): the one lookup of this login.
-            let secret = match start.password_used {
-                Some(PasswordUsed::Older) => start.role.older.as_ref().map(|o| &o.secret),
-                _ => start.role.secret.as_ref(),
+        let config = match self.login_config(&mut start) {
+            Ok(config) => config,
+            Err(error) => return client.refuse(error).await,
+        };
+        if let Some(pools) = &self.pools {
+            self.pruning.get_or_init(|| pools.start_pruning());
+            let startup: Vec<(String, String)> = start
+                .startup
+                .params()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            let opener = pooled::Opener {
+                backend: self,
+                config: Some(config),
+                user: start.user.clone(),
+                database: start.database.clone(),
+                fingerprint: fingerprint(&start),
             };
-            let verifier = secret.and_then(|s| ScramVerifier::parse(s.expose()).ok());
-            let Some(verifier) = verifier else {
-                let error = ErrorFields::fatal(
-                    SqlState::INVALID_PASSWORD,
-                    format!("password authentication failed for user \"{}\"", start.user),
-                );
-                return client.refuse(error).await;
-            };
-            config.set_scram_keys(client_key, verifier.server_key().clone());
-            config.expect_scram_parameters(verifier.salt().to_vec(), verifier.iterations());
-        } else if let Some(password) = start.take_password() {
-            // An md5 role that gave its password to be upgraded (upgrade_md5_on_login):
-            // logged in upstream with it. `password` is zeroized at the end of this
-            // block, `config`'s copy when it is dropped below.
-            config.set_password(Some(password.expose()));
-        } else if let Some(secret) = start.take_md5_secret() {
-            // An md5 login: answered upstream with the md5 secret the client just proved
-            // it knows, as PgBouncer does (md5 pass-through).
-            config.set_md5_secret(secret);
-        } else {
-            let error = ErrorFields::fatal(
-                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                "pgscram proxy logs in upstream with the client's proof; use scram-sha-256 (or md5 for md5 roles) in pg_hba.conf for this connection",
-            );
-            return client.refuse(error).await;
+            return pooled::serve(pools, opener, &startup, client).await;
         }
-        let connected = pgscram_client::connect_with(&config).await;
+        let connected = self.connect(&config, &start.user).await;
         // The ClientKey or password lives in `config`: dropping it zeroizes it, now that
         // the login is done.
         drop(config);
-
         let upstream = match connected {
             Ok(upstream) => upstream,
-            Err(error) => {
-                if matches!(
-                    error,
-                    pgscram_client::Error::Scram(pgscram_scram::ClientError::UnexpectedParameters)
-                ) {
-                    self.store.invalidate(&start.user);
-                    tracing::info!(
-                        "the SCRAM verifier for role \"{}\" is stale: update it from the upstream's pg_authid",
-                        start.user
-                    );
-                }
-                return client.refuse(upstream_error(&start.user, &error)).await;
-            }
+            Err(error) => return client.refuse(error).await,
         };
         let cancel_token = upstream.cancel_token();
         let relay = upstream.into_relay();

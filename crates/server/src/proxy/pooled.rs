@@ -1,0 +1,521 @@
+//! One client session served from the pools (`pool_mode`), message by message.
+//!
+//! ```text
+//! login:   lease a slot ─ idle connection of the same verifier, or a new upstream login
+//!          with this client's ClientKey ─ SET the client's startup parameters ─ greeting
+//! session: the connection stays with the client until it leaves; then
+//!          server_reset_query and back to the pool if it is idle, else closed
+//! transaction: released at ReadyForQuery (idle) with nothing in flight; the next
+//!          message leases again, and the client's parameters (client_encoding, DateStyle,
+//!          TimeZone, IntervalStyle, application_name, standard_conforming_strings) are
+//!          SET on whichever connection it gets; named prepared statements are
+//!          prepared there transparently (see `statements`)
+//! ```
+//!
+//! A client that leaves mid-transaction, or whose connection is in any state but idle,
+//! never hands that connection on: it is closed. A CancelRequest for the client goes to
+//! the server connection serving it at that moment.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pgscram_wire::{ErrorFields, SqlState};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::pool::{Lease, PoolMode, Pools, ServerConn};
+use super::statements::Statements;
+use crate::backend::{CancelSignal, Client};
+use crate::stream::Transport;
+
+/// The parameters PostgreSQL reports that a client may set and a pooled connection
+/// must carry for it.
+const TRACKED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "standard_conforming_strings",
+];
+
+/// The largest message either side may send (PostgreSQL's own limit).
+const MAX_MESSAGE: u32 = 0x3fff_ffff;
+
+/// How a session opens server connections: the client's own login, kept while the
+/// session may need another connection (transaction mode) and zeroized when dropped.
+pub(super) struct Opener<'a> {
+    pub backend: &'a super::ProxyBackend,
+    pub config: Option<pgscram_client::Config>,
+    pub user: String,
+    pub database: String,
+    pub fingerprint: u64,
+}
+
+impl Opener<'_> {
+    async fn open(&mut self) -> Result<ServerConn, ErrorFields> {
+        let config = match self.config.as_ref() {
+            Some(config) => config,
+            None => {
+                return Err(ErrorFields::fatal(
+                    SqlState::parse("08P01").unwrap_or(SqlState::PROTOCOL_VIOLATION),
+                    "no server connection is free and this session cannot open one",
+                ));
+            }
+        };
+        let upstream = self.backend.connect(config, &self.user).await?;
+        let cancel = upstream.cancel_token();
+        Ok(ServerConn::new(
+            upstream.into_relay(),
+            cancel,
+            self.fingerprint,
+        ))
+    }
+}
+
+/// A message at the front of `buf`, once it is all there: (tag, whole length).
+fn next_message(buf: &[u8]) -> Result<Option<(u8, usize)>, ()> {
+    match pgscram_wire::frame::message_len(buf, MAX_MESSAGE) {
+        Ok(Some(len)) => Ok(Some((buf[0], len))),
+        Ok(None) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+fn push_message(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// A ParameterStatus body: name and value.
+fn parameter(body: &[u8]) -> Option<(String, String)> {
+    let mut parts = body.split(|&b| b == 0);
+    let name = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    let value = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    Some((name, value))
+}
+
+fn quote_literal(text: &str) -> String {
+    super::auth_query::quote_literal(text)
+}
+
+/// Runs `sql` (simple protocol) on an idle server connection, keeping its parameters
+/// up to date; an error or a broken connection is `Err` (the connection is not clean).
+async fn run_internal(conn: &mut ServerConn, sql: &str) -> Result<(), ()> {
+    let mut body = sql.as_bytes().to_vec();
+    body.push(0);
+    let mut out = Vec::new();
+    push_message(&mut out, b'Q', &body);
+    conn.stream.write_all(&out).await.map_err(|_| ())?;
+    let mut failed = false;
+    loop {
+        while let Some((tag, len)) = next_message(&conn.buffered)? {
+            let message: Vec<u8> = conn.buffered.drain(..len).collect();
+            match tag {
+                b'S' => {
+                    if let Some((name, value)) = parameter(&message[5..]) {
+                        conn.parameters.insert(name, value);
+                    }
+                }
+                b'E' => failed = true,
+                b'Z' => return if failed { Err(()) } else { Ok(()) },
+                _ => {}
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = conn.stream.read(&mut chunk).await.map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        conn.buffered.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// SETs on `conn` every tracked parameter whose value differs from `wanted`.
+async fn apply_parameters(
+    conn: &mut ServerConn,
+    wanted: &BTreeMap<String, String>,
+) -> Result<(), ()> {
+    let mut sql = String::new();
+    for (name, value) in wanted {
+        if conn.parameters.get(name) != Some(value) {
+            sql.push_str(&format!("SET \"{name}\" = {};", quote_literal(value)));
+        }
+    }
+    if sql.is_empty() {
+        return Ok(());
+    }
+    run_internal(conn, &sql).await
+}
+
+/// A session's hold on a server connection.
+struct Attached {
+    lease: Lease,
+    conn: ServerConn,
+    /// ReadyForQuery's last status: `I`, `T` or `E`.
+    status: u8,
+    /// Messages sent since the last Sync or Query: an answer may still come.
+    unsynced: bool,
+    /// Syncs and Queries sent and not yet answered with ReadyForQuery.
+    pending: usize,
+}
+
+impl Attached {
+    /// Idle, nothing sent that is not answered: it may serve someone else.
+    fn clean(&self) -> bool {
+        self.status == b'I' && !self.unsynced && self.pending == 0 && self.conn.buffered.is_empty()
+    }
+}
+
+/// Serves `client` from the pools until it leaves.
+pub(super) async fn serve(
+    pools: &Pools,
+    mut opener: Opener<'_>,
+    startup: &[(String, String)],
+    mut client: Client,
+) {
+    let mode = pools.settings.mode;
+    // The client's parameters: what it asked for at startup, then what the server
+    // reports as it changes them.
+    let mut wanted: BTreeMap<String, String> = startup
+        .iter()
+        .filter(|(name, _)| TRACKED.iter().any(|t| t.eq_ignore_ascii_case(name)))
+        .map(|(name, value)| {
+            let canonical = TRACKED
+                .iter()
+                .find(|t| t.eq_ignore_ascii_case(name))
+                .map_or(name.clone(), |t| (*t).to_owned());
+            (canonical, value.clone())
+        })
+        .collect();
+    let attached = match attach(pools, &mut opener, &wanted).await {
+        Ok(attached) => attached,
+        Err(error) => return client.refuse(error).await,
+    };
+    for name in TRACKED {
+        if let Some(value) = attached.conn.parameters.get(*name) {
+            wanted.insert((*name).to_owned(), value.clone());
+        }
+    }
+    let greeting = attached.conn.parameters.clone();
+    let Ok(cancel) = client.ready(greeting).await else {
+        attached.lease.release(None);
+        return;
+    };
+    let mut shutdown = client.shutdown_signal();
+    let Ok((stream, buffered)) = client.into_stream().await else {
+        attached.lease.release(None);
+        return;
+    };
+    if mode == PoolMode::Session {
+        // The ClientKey is not needed again: the session keeps its connection.
+        opener.config = None;
+    }
+    let mut session = Session {
+        pools,
+        opener,
+        client: stream,
+        client_buf: buffered,
+        attached: Some(attached),
+        wanted,
+        statements: Statements::default(),
+        mode,
+    };
+    if mode == PoolMode::Transaction {
+        session.release_if_idle();
+    }
+    tokio::select! {
+        () = session.run(&cancel) => {}
+        () = shutdown.requested() => {}
+    }
+    session.end().await;
+}
+
+enum Step {
+    Continue,
+    End,
+}
+
+/// What woke the session up.
+enum Event {
+    Client(std::io::Result<usize>),
+    Server(std::io::Result<usize>),
+    Cancel,
+}
+
+struct Session<'p, 'o> {
+    pools: &'p Pools,
+    opener: Opener<'o>,
+    client: Box<dyn Transport>,
+    client_buf: Vec<u8>,
+    attached: Option<Attached>,
+    wanted: BTreeMap<String, String>,
+    statements: Statements,
+    mode: PoolMode,
+}
+
+/// Leases a slot and a connection in it, with `wanted` applied.
+async fn attach(
+    pools: &Pools,
+    opener: &mut Opener<'_>,
+    wanted: &BTreeMap<String, String>,
+) -> Result<Attached, ErrorFields> {
+    let lease = pools
+        .acquire(&opener.database, &opener.user, opener.fingerprint)
+        .await
+        .ok_or_else(|| {
+            ErrorFields::fatal(
+                SqlState::parse("08P01").unwrap_or(SqlState::PROTOCOL_VIOLATION),
+                "query_wait_timeout",
+            )
+        })?;
+    let mut lease = lease;
+    let mut conn = match lease.conn.take() {
+        Some(conn) => conn,
+        None => match opener.open().await {
+            Ok(conn) => conn,
+            Err(error) => {
+                lease.release(None);
+                return Err(error);
+            }
+        },
+    };
+    if apply_parameters(&mut conn, wanted).await.is_err() {
+        lease.release(None);
+        return Err(ErrorFields::fatal(
+            SqlState::parse("08006").unwrap_or(SqlState::INTERNAL_ERROR),
+            "could not set the session's parameters on a server connection",
+        ));
+    }
+    Ok(Attached {
+        lease,
+        conn,
+        status: b'I',
+        unsynced: false,
+        pending: 0,
+    })
+}
+
+impl Session<'_, '_> {
+    async fn run(&mut self, cancel: &CancelSignal) {
+        let mut from_client = vec![0u8; 16 * 1024];
+        let mut from_server = vec![0u8; 16 * 1024];
+        loop {
+            // Reads only, in the select; the handling needs all of `self`.
+            let event = match self.attached.as_mut() {
+                Some(attached) => tokio::select! {
+                    read = self.client.read(&mut from_client) => Event::Client(read),
+                    read = attached.conn.stream.read(&mut from_server) => Event::Server(read),
+                    () = cancel.requested() => Event::Cancel,
+                },
+                None => tokio::select! {
+                    read = self.client.read(&mut from_client) => Event::Client(read),
+                    () = cancel.requested() => Event::Cancel,
+                },
+            };
+            let step = match event {
+                Event::Client(Ok(0) | Err(_)) => Step::End,
+                Event::Client(Ok(n)) => {
+                    self.client_buf.extend_from_slice(&from_client[..n]);
+                    self.client_messages().await
+                }
+                Event::Server(Ok(0) | Err(_)) => {
+                    self.server_lost().await;
+                    Step::End
+                }
+                Event::Server(Ok(n)) => {
+                    if let Some(attached) = self.attached.as_mut() {
+                        attached.conn.buffered.extend_from_slice(&from_server[..n]);
+                    }
+                    self.server_messages().await
+                }
+                Event::Cancel => {
+                    // To the server connection serving the client now, if any.
+                    let token = self.attached.as_ref().and_then(|a| a.conn.cancel.clone());
+                    if let Some(token) = token {
+                        tokio::spawn(async move {
+                            let _ = token.cancel().await;
+                        });
+                    }
+                    Step::Continue
+                }
+            };
+            if let Step::End = step {
+                return;
+            }
+        }
+    }
+
+    /// Sends on every complete client message; leases a connection first if needed.
+    async fn client_messages(&mut self) -> Step {
+        let mut out = Vec::new();
+        loop {
+            let (tag, len) = match next_message(&self.client_buf) {
+                Ok(Some(found)) => found,
+                Ok(None) => break,
+                Err(()) => return Step::End,
+            };
+            if tag == b'X' {
+                // Terminate: the session ends here; the connection is not told.
+                self.client_buf.clear();
+                if !out.is_empty() && self.send(&out).await.is_err() {
+                    return Step::End;
+                }
+                return Step::End;
+            }
+            if self.attached.is_none() {
+                match attach(self.pools, &mut self.opener, &self.wanted).await {
+                    Ok(attached) => {
+                        self.statements.detach();
+                        self.attached = Some(attached);
+                    }
+                    Err(error) => {
+                        let _ = self.send_client_error(error).await;
+                        return Step::End;
+                    }
+                }
+            }
+            let message: Vec<u8> = self.client_buf.drain(..len).collect();
+            let attached = self.attached.as_mut().expect("attached above");
+            let syncs = matches!(tag, b'S' | b'Q' | b'F');
+            attached.unsynced = !syncs;
+            attached.pending += usize::from(syncs);
+            if self.mode == PoolMode::Transaction {
+                let mut rewritten = Vec::new();
+                self.statements.outgoing(
+                    tag,
+                    message[5..].to_vec(),
+                    &mut attached.conn.prepared,
+                    self.pools.settings.max_prepared_statements,
+                    &mut rewritten,
+                );
+                for (tag, body) in rewritten {
+                    push_message(&mut out, tag, &body);
+                }
+            } else {
+                out.extend_from_slice(&message);
+            }
+        }
+        if !out.is_empty() && self.send(&out).await.is_err() {
+            self.server_lost().await;
+            return Step::End;
+        }
+        Step::Continue
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.attached.as_mut() {
+            Some(attached) => attached.conn.stream.write_all(bytes).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Passes on every complete server message, keeping the books; releases the
+    /// connection at the end of a transaction in transaction mode.
+    async fn server_messages(&mut self) -> Step {
+        let Some(attached) = self.attached.as_mut() else {
+            return Step::Continue;
+        };
+        let mut out = Vec::new();
+        loop {
+            let (tag, len) = match next_message(&attached.conn.buffered) {
+                Ok(Some(found)) => found,
+                Ok(None) => break,
+                Err(()) => {
+                    self.server_lost().await;
+                    return Step::End;
+                }
+            };
+            let message: Vec<u8> = attached.conn.buffered.drain(..len).collect();
+            match tag {
+                b'S' => {
+                    if let Some((name, value)) = parameter(&message[5..]) {
+                        if TRACKED.contains(&name.as_str()) {
+                            self.wanted.insert(name.clone(), value.clone());
+                        }
+                        attached.conn.parameters.insert(name, value);
+                    }
+                }
+                b'Z' => {
+                    attached.status = message.get(5).copied().unwrap_or(b'E');
+                    attached.pending = attached.pending.saturating_sub(1);
+                }
+                _ => {}
+            }
+            let pass = self.mode != PoolMode::Transaction
+                || self.statements.incoming(tag, &mut attached.conn.prepared);
+            if pass {
+                out.extend_from_slice(&message);
+            }
+        }
+        if !out.is_empty() && self.client.write_all(&out).await.is_err() {
+            return Step::End;
+        }
+        if self.mode == PoolMode::Transaction {
+            self.release_if_idle();
+        }
+        Step::Continue
+    }
+
+    /// Transaction mode: the connection goes back once the transaction is over and
+    /// nothing is in flight on it.
+    fn release_if_idle(&mut self) {
+        let done = self
+            .attached
+            .as_ref()
+            .is_some_and(|a| a.clean() && !self.statements.in_flight());
+        if done && let Some(attached) = self.attached.take() {
+            self.statements.detach();
+            attached.lease.release(Some(attached.conn));
+        }
+    }
+
+    async fn send_client_error(&mut self, error: ErrorFields) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        pgscram_wire::BackendMessage::ErrorResponse(error)
+            .encode(&mut out)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        self.client.write_all(&out).await
+    }
+
+    /// The upstream closed the connection under the client: PostgreSQL's client sees
+    /// the server go away; so does ours, with a word why.
+    async fn server_lost(&mut self) {
+        if let Some(attached) = self.attached.take() {
+            attached.lease.release(None);
+        }
+        let _ = self
+            .send_client_error(ErrorFields::fatal(
+                SqlState::parse("08006").unwrap_or(SqlState::INTERNAL_ERROR),
+                "server closed the connection unexpectedly",
+            ))
+            .await;
+    }
+
+    /// The client left (or the server shuts down): a clean connection goes back to the
+    /// pool, after `server_reset_query` in session mode; anything else is closed.
+    async fn end(mut self) {
+        let _ = self.client.shutdown().await;
+        let Some(mut attached) = self.attached.take() else {
+            return;
+        };
+        if !attached.clean() {
+            return attached.lease.release(None);
+        }
+        if self.mode == PoolMode::Session {
+            let reset = self.pools.settings.server_reset_query.clone();
+            if !reset.is_empty() {
+                let ok = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    run_internal(&mut attached.conn, &reset),
+                )
+                .await;
+                if !matches!(ok, Ok(Ok(()))) {
+                    return attached.lease.release(None);
+                }
+                attached.conn.prepared.clear();
+            }
+        }
+        attached.lease.release(Some(attached.conn));
+    }
+}
