@@ -152,15 +152,16 @@ impl ServerConn {
 
     /// Whether the upstream closed it or sent something while it sat idle (a FATAL
     /// at shutdown): either way it cannot serve anyone.
-    async fn gone(&mut self) -> bool {
+    fn gone(&mut self) -> bool {
         if !self.buffered.is_empty() {
             return true;
         }
+        // One poll, no timer (a zero timeout still waits for the timer's next tick):
+        // data or EOF now means the connection is no longer clean.
         let mut byte = [0u8; 1];
-        // One poll: data or EOF now means the connection is no longer clean.
-        tokio::time::timeout(Duration::ZERO, self.stream.read(&mut byte))
-            .await
-            .is_ok()
+        let mut read = std::pin::pin!(self.stream.read(&mut byte));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        std::future::Future::poll(read.as_mut(), &mut cx).is_ready()
     }
 }
 
@@ -247,7 +248,7 @@ impl Pools {
             };
             let usable = candidate.fingerprint == fingerprint
                 && candidate.created.elapsed() < self.settings.server_lifetime
-                && !candidate.gone().await;
+                && !candidate.gone();
             if usable {
                 conn = Some(candidate);
                 break;

@@ -220,6 +220,8 @@ pub(super) async fn serve(
         wanted,
         statements: Statements::default(),
         mode,
+        out: Vec::new(),
+        client_out: Vec::new(),
     };
     if mode == PoolMode::Transaction {
         session.release_if_idle();
@@ -252,6 +254,10 @@ struct Session<'p, 'o> {
     wanted: BTreeMap<String, String>,
     statements: Statements,
     mode: PoolMode,
+    /// Reused for what goes to the client.
+    out: Vec<u8>,
+    /// Reused for what goes to the server.
+    client_out: Vec<u8>,
 }
 
 /// Leases a slot and a connection in it, with `wanted` applied.
@@ -348,20 +354,19 @@ impl Session<'_, '_> {
 
     /// Sends on every complete client message; leases a connection first if needed.
     async fn client_messages(&mut self) -> Step {
-        let mut out = Vec::new();
-        loop {
-            let (tag, len) = match next_message(&self.client_buf) {
+        // Read in place and copied once; only statement messages are rewritten.
+        let mut out = std::mem::take(&mut self.client_out);
+        out.clear();
+        let mut at = 0;
+        let step = loop {
+            let (tag, len) = match next_message(&self.client_buf[at..]) {
                 Ok(Some(found)) => found,
-                Ok(None) => break,
-                Err(()) => return Step::End,
+                Ok(None) => break Step::Continue,
+                Err(()) => break Step::End,
             };
             if tag == b'X' {
                 // Terminate: the session ends here; the connection is not told.
-                self.client_buf.clear();
-                if !out.is_empty() && self.send(&out).await.is_err() {
-                    return Step::End;
-                }
-                return Step::End;
+                break Step::End;
             }
             if self.attached.is_none() {
                 match attach(self.pools, &mut self.opener, &self.wanted).await {
@@ -371,16 +376,17 @@ impl Session<'_, '_> {
                     }
                     Err(error) => {
                         let _ = self.send_client_error(error).await;
-                        return Step::End;
+                        break Step::End;
                     }
                 }
             }
-            let message: Vec<u8> = self.client_buf.drain(..len).collect();
             let attached = self.attached.as_mut().expect("attached above");
+            let message = &self.client_buf[at..at + len];
             let syncs = matches!(tag, b'S' | b'Q' | b'F');
             attached.unsynced = !syncs;
             attached.pending += usize::from(syncs);
-            if self.mode == PoolMode::Transaction {
+            let statement = matches!(tag, b'P' | b'B' | b'D' | b'C') || syncs;
+            if self.mode == PoolMode::Transaction && statement {
                 let mut rewritten = Vec::new();
                 self.statements.outgoing(
                     tag,
@@ -393,14 +399,18 @@ impl Session<'_, '_> {
                     push_message(&mut out, tag, &body);
                 }
             } else {
-                out.extend_from_slice(&message);
+                out.extend_from_slice(message);
             }
-        }
-        if !out.is_empty() && self.send(&out).await.is_err() {
+            at += len;
+        };
+        self.client_buf.drain(..at);
+        let sent = out.is_empty() || self.send(&out).await.is_ok();
+        self.client_out = out;
+        if !sent {
             self.server_lost().await;
             return Step::End;
         }
-        Step::Continue
+        step
     }
 
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -416,24 +426,26 @@ impl Session<'_, '_> {
         let Some(attached) = self.attached.as_mut() else {
             return Step::Continue;
         };
-        let mut out = Vec::new();
-        loop {
-            let (tag, len) = match next_message(&attached.conn.buffered) {
+        // Messages are read in place and copied once, into what the client gets.
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let conn = &mut attached.conn;
+        let mut at = 0;
+        let broken = loop {
+            let rest = &conn.buffered[at..];
+            let (tag, len) = match next_message(rest) {
                 Ok(Some(found)) => found,
-                Ok(None) => break,
-                Err(()) => {
-                    self.server_lost().await;
-                    return Step::End;
-                }
+                Ok(None) => break false,
+                Err(()) => break true,
             };
-            let message: Vec<u8> = attached.conn.buffered.drain(..len).collect();
+            let message = &rest[..len];
             match tag {
                 b'S' => {
                     if let Some((name, value)) = parameter(&message[5..]) {
                         if TRACKED.contains(&name.as_str()) {
                             self.wanted.insert(name.clone(), value.clone());
                         }
-                        attached.conn.parameters.insert(name, value);
+                        conn.parameters.insert(name, value);
                     }
                 }
                 b'Z' => {
@@ -443,12 +455,21 @@ impl Session<'_, '_> {
                 _ => {}
             }
             let pass = self.mode != PoolMode::Transaction
-                || self.statements.incoming(tag, &mut attached.conn.prepared);
+                || self.statements.incoming(tag, &mut conn.prepared);
             if pass {
-                out.extend_from_slice(&message);
+                out.extend_from_slice(message);
             }
+            at += len;
+        };
+        conn.buffered.drain(..at);
+        if broken {
+            self.out = out;
+            self.server_lost().await;
+            return Step::End;
         }
-        if !out.is_empty() && self.client.write_all(&out).await.is_err() {
+        let written = out.is_empty() || self.client.write_all(&out).await.is_ok();
+        self.out = out;
+        if !written {
             return Step::End;
         }
         if self.mode == PoolMode::Transaction {
