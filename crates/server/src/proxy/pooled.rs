@@ -304,6 +304,10 @@ async fn attach(
 
 impl Session<'_, '_> {
     async fn run(&mut self, cancel: &CancelSignal) {
+        // What the client pipelined behind its startup goes first.
+        if !self.client_buf.is_empty() && matches!(self.client_messages().await, Step::End) {
+            return;
+        }
         let mut from_client = vec![0u8; 16 * 1024];
         let mut from_server = vec![0u8; 16 * 1024];
         loop {
