@@ -14,21 +14,21 @@ use pgscram_server::{PasswordStore, Server, Settings};
 
 use crate::server_args::ServerArgs;
 
-/// The proxy's own settings (PgBouncer's names), beside the server's.
-const PROGRAM_SETTINGS: &[&str] = &[
-    "upstream",
-    "auth_file",
-    "auth_user",
-    "auth_query",
-    "auth_query_ttl",
-    "pool_mode",
-    "default_pool_size",
-    "query_wait_timeout",
-    "server_idle_timeout",
-    "server_lifetime",
-    "server_reset_query",
-    "max_prepared_statements",
-];
+/// The proxy's own settings (PgBouncer's names), beside the server's: its sources, and
+/// the pooling settings.
+static PROGRAM_SETTINGS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let sources = [
+        "upstream",
+        "auth_file",
+        "auth_user",
+        "auth_query",
+        "auth_query_ttl",
+    ];
+    sources
+        .into_iter()
+        .chain(PoolSettings::NAMES.iter().copied())
+        .collect()
+});
 
 pub const USAGE: &str = "\
 usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE | both) [options]
@@ -145,11 +145,11 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
 }
 
 pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
-    let Some(mut args) = ServerArgs::parse(args, PROGRAM_SETTINGS)? else {
+    let Some(mut args) = ServerArgs::parse(args, &PROGRAM_SETTINGS)? else {
         print!("{USAGE}\n{}", crate::server_args::USAGE);
         return Ok(ExitCode::SUCCESS);
     };
-    let resolved = args.resolve(&defaults(), PROGRAM_SETTINGS)?;
+    let resolved = args.resolve(&defaults(), &PROGRAM_SETTINGS)?;
     let options = options(&resolved.program)?;
     let upstream =
         pgscram_server::proxy::upstream_config(&options.upstream).context("reading --upstream")?;
@@ -184,7 +184,7 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         let mut builder = Server::builder()
             .settings(defaults())
             .overrides(std::mem::take(&mut args.overrides))
-            .program_settings(PROGRAM_SETTINGS)
+            .program_settings(&PROGRAM_SETTINGS)
             .store(store.clone());
         let backend = ProxyBackend::new(upstream, store);
         builder = builder.backend(match options.pooling {
@@ -217,9 +217,9 @@ mod tests {
 
     fn parse_args(args: &[&str]) -> anyhow::Result<(Settings, Options)> {
         let mut args =
-            ServerArgs::parse(args.iter().map(OsString::from).collect(), PROGRAM_SETTINGS)?
+            ServerArgs::parse(args.iter().map(OsString::from).collect(), &PROGRAM_SETTINGS)?
                 .expect("not --help");
-        let resolved = args.resolve(&defaults(), PROGRAM_SETTINGS)?;
+        let resolved = args.resolve(&defaults(), &PROGRAM_SETTINGS)?;
         Ok((resolved.settings, options(&resolved.program)?))
     }
 
