@@ -872,12 +872,19 @@ impl Session {
         changes
     }
 
+    /// The role `name` as the catalog holds it, secrets included: a read by the engine
+    /// itself, past the authorizer that keeps them from SQL.
+    fn committed_role(&self, name: &str) -> Result<Option<catalog::RoleRecord>, DbError> {
+        self.shared.internal.store(true, Ordering::Relaxed);
+        let role = catalog::role_by_name(&self.conn, name);
+        self.shared.internal.store(false, Ordering::Relaxed);
+        role
+    }
+
     /// Re-reads the session user's superuser flag (another session may have changed
     /// it). A cached statement compiled under old rights is thrown away.
     fn refresh_superuser(&mut self) {
-        self.shared.internal.store(true, Ordering::Relaxed);
-        let role = catalog::role_by_name(&self.conn, &self.user);
-        self.shared.internal.store(false, Ordering::Relaxed);
+        let role = self.committed_role(&self.user);
         let su = match role {
             Ok(Some(role)) => role.superuser,
             // A role from another credential store keeps the flag it started with.
@@ -1446,10 +1453,7 @@ impl Session {
             md5_warnings: self.settings.md5_password_warnings(),
         };
         let secrets = ddl::hash_password(&stmt, &self.user, policy, |name| {
-            self.shared.internal.store(true, Ordering::Relaxed);
-            let role = catalog::role_by_name(&self.conn, name);
-            self.shared.internal.store(false, Ordering::Relaxed);
-            role.map_err(db_err)
+            self.committed_role(name).map_err(db_err)
         })?;
         let user = self.user.clone();
         let applied = self.catalog_write(|conn| ddl::apply(conn, &stmt, secrets, &user))?;

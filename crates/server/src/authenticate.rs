@@ -185,39 +185,32 @@ fn usable_secrets(user: &str, lookup: &Result<Option<Role>, StoreError>) -> Resu
 }
 
 /// The SCRAM credentials for the usable passwords, and which password each verifier
-/// index of [`Outcome::Success`] stands for. Two verifiers are checked together
-/// (older first) when they share salt and iterations; a pair that does not (a custom
+/// index of [`Outcome::Success`] stands for. The newest usable password decides: if it
+/// is not SCRAM, the exchange is doomed. An older SCRAM verifier is checked with it
+/// (older first) when the two share salt and iterations; a pair that does not (a custom
 /// store's mistake: the catalog refuses it) is logged and only the newest is used.
 fn scram_credentials(
     user: &str,
     usable: Usable,
     env: &AuthEnv<'_>,
 ) -> (Credentials, [PasswordUsed; 2]) {
-    let mut verifiers = Vec::with_capacity(2);
-    for (secret, used) in usable.secrets {
-        match secret {
-            StoredSecret::Scram(verifier) => verifiers.push((verifier, used)),
-            StoredSecret::Md5(_) | StoredSecret::Plaintext if verifiers.is_empty() => {
-                let reason = format!("User \"{user}\" does not have a valid SCRAM secret.");
-                return (doomed(user, env, reason), [PasswordUsed::Newest; 2]);
-            }
-            StoredSecret::Md5(_) | StoredSecret::Plaintext => {}
-        }
-    }
-    let mut verifiers = verifiers.into_iter();
-    let Some((first, first_used)) = verifiers.next() else {
+    let mut secrets = usable.secrets.into_iter();
+    let Some((StoredSecret::Scram(newest), newest_used)) = secrets.next() else {
         let reason = format!("User \"{user}\" does not have a valid SCRAM secret.");
         return (doomed(user, env, reason), [PasswordUsed::Newest; 2]);
     };
-    let Some((second, second_used)) = verifiers.next() else {
-        return (Credentials::Verifier(first), [first_used; 2]);
+    let older = secrets.find_map(|(secret, used)| match secret {
+        StoredSecret::Scram(verifier) => Some((verifier, used)),
+        _ => None,
+    });
+    let Some((older, older_used)) = older else {
+        return (Credentials::Verifier(newest), [newest_used; 2]);
     };
-    // `first` is the newer; the pair lists the older first.
-    match VerifierPair::new(second.clone(), first.clone()) {
-        Ok(pair) => (Credentials::Rotating(pair), [second_used, first_used]),
+    match VerifierPair::new(older, newest.clone()) {
+        Ok(pair) => (Credentials::Rotating(pair), [older_used, newest_used]),
         Err(e) => {
             tracing::warn!("role \"{user}\": {e}; only its newest password is checked");
-            (Credentials::Verifier(first), [first_used; 2])
+            (Credentials::Verifier(newest), [newest_used; 2])
         }
     }
 }

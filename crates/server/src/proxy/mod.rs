@@ -36,7 +36,7 @@ use crate::store::{PasswordStore, PasswordUsed};
 
 pub use auth_file::{AuthFileError, AuthFileStore};
 pub use auth_query::{AuthQueryStore, CACHE_ENTRIES, DEFAULT_AUTH_QUERY, FETCH_TIMEOUT};
-pub use pool::{PoolCounts, PoolMode, PoolSettings};
+pub use pool::{PoolMode, PoolSettings};
 
 /// Reads the upstream's conninfo. Its user is only a template (each client logs in as
 /// itself), so a missing user is not an error here.
@@ -74,13 +74,6 @@ impl ProxyBackend {
     pub fn with_pooling(mut self, settings: PoolSettings) -> Self {
         self.pools = Some(pool::Pools::new(settings));
         self
-    }
-
-    /// Occupancy of the (database, user) pool; zero without pooling.
-    pub fn pool_counts(&self, database: &str, user: &str) -> PoolCounts {
-        self.pools
-            .as_ref()
-            .map_or_else(PoolCounts::default, |p| p.counts(database, user))
     }
 
     /// The upstream login for this client: its own proof's ClientKey (or, for md5

@@ -165,15 +165,6 @@ impl ServerConn {
     }
 }
 
-/// Pool occupancy, for logs, tests and (later) the admin console.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PoolCounts {
-    /// Server connections serving a client now.
-    pub active: usize,
-    /// Server connections waiting in the pool.
-    pub idle: usize,
-}
-
 struct Pool {
     slots: Arc<Semaphore>,
     idle: Mutex<VecDeque<ServerConn>>,
@@ -269,26 +260,6 @@ impl Pools {
                 c.idle_since.elapsed() < self.settings.server_idle_timeout
                     && c.created.elapsed() < self.settings.server_lifetime
             });
-        }
-    }
-
-    /// Occupancy of the (database, user) pool.
-    pub fn counts(&self, database: &str, user: &str) -> PoolCounts {
-        let Some(pool) = lock(&self.pools)
-            .get(&(database.to_owned(), user.to_owned()))
-            .cloned()
-        else {
-            return PoolCounts::default();
-        };
-        let idle = lock(&pool.idle).len();
-        let free = pool.slots.available_permits();
-        PoolCounts {
-            active: self
-                .settings
-                .default_pool_size
-                .saturating_sub(free)
-                .saturating_sub(idle),
-            idle,
         }
     }
 

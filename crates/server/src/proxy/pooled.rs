@@ -95,17 +95,13 @@ fn parameter(body: &[u8]) -> Option<(String, String)> {
     Some((name, value))
 }
 
-fn quote_literal(text: &str) -> String {
-    super::auth_query::quote_literal(text)
-}
-
 /// Runs `sql` (simple protocol) on an idle server connection, keeping its parameters
 /// up to date; an error or a broken connection is `Err` (the connection is not clean).
 async fn run_internal(conn: &mut ServerConn, sql: &str) -> Result<(), ()> {
-    let mut body = sql.as_bytes().to_vec();
-    body.push(0);
     let mut out = Vec::new();
-    push_message(&mut out, b'Q', &body);
+    pgscram_wire::FrontendMessage::Query(sql.to_owned())
+        .encode(&mut out)
+        .map_err(|_| ())?;
     conn.stream.write_all(&out).await.map_err(|_| ())?;
     let mut failed = false;
     loop {
@@ -139,7 +135,10 @@ async fn apply_parameters(
     let mut sql = String::new();
     for (name, value) in wanted {
         if conn.parameters.get(name) != Some(value) {
-            sql.push_str(&format!("SET \"{name}\" = {};", quote_literal(value)));
+            sql.push_str(&format!(
+                "SET \"{name}\" = {};",
+                super::auth_query::quote_literal(value)
+            ));
         }
     }
     if sql.is_empty() {
