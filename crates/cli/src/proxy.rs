@@ -23,6 +23,7 @@ static PROGRAM_SETTINGS: std::sync::LazyLock<Vec<&'static str>> = std::sync::Laz
         "auth_user",
         "auth_query",
         "auth_query_ttl",
+        "max_client_conn",
     ];
     sources
         .into_iter()
@@ -53,6 +54,15 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE | 
   --server-lifetime TIME      close server connections this old when idle (3600s)
   --server-reset-query SQL    run before a connection goes back in session mode (DISCARD ALL)
   --max-prepared-statements N named statements kept per server connection (200)
+  --min-pool-size N           server connections a pool keeps open while it holds a key (0)
+  --client-key-retention pool|login
+                              keep a user's ClientKey in its pool while the pool may need new
+                              connections, zeroized after server_idle_timeout without clients
+                              (pool, the default), or only for the login that produced it
+  --admin-users LIST, --stats-users LIST
+                              who may use the console: dbname=pgscram, SHOW POOLS|CLIENTS|
+                              SERVERS|STATS (comma-separated role names)
+  --max-client-conn N         client connections at once (PgBouncer's name for max_connections)
   (default address 127.0.0.1:6432, data directory ./pgscram-proxy-data)
 
 Clients must log in with SCRAM (scram-sha-256 in pg_hba.conf): their proof is what logs
@@ -134,6 +144,7 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
                     settings.set(name, value).map_err(|e| anyhow::anyhow!(e))?;
                 }
             }
+            settings.validate().map_err(|e| anyhow::anyhow!(e))?;
             Some(settings)
         }
     };
@@ -151,6 +162,23 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     };
     let resolved = args.resolve(&defaults(), &PROGRAM_SETTINGS)?;
     let options = options(&resolved.program)?;
+    if let Some(n) = resolved.program.get("max_client_conn") {
+        // PgBouncer's name for the limit the server library calls max_connections
+        // (flag or file line alike; it wins over a max_connections beside it).
+        let mut check = Settings::default();
+        check
+            .set("max_connections", n)
+            .map_err(|e| anyhow::anyhow!("max_client_conn: {e}"))?;
+        args.overrides
+            .push(("max_connections".to_owned(), n.clone()));
+    }
+    // Client proofs' ClientKeys (password equivalents) pass through this process and
+    // pools keep them: no core file, no ptrace by other users, where Linux allows.
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        eprintln!("pgscram proxy: could not mark the process not dumpable: {e}");
+    }
     let upstream =
         pgscram_server::proxy::upstream_config(&options.upstream).context("reading --upstream")?;
     crate::logging::init();
@@ -259,6 +287,15 @@ mod tests {
             &["--default-pool-size", "10"][..],
             &["--pool-mode", "statement"][..],
             &["--pool-mode", "session", "--default-pool-size", "0"][..],
+            &[
+                "--pool-mode",
+                "session",
+                "--default-pool-size",
+                "2",
+                "--min-pool-size",
+                "3",
+            ][..],
+            &["--pool-mode", "session", "--client-key-retention", "always"][..],
         ] {
             let mut args = vec!["--upstream", "host=h", "--auth-file", "f"];
             args.extend_from_slice(bad);

@@ -34,6 +34,10 @@ pub trait Backend: Send + Sync + 'static {
     /// sends the rest of the greeting with [`Client::ready`] (or refuses with
     /// [`Client::refuse`]).
     async fn serve(&self, start: SessionStart, client: Client);
+
+    /// Adds the backend's own figures, read now, to the metrics page (the proxy's
+    /// pools). Label values should come from bounded sets.
+    fn metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// Server-wide defaults a session starts with.

@@ -60,6 +60,8 @@ pub use backend::{Backend, CancelSignal, Client, SessionDefaults, SessionStart};
 pub use builder::{ServerBuilder, StartError};
 pub use config::{PasswordEncryption, Settings, Ssl};
 pub use negotiate::TlsParameters;
+/// The metrics crate whose `Registry` [`Backend::metrics`] fills.
+pub use prometheus_client;
 pub use server::{Server, ServerHandle};
 pub use shutdown::ShutdownSignal;
 pub use state::ReloadReport;

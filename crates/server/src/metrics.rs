@@ -261,6 +261,12 @@ impl Metrics {
     /// `_total` suffix, which the encoder adds; help texts without the final period,
     /// which it adds too.
     pub fn render(&self, gauges: &Gauges) -> String {
+        self.render_with(gauges, &|_| {})
+    }
+
+    /// [`Metrics::render`], with what `extra` registers (a backend's own figures,
+    /// [`crate::Backend::metrics`]) on the same page.
+    pub fn render_with(&self, gauges: &Gauges, extra: &dyn Fn(&mut Registry)) -> String {
         let mut registry = Registry::default();
         registry.register(
             "pgscram_connections_accepted",
@@ -349,6 +355,7 @@ impl Metrics {
             "Audit events dropped because the writer fell behind",
             ConstCounter::new(gauges.audit_dropped),
         );
+        extra(&mut registry);
         let mut out = String::with_capacity(4096);
         // Writing into a String cannot fail, nor can encoding these metric types.
         let encoded = prometheus_text::encode(&mut out, &registry);

@@ -160,15 +160,19 @@ impl ServerState {
     /// The metrics page, with the gauges read now.
     pub(crate) fn render_metrics(&self) -> String {
         let settings = self.settings();
-        self.metrics.render(&Gauges {
-            connections: self.admission.connections(),
-            max_connections: settings.max_connections,
-            max_handshakes: settings.max_handshakes.max(1),
-            hash_workers_free: self.hash_pool.available(),
-            throttle_slots: self.throttle.slots(),
-            audit_written: self.audit.as_ref().map_or(0, AuditLog::written),
-            audit_dropped: self.audit.as_ref().map_or(0, AuditLog::dropped),
-        })
+        let backend = self.backend.clone();
+        self.metrics.render_with(
+            &Gauges {
+                connections: self.admission.connections(),
+                max_connections: settings.max_connections,
+                max_handshakes: settings.max_handshakes.max(1),
+                hash_workers_free: self.hash_pool.available(),
+                throttle_slots: self.throttle.slots(),
+                audit_written: self.audit.as_ref().map_or(0, AuditLog::written),
+                audit_dropped: self.audit.as_ref().map_or(0, AuditLog::dropped),
+            },
+            &|registry| backend.metrics(registry),
+        )
     }
 }
 

@@ -11,6 +11,8 @@ use pgscram_testkit::{Options, Postgres, self_signed_cert};
 
 struct Proxy {
     port: u16,
+    /// The metrics page's address, when `metrics_listen` was set.
+    metrics: Option<std::net::SocketAddr>,
     dir: PathBuf,
     runtime: tokio::runtime::Runtime,
 }
@@ -107,8 +109,14 @@ fn start_proxy_pooled(
         )
         .unwrap();
     let port = server.local_addrs()[0].port();
+    let metrics = server.metrics_addr();
     runtime.spawn(server.run());
-    Proxy { port, dir, runtime }
+    Proxy {
+        port,
+        metrics,
+        dir,
+        runtime,
+    }
 }
 
 fn file_proxy(pg: &Postgres, upstream_extra: &str) -> Proxy {
@@ -917,4 +925,248 @@ fn a_full_pool_makes_clients_wait_and_pools_recover_from_an_upstream_restart() {
         let after = alice(port).await;
         assert_eq!(one(&after, "SELECT 3").await, "3");
     });
+}
+
+/// alice and carol in the auth file, carol also upstream.
+fn pooled_with_carol(
+    pg: &Postgres,
+    server_settings: &[(&str, &str)],
+    settings: &[(&str, &str)],
+) -> Proxy {
+    pg.sql("CREATE ROLE carol LOGIN PASSWORD 'carolpw'");
+    let mut pooling = PoolSettings::default();
+    for (name, value) in settings {
+        pooling.set(name, value).unwrap();
+    }
+    start_proxy_pooled(
+        pg,
+        "sslmode=disable",
+        server_settings,
+        SCRAM_ONLY,
+        Some(pooling),
+        |dir, _| {
+            let path = dir.join("users.txt");
+            let lines = format!(
+                "\"alice\" \"{}\"\n\"carol\" \"{}\"\n",
+                verifier(pg, "alice"),
+                verifier(pg, "carol")
+            );
+            std::fs::write(&path, lines).unwrap();
+            Arc::new(AuthFileStore::load(&path).unwrap())
+        },
+    )
+}
+
+/// `psql -A -t` on the console as `user`: rows of `|`-separated values.
+fn console(port: u16, user: &str, password: &str, sql: &str) -> Output {
+    let mut child = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user={user} dbname=pgscram sslmode=disable"
+        ))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGPASSWORD", password)
+        .env_remove("PGSERVICE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql");
+    let _ = child.stdin.take();
+    child.wait_with_output().unwrap()
+}
+
+fn metrics_page(addr: std::net::SocketAddr) -> String {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    stream.read_to_string(&mut page).unwrap();
+    page
+}
+
+/// The console on the virtual database `pgscram`: SHOW POOLS, CLIENTS, SERVERS and
+/// STATS as PgBouncer names their columns, for admin_users only; the same figures on
+/// the metrics page.
+#[test]
+fn the_console_and_the_metrics_page_show_the_pools_to_admin_users_only() {
+    let pg = postgres();
+    let proxy = pooled_with_carol(
+        &pg,
+        &[("metrics_listen", "127.0.0.1:0")],
+        &[
+            ("pool_mode", "transaction"),
+            ("default_pool_size", "2"),
+            ("admin_users", "alice"),
+        ],
+    );
+    let port = proxy.port;
+    let (client, upstream_pid) = proxy.runtime.block_on(async move {
+        let client = alice(port).await;
+        for _ in 0..3 {
+            assert_eq!(one(&client, "SELECT 1").await, "1");
+        }
+        let pid = one(&client, "SELECT pg_backend_pid()").await;
+        (client, pid)
+    });
+    let show = |sql: &str| ok(&console(port, "alice", "wonderland", sql));
+
+    // database|user|cl_active|cl_waiting|sv_active|sv_idle|sv_login|maxwait|maxwait_us|pool_mode
+    assert_eq!(
+        show("SHOW POOLS"),
+        "postgres|alice|1|0|0|1|0|0|0|transaction"
+    );
+    let servers = show("SHOW SERVERS");
+    let fields: Vec<&str> = servers.split('|').collect();
+    assert_eq!(
+        (fields[0], fields[1], fields[2], fields[3], fields[10]),
+        ("S", "alice", "postgres", "idle", upstream_pid.as_str()),
+        "{servers}"
+    );
+    let clients = show("SHOW CLIENTS");
+    let fields: Vec<&str> = clients.split('|').collect();
+    assert_eq!(
+        (fields[0], fields[1], fields[2], fields[3], fields[4]),
+        ("C", "alice", "postgres", "active", "127.0.0.1"),
+        "{clients}"
+    );
+    let stats = show("SHOW STATS");
+    let fields: Vec<u64> = stats
+        .split('|')
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(stats.split('|').next(), Some("postgres"));
+    assert!(
+        fields[0] >= 4 && fields[1] >= 4,
+        "transactions and queries: {stats}"
+    );
+    assert!(fields[2] > 0 && fields[3] > 0, "bytes both ways: {stats}");
+    // Several statements in one query, as psql sends them; anything else is refused.
+    assert_eq!(show("SHOW POOLS; SHOW STATS").lines().count(), 2);
+    let refused = console(port, "alice", "wonderland", "SELECT 1");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unsupported console command"));
+
+    // carol authenticates, but is not an admin user.
+    let denied = console(port, "carol", "carolpw", "SHOW POOLS");
+    assert!(!denied.status.success());
+    assert!(
+        String::from_utf8_lossy(&denied.stderr)
+            .contains("permission denied for database \"pgscram\""),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+
+    let page = metrics_page(proxy.metrics.expect("metrics_listen"));
+    for line in [
+        r#"pgscram_pool_clients{database="postgres",user="alice",state="active"} 1"#,
+        r#"pgscram_pool_servers{database="postgres",user="alice",state="idle"} 1"#,
+    ] {
+        assert!(page.contains(line), "{line} not in\n{page}");
+    }
+    assert!(page.contains(r#"pgscram_pool_transactions_total{database="postgres"}"#));
+    drop(client);
+}
+
+/// alice's upstream backends, as PostgreSQL counts them.
+fn upstream_backends(pg: &Postgres) -> usize {
+    pg.sql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'alice'")
+        .parse()
+        .unwrap()
+}
+
+fn eventually(what: &str, deadline: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < deadline,
+            "{what}: not within {deadline:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// min_pool_size keeps connections open with the key the pool kept from alice's login,
+/// refills after they are killed, and stops once the key is zeroized: the pool has
+/// had no client for server_idle_timeout.
+#[test]
+fn min_pool_size_lasts_as_long_as_the_pools_key() {
+    let pg = postgres();
+    let proxy = pooled(
+        &pg,
+        &[
+            ("pool_mode", "transaction"),
+            ("default_pool_size", "3"),
+            ("min_pool_size", "2"),
+            ("server_idle_timeout", "3"),
+        ],
+    );
+    ok(&psql(
+        proxy.port,
+        "wonderland",
+        "sslmode=disable",
+        &["-c", "SELECT 1"],
+        "",
+    ));
+    eventually(
+        "two connections kept",
+        std::time::Duration::from_secs(5),
+        || upstream_backends(&pg) == 2,
+    );
+    pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'alice'");
+    eventually(
+        "refilled after they were killed",
+        std::time::Duration::from_secs(5),
+        || upstream_backends(&pg) == 2,
+    );
+    // No client for server_idle_timeout: the key is gone, and with it the pool.
+    eventually(
+        "closed once idle",
+        std::time::Duration::from_secs(10),
+        || upstream_backends(&pg) == 0,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(upstream_backends(&pg), 0, "not refilled: no key left");
+}
+
+/// client_key_retention: with `pool` (the default) a client whose server connection
+/// died gets a new one opened with the pool's key; with `login` no key outlives the
+/// login, so it can only wait for a connection to come back (query_wait_timeout).
+#[test]
+fn client_key_retention_decides_who_can_open_a_new_connection() {
+    let pg = postgres();
+    for (retention, survives) in [("pool", true), ("login", false)] {
+        let proxy = pooled(
+            &pg,
+            &[
+                ("pool_mode", "transaction"),
+                ("default_pool_size", "1"),
+                ("query_wait_timeout", "2"),
+                ("client_key_retention", retention),
+            ],
+        );
+        let port = proxy.port;
+        let pg = &pg;
+        proxy.runtime.block_on(async move {
+            let client = alice(port).await;
+            assert_eq!(one(&client, "SELECT 1").await, "1");
+            pg.sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'alice'",
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let next = client.simple_query("SELECT 2").await;
+            match (survives, next) {
+                (true, Ok(_)) => {}
+                (false, Err(error)) => {
+                    assert!(
+                        format!("{error:?}").contains("query_wait_timeout"),
+                        "{error:?}"
+                    )
+                }
+                (_, other) => panic!("{retention}: {other:?}"),
+            }
+        });
+    }
 }

@@ -14,16 +14,24 @@
 //! No plaintext password is stored. For SCRAM roles no password equivalent is either:
 //! the proxy keeps only verifiers (StoredKey, ServerKey), and the ClientKey it recovers
 //! from the client's proof lives until the upstream login is done, then is zeroized.
+//! With pooling, [`ClientKeyRetention`] decides: by default the user's pool keeps it
+//! while it may need new server connections (zeroized once the pool has had no client
+//! for `server_idle_timeout`), or it serves only the login that produced it.
 //! md5 roles (an auth_file in the middle of a migration) are the exception their md5
 //! secret already is: a password equivalent, used for md5 pass-through only after the
 //! client's md5 response proved it knows it.
 
+mod activity;
 mod auth_file;
 mod auth_query;
+mod console;
+mod metrics;
 mod pool;
 mod pooled;
 mod relay;
+mod settings;
 mod statements;
+mod upstream;
 
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::{Arc, OnceLock};
@@ -36,7 +44,8 @@ use crate::store::{PasswordStore, PasswordUsed};
 
 pub use auth_file::{AuthFileError, AuthFileStore};
 pub use auth_query::{AuthQueryStore, CACHE_ENTRIES, DEFAULT_AUTH_QUERY, FETCH_TIMEOUT};
-pub use pool::{PoolMode, PoolSettings};
+pub use console::DATABASE as CONSOLE_DATABASE;
+pub use settings::{ClientKeyRetention, PoolMode, PoolSettings};
 
 /// Reads the upstream's conninfo. Its user is only a template (each client logs in as
 /// itself), so a missing user is not an error here.
@@ -52,7 +61,7 @@ pub fn upstream_config(conninfo: &str) -> Result<pgscram_client::Config, pgscram
 /// serves them from pools of upstream connections (see [`PoolSettings`]).
 pub struct ProxyBackend {
     upstream: pgscram_client::Config,
-    store: Arc<dyn PasswordStore>,
+    connector: Arc<upstream::Connector>,
     pools: Option<Arc<pool::Pools>>,
     pruning: OnceLock<()>,
 }
@@ -63,16 +72,17 @@ impl ProxyBackend {
     /// store, told when a verifier proves stale.
     pub fn new(upstream: pgscram_client::Config, store: Arc<dyn PasswordStore>) -> Self {
         ProxyBackend {
+            connector: Arc::new(upstream::Connector::new(&upstream, store)),
             upstream,
-            store,
             pools: None,
             pruning: OnceLock::new(),
         }
     }
 
-    /// Pools upstream connections per (database, user), as PgBouncer does.
+    /// Pools upstream connections per (database, user), as PgBouncer does, and opens
+    /// the `pgscram` console to the users in `admin_users` and `stats_users`.
     pub fn with_pooling(mut self, settings: PoolSettings) -> Self {
-        self.pools = Some(pool::Pools::new(settings));
+        self.pools = Some(pool::Pools::new(settings, self.connector.clone()));
         self
     }
 
@@ -118,26 +128,6 @@ impl ProxyBackend {
         }
         Ok(config)
     }
-
-    /// Logs in upstream; a stale verifier is forgotten and named as such.
-    async fn connect(
-        &self,
-        config: &pgscram_client::Config,
-        user: &str,
-    ) -> Result<pgscram_client::Connection, ErrorFields> {
-        pgscram_client::connect_with(config).await.map_err(|error| {
-            if matches!(
-                error,
-                pgscram_client::Error::Scram(pgscram_scram::ClientError::UnexpectedParameters)
-            ) {
-                self.store.invalidate(user);
-                tracing::info!(
-                    "the SCRAM verifier for role \"{user}\" is stale: update it from the upstream's pg_authid"
-                );
-            }
-            upstream_error(user, &error)
-        })
-    }
 }
 
 /// The stored secret the client's login matched: the role's newest, or the older one
@@ -164,7 +154,20 @@ impl Backend for ProxyBackend {
         true
     }
 
+    fn metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        if let Some(pools) = &self.pools {
+            metrics::register(&pools.activity, registry);
+        }
+    }
+
     async fn serve(&self, mut start: SessionStart, mut client: Client) {
+        if let Some(pools) = &self.pools
+            && start.database == console::DATABASE
+        {
+            // No upstream login: the client's key is dropped (zeroized) unused.
+            drop(start.take_client_key());
+            return console::serve(&pools.settings, &pools.activity, &start, client).await;
+        }
         let config = match self.login_config(&mut start) {
             Ok(config) => config,
             Err(error) => return client.refuse(error).await,
@@ -176,16 +179,18 @@ impl Backend for ProxyBackend {
                 .params()
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect();
-            let opener = pooled::Opener {
-                backend: self,
-                config: Some(config),
-                user: start.user.clone(),
-                database: start.database.clone(),
-                fingerprint: fingerprint(&start),
-            };
-            return pooled::serve(pools, opener, &startup, client).await;
+            let listed = pools.activity.client(activity::ClientFacts {
+                user: &start.user,
+                database: &start.database,
+                peer: start.peer,
+                tls: start.ssl,
+                application_name: start.startup.application_name().unwrap_or(""),
+            });
+            let member = pools.join(&start.database, &start.user, fingerprint(&start), config);
+            let pooled = pooled::Pooled { member, listed };
+            return pooled::serve(pools, pooled, &startup, client).await;
         }
-        let connected = self.connect(&config, &start.user).await;
+        let connected = self.connector.connect(&config, &start.user).await;
         // The ClientKey or password lives in `config`: dropping it zeroizes it, now that
         // the login is done.
         drop(config);
@@ -215,19 +220,5 @@ impl Backend for ProxyBackend {
             // on shutdown both sides are closed.
             () = shutdown.requested() => {}
         }
-    }
-}
-
-/// What the client hears when the upstream login fails. Errors from the upstream
-/// server reach the client unchanged; a stale verifier is named as such.
-fn upstream_error(user: &str, error: &pgscram_client::Error) -> ErrorFields {
-    match error {
-        pgscram_client::Error::Server(fields) => (**fields).clone(),
-        pgscram_client::Error::Scram(pgscram_scram::ClientError::UnexpectedParameters) => ErrorFields::fatal(
-            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-            format!("the stored SCRAM verifier for role \"{user}\" is stale: the upstream server has a different salt or iteration count"),
-        )
-        .with_hint("Copy the role's current verifier (pg_authid.rolpassword) from the upstream server into the proxy's auth_file, then reload."),
-        other => ErrorFields::fatal(SqlState::parse("08006").unwrap_or(SqlState::INTERNAL_ERROR), format!("could not log in to the upstream server: {other}")),
     }
 }

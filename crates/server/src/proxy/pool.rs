@@ -2,117 +2,33 @@
 //! user), `default_pool_size` connections at most, clients waiting their turn in order
 //! (a fair semaphore) for at most `query_wait_timeout`.
 //!
-//! A connection is opened only with the credentials of a client whose own proof just
-//! checked out (SCRAM pass-through: its ClientKey), and handed to a later client of the
-//! same user only after that client's proof checked out too, against the same verifier
-//! (a connection opened under another verifier is closed, not reused: the role's
-//! password changed). Idle connections are closed after `server_idle_timeout`, every
-//! connection after `server_lifetime`, and one the upstream closed is noticed before
-//! it is handed out.
+//! A connection is opened only with the credentials of a client whose own proof checked
+//! out (SCRAM pass-through: its ClientKey), and handed to a later client of the same
+//! user only after that client's proof checked out too, against the same verifier (a
+//! connection opened under another verifier is closed, not reused: the role's password
+//! changed). Idle connections are closed after `server_idle_timeout`, every connection
+//! after `server_lifetime`, and one the upstream closed is noticed before it is handed
+//! out.
+//!
+//! The ClientKeys a pool keeps (`client_key_retention = pool`) live in the pool, at
+//! most one per verifier of the role, and are zeroized once the pool has had no client
+//! for `server_idle_timeout`; with `login` none is kept.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use pgscram_wire::{ErrorFields, SqlState};
 use tokio::io::AsyncReadExt as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-/// `pool_mode`: when a server connection goes back to the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolMode {
-    /// When the client disconnects (after `server_reset_query`).
-    Session,
-    /// At the end of each transaction (ReadyForQuery, idle, nothing pending).
-    Transaction,
-}
+use super::activity::{Activity, ClientHandle, ServerHandle};
+use super::settings::{ClientKeyRetention, PoolSettings};
+use super::upstream::Connector;
 
-impl std::str::FromStr for PoolMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "session" => Ok(PoolMode::Session),
-            "transaction" => Ok(PoolMode::Transaction),
-            other => Err(format!(
-                "invalid value for pool_mode: \"{other}\" (session or transaction)"
-            )),
-        }
-    }
-}
-
-/// Pooling settings, with PgBouncer's names and defaults.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct PoolSettings {
-    /// `pool_mode`.
-    pub mode: PoolMode,
-    /// `default_pool_size`: server connections per (database, user).
-    pub default_pool_size: usize,
-    /// `query_wait_timeout`: how long a client waits for a server connection.
-    pub query_wait_timeout: Duration,
-    /// `server_idle_timeout`: an idle server connection is closed after this.
-    pub server_idle_timeout: Duration,
-    /// `server_lifetime`: a server connection is closed after this, when next idle.
-    pub server_lifetime: Duration,
-    /// `server_reset_query`: run before a connection goes back to the pool in session
-    /// mode (PgBouncer runs none in transaction mode).
-    pub server_reset_query: String,
-    /// `max_prepared_statements`: named prepared statements kept per server connection
-    /// (transaction mode prepares clients' statements transparently).
-    pub max_prepared_statements: usize,
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        PoolSettings {
-            mode: PoolMode::Session,
-            default_pool_size: 20,
-            query_wait_timeout: Duration::from_secs(120),
-            server_idle_timeout: Duration::from_secs(600),
-            server_lifetime: Duration::from_secs(3600),
-            server_reset_query: "DISCARD ALL".to_owned(),
-            max_prepared_statements: 200,
-        }
-    }
-}
-
-impl PoolSettings {
-    /// Sets one setting by PgBouncer's name; times are seconds or PostgreSQL units.
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let count = |v: &str| {
-            v.parse::<usize>()
-                .map_err(|_| format!("invalid value for {name}: \"{v}\""))
-        };
-        let time = |v: &str| {
-            crate::config::parse_time(v).map_err(|e| format!("invalid value for {name}: {e}"))
-        };
-        match name {
-            "pool_mode" => self.mode = value.parse()?,
-            "default_pool_size" => match count(value)? {
-                0 => return Err("default_pool_size must be at least 1".to_owned()),
-                n => self.default_pool_size = n,
-            },
-            "query_wait_timeout" => self.query_wait_timeout = time(value)?,
-            "server_idle_timeout" => self.server_idle_timeout = time(value)?,
-            "server_lifetime" => self.server_lifetime = time(value)?,
-            "server_reset_query" => self.server_reset_query = value.to_owned(),
-            "max_prepared_statements" => self.max_prepared_statements = count(value)?,
-            other => return Err(format!("unrecognized pool setting \"{other}\"")),
-        }
-        Ok(())
-    }
-
-    /// The names [`PoolSettings::set`] takes.
-    pub const NAMES: &'static [&'static str] = &[
-        "pool_mode",
-        "default_pool_size",
-        "query_wait_timeout",
-        "server_idle_timeout",
-        "server_lifetime",
-        "server_reset_query",
-        "max_prepared_statements",
-    ];
-}
+/// Verifiers a role can have at once (a rotation's two): the keys a pool keeps.
+const KEYS_PER_POOL: usize = 2;
 
 /// An upstream connection that has logged in, between or during client sessions.
 pub(crate) struct ServerConn {
@@ -122,34 +38,17 @@ pub(crate) struct ServerConn {
     /// The server's parameters as last reported (ParameterStatus).
     pub parameters: BTreeMap<String, String>,
     pub cancel: Option<pgscram_client::CancelToken>,
-    /// Which credentials logged it in (see [`Pools::acquire`]).
+    /// Which credentials logged it in (see [`Member::acquire`]).
     pub fingerprint: u64,
     /// Server-side names of the statements prepared on it.
     pub prepared: crate::proxy::statements::Prepared,
+    /// Its line in the console's listings.
+    pub listed: ServerHandle,
     created: Instant,
     idle_since: Instant,
 }
 
 impl ServerConn {
-    /// Wraps a connection that has just logged in.
-    pub fn new(
-        relay: pgscram_client::Relay,
-        cancel: Option<pgscram_client::CancelToken>,
-        fingerprint: u64,
-    ) -> Self {
-        let now = Instant::now();
-        ServerConn {
-            stream: relay.stream,
-            buffered: relay.buffered,
-            parameters: relay.parameters,
-            cancel,
-            fingerprint,
-            prepared: crate::proxy::statements::Prepared::default(),
-            created: now,
-            idle_since: now,
-        }
-    }
-
     /// Whether the upstream closed it or sent something while it sat idle (a FATAL
     /// at shutdown): either way it cannot serve anyone.
     fn gone(&mut self) -> bool {
@@ -165,31 +64,83 @@ impl ServerConn {
     }
 }
 
+/// A ClientKey login kept by a pool.
+struct Retained {
+    fingerprint: u64,
+    /// The upstream login with the ClientKey in it (zeroized when dropped).
+    config: pgscram_client::Config,
+}
+
+/// Who is in a pool and what it may open connections with.
+struct Members {
+    /// Client sessions in the pool now.
+    sessions: usize,
+    /// When the last one left.
+    last_left: Instant,
+    /// Newest first.
+    keys: Vec<Retained>,
+}
+
 struct Pool {
+    database: String,
+    user: String,
     slots: Arc<Semaphore>,
     idle: Mutex<VecDeque<ServerConn>>,
+    /// Told whenever a connection goes back to `idle`.
+    released: Notify,
+    members: Mutex<Members>,
+    /// A `min_pool_size` top-up is running.
+    filling: AtomicBool,
+}
+
+impl Pool {
+    /// The kept login for `fingerprint`, copied for one connection.
+    fn credentials(&self, fingerprint: u64) -> Option<pgscram_client::Config> {
+        lock(&self.members)
+            .keys
+            .iter()
+            .find(|k| k.fingerprint == fingerprint)
+            .map(|k| k.config.clone())
+    }
+
+    fn put_idle(&self, mut conn: ServerConn) {
+        conn.idle_since = Instant::now();
+        conn.listed.serving(None);
+        lock(&self.idle).push_back(conn);
+        self.released.notify_waiters();
+    }
 }
 
 /// Every pool of the proxy.
 pub(crate) struct Pools {
     pub settings: PoolSettings,
+    pub activity: Arc<Activity>,
+    connector: Arc<Connector>,
     pools: Mutex<HashMap<(String, String), Arc<Pool>>>,
 }
 
-/// A client's hold on one slot of its pool, and the connection in it if one was found.
+/// A client session's place in its pool; leaving (drop) starts the pool's idle clock.
+pub(crate) struct Member {
+    pool: Arc<Pool>,
+    fingerprint: u64,
+    /// `client_key_retention = login`: this session's own login, for its first
+    /// connection only.
+    own: Option<pgscram_client::Config>,
+}
+
+/// A client's hold on one slot of its pool and the connection in it.
 pub(crate) struct Lease {
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
-    /// An idle connection taken from the pool; `None`: open a new one in this slot.
-    pub conn: Option<ServerConn>,
+    pub conn: ServerConn,
 }
 
 impl Lease {
-    /// Gives the slot back; `conn`, if clean, goes to the pool for the next client.
-    pub fn release(self, conn: Option<ServerConn>) {
-        if let Some(mut conn) = conn {
-            conn.idle_since = Instant::now();
-            lock(&self.pool.idle).push_back(conn);
+    /// Gives the slot back, and the connection to the pool for the next client if it
+    /// is clean (`keep`); otherwise the connection is closed.
+    pub fn release(self, keep: bool) {
+        if keep {
+            self.pool.put_idle(self.conn);
         }
     }
 }
@@ -198,10 +149,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn wait_timeout() -> ErrorFields {
+    ErrorFields::fatal(
+        SqlState::parse("08P01").unwrap_or(SqlState::PROTOCOL_VIOLATION),
+        "query_wait_timeout",
+    )
+}
+
 impl Pools {
-    pub fn new(settings: PoolSettings) -> Arc<Self> {
+    pub fn new(settings: PoolSettings, connector: Arc<Connector>) -> Arc<Self> {
         Arc::new(Pools {
             settings,
+            activity: Arc::default(),
+            connector,
             pools: Mutex::new(HashMap::new()),
         })
     }
@@ -211,56 +171,171 @@ impl Pools {
             .entry((database.to_owned(), user.to_owned()))
             .or_insert_with(|| {
                 Arc::new(Pool {
+                    database: database.to_owned(),
+                    user: user.to_owned(),
                     slots: Arc::new(Semaphore::new(self.settings.default_pool_size)),
                     idle: Mutex::new(VecDeque::new()),
+                    released: Notify::new(),
+                    members: Mutex::new(Members {
+                        sessions: 0,
+                        last_left: Instant::now(),
+                        keys: Vec::new(),
+                    }),
+                    filling: AtomicBool::new(false),
                 })
             })
             .clone()
     }
 
-    /// Waits (in order, at most `query_wait_timeout`) for a slot of the (database,
-    /// user) pool, and takes an idle connection opened with `fingerprint`'s credentials
-    /// if there is one. Idle connections of other credentials, past their lifetime, or
-    /// closed upstream are dropped on the way. `None`: the wait timed out.
-    pub async fn acquire(&self, database: &str, user: &str, fingerprint: u64) -> Option<Lease> {
+    /// A client session that proved itself against the verifier `fingerprint` names
+    /// joins its pool; `login` (its ClientKey login) is kept by the pool or by the
+    /// session, as `client_key_retention` says.
+    pub fn join(
+        &self,
+        database: &str,
+        user: &str,
+        fingerprint: u64,
+        login: pgscram_client::Config,
+    ) -> Member {
         let pool = self.pool(database, user);
-        let permit = tokio::time::timeout(
-            self.settings.query_wait_timeout,
-            pool.slots.clone().acquire_owned(),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        let mut conn = None;
+        let mut members = lock(&pool.members);
+        members.sessions += 1;
+        let own = match self.settings.client_key_retention {
+            ClientKeyRetention::Login => Some(login),
+            ClientKeyRetention::Pool => {
+                // The newest proof's key replaces the one kept for the same verifier.
+                members.keys.retain(|k| k.fingerprint != fingerprint);
+                members.keys.insert(
+                    0,
+                    Retained {
+                        fingerprint,
+                        config: login,
+                    },
+                );
+                members.keys.truncate(KEYS_PER_POOL);
+                None
+            }
+        };
+        drop(members);
+        Member {
+            pool,
+            fingerprint,
+            own,
+        }
+    }
+
+    /// Opens a server connection for `pool` with `config`, listed from the start.
+    async fn open(
+        &self,
+        pool: &Pool,
+        config: &pgscram_client::Config,
+        fingerprint: u64,
+    ) -> Result<ServerConn, ErrorFields> {
+        let listed =
+            self.activity
+                .server(&pool.user, &pool.database, self.connector.upstream_name());
+        let upstream = self.connector.connect(config, &pool.user).await?;
+        let cancel = upstream.cancel_token();
+        let relay = upstream.into_relay();
+        listed.logged_in(
+            relay.backend_key.map(|k| k.pid),
+            relay.negotiated.tls.is_some(),
+        );
+        let now = Instant::now();
+        Ok(ServerConn {
+            stream: relay.stream,
+            buffered: relay.buffered,
+            parameters: relay.parameters,
+            cancel,
+            fingerprint,
+            prepared: crate::proxy::statements::Prepared::default(),
+            listed,
+            created: now,
+            idle_since: now,
+        })
+    }
+
+    /// An idle connection of `pool` that `fingerprint`'s clients may use; idle
+    /// connections of other credentials, past their lifetime, or closed upstream are
+    /// dropped on the way.
+    fn take_idle(&self, pool: &Pool, fingerprint: u64) -> Option<ServerConn> {
         loop {
-            let candidate = lock(&pool.idle).pop_back();
-            let Some(mut candidate) = candidate else {
-                break;
-            };
+            let mut candidate = lock(&pool.idle).pop_back()?;
             let usable = candidate.fingerprint == fingerprint
                 && candidate.created.elapsed() < self.settings.server_lifetime
                 && !candidate.gone();
             if usable {
-                conn = Some(candidate);
-                break;
+                return Some(candidate);
             }
         }
-        Some(Lease {
-            pool,
-            _permit: permit,
-            conn,
-        })
     }
 
-    /// Closes idle connections past `server_idle_timeout` or `server_lifetime`.
-    pub fn prune(&self) {
+    /// Closes idle connections past `server_idle_timeout` or `server_lifetime` or
+    /// closed upstream, zeroizes the keys of pools idle that long, and tops pools up to
+    /// `min_pool_size`.
+    pub fn prune(self: &Arc<Self>) {
         let pools: Vec<Arc<Pool>> = lock(&self.pools).values().cloned().collect();
         for pool in pools {
-            lock(&pool.idle).retain(|c| {
+            lock(&pool.idle).retain_mut(|c| {
                 c.idle_since.elapsed() < self.settings.server_idle_timeout
                     && c.created.elapsed() < self.settings.server_lifetime
+                    && !c.gone()
             });
+            {
+                let mut members = lock(&pool.members);
+                if members.sessions == 0
+                    && members.last_left.elapsed() >= self.settings.server_idle_timeout
+                {
+                    members.keys.clear();
+                }
+            }
+            self.fill(&pool);
         }
+    }
+
+    /// Opens connections, one at a time, until `pool` has `min_pool_size`, while it
+    /// keeps a key to open them with and a slot is free.
+    fn fill(self: &Arc<Self>, pool: &Arc<Pool>) {
+        let min = self.settings.min_pool_size;
+        if min == 0 || pool.filling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pools = self.clone();
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let busy = pools.settings.default_pool_size - pool.slots.available_permits();
+                if busy + lock(&pool.idle).len() >= min {
+                    break;
+                }
+                let Ok(permit) = pool.slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let newest = lock(&pool.members)
+                    .keys
+                    .first()
+                    .map(|k| (k.fingerprint, k.config.clone()));
+                let Some((fingerprint, config)) = newest else {
+                    break;
+                };
+                let opened = pools.open(&pool, &config, fingerprint).await;
+                drop(config);
+                match opened {
+                    Ok(conn) => pool.put_idle(conn),
+                    Err(error) => {
+                        tracing::info!(
+                            "min_pool_size: could not open a connection for user \"{}\" database \"{}\": {}",
+                            pool.user,
+                            pool.database,
+                            error.message
+                        );
+                        break;
+                    }
+                }
+                drop(permit);
+            }
+            pool.filling.store(false, Ordering::Release);
+        });
     }
 
     /// Prunes every second while the pools are alive (started with the first pooled
@@ -277,5 +352,83 @@ impl Pools {
                 }
             }
         });
+    }
+}
+
+impl Member {
+    /// Waits (in order, at most `query_wait_timeout`) for a slot of the pool and a
+    /// connection in it: an idle one opened under this client's verifier, else a new
+    /// one opened with the key kept for it. With no key to open one
+    /// (`client_key_retention = login` after the first), the client waits for a
+    /// connection to come back instead.
+    pub async fn acquire(
+        &mut self,
+        pools: &Pools,
+        client: &ClientHandle,
+    ) -> Result<Lease, ErrorFields> {
+        let deadline = tokio::time::Instant::now() + pools.settings.query_wait_timeout;
+        let pool = self.pool.clone();
+        loop {
+            let permit = match pool.slots.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    client.waiting();
+                    tokio::time::timeout_at(deadline, pool.slots.clone().acquire_owned())
+                        .await
+                        .map_err(|_| wait_timeout())?
+                        .map_err(|_| wait_timeout())?
+                }
+            };
+            if let Some(conn) = pools.take_idle(&pool, self.fingerprint) {
+                return Ok(self.lease(pool, permit, conn, client));
+            }
+            let config = self
+                .own
+                .take()
+                .or_else(|| pool.credentials(self.fingerprint));
+            if let Some(config) = config {
+                let conn = pools.open(&pool, &config, self.fingerprint).await?;
+                return Ok(self.lease(pool, permit, conn, client));
+            }
+            // Nothing to open with: wait for a connection to come back.
+            let released = pool.released.notified();
+            let mut released = std::pin::pin!(released);
+            released.as_mut().enable();
+            drop(permit);
+            client.waiting();
+            tokio::time::timeout_at(deadline, released)
+                .await
+                .map_err(|_| wait_timeout())?;
+        }
+    }
+
+    fn lease(
+        &self,
+        pool: Arc<Pool>,
+        permit: OwnedSemaphorePermit,
+        conn: ServerConn,
+        client: &ClientHandle,
+    ) -> Lease {
+        conn.listed.serving(Some(client.id()));
+        client.linked(Some(&conn.listed));
+        Lease {
+            pool,
+            _permit: permit,
+            conn,
+        }
+    }
+
+    /// Zeroizes the session's own login (`client_key_retention = login`) now that its
+    /// first connection is open.
+    pub fn forget_login(&mut self) {
+        self.own = None;
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let mut members = lock(&self.pool.members);
+        members.sessions = members.sessions.saturating_sub(1);
+        members.last_left = Instant::now();
     }
 }

@@ -17,12 +17,14 @@
 //! the server connection serving it at that moment.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pgscram_wire::{ErrorFields, SqlState};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::pool::{Lease, PoolMode, Pools, ServerConn};
+use super::activity::ClientHandle;
+use super::pool::{Lease, Member, Pools, ServerConn};
+use super::settings::PoolMode;
 use super::statements::Statements;
 use crate::backend::{CancelSignal, Client};
 use crate::stream::Transport;
@@ -40,37 +42,6 @@ const TRACKED: &[&str] = &[
 
 /// The largest message either side may send (PostgreSQL's own limit).
 const MAX_MESSAGE: u32 = 0x3fff_ffff;
-
-/// How a session opens server connections: the client's own login, kept while the
-/// session may need another connection (transaction mode) and zeroized when dropped.
-pub(super) struct Opener<'a> {
-    pub backend: &'a super::ProxyBackend,
-    pub config: Option<pgscram_client::Config>,
-    pub user: String,
-    pub database: String,
-    pub fingerprint: u64,
-}
-
-impl Opener<'_> {
-    async fn open(&mut self) -> Result<ServerConn, ErrorFields> {
-        let config = match self.config.as_ref() {
-            Some(config) => config,
-            None => {
-                return Err(ErrorFields::fatal(
-                    SqlState::parse("08P01").unwrap_or(SqlState::PROTOCOL_VIOLATION),
-                    "no server connection is free and this session cannot open one",
-                ));
-            }
-        };
-        let upstream = self.backend.connect(config, &self.user).await?;
-        let cancel = upstream.cancel_token();
-        Ok(ServerConn::new(
-            upstream.into_relay(),
-            cancel,
-            self.fingerprint,
-        ))
-    }
-}
 
 /// A message at the front of `buf`, once it is all there: (tag, whole length).
 fn next_message(buf: &[u8]) -> Result<Option<(u8, usize)>, ()> {
@@ -150,7 +121,6 @@ async fn apply_parameters(
 /// A session's hold on a server connection.
 struct Attached {
     lease: Lease,
-    conn: ServerConn,
     /// ReadyForQuery's last status: `I`, `T` or `E`.
     status: u8,
     /// Messages sent since the last Sync or Query: an answer may still come.
@@ -162,14 +132,23 @@ struct Attached {
 impl Attached {
     /// Idle, nothing sent that is not answered: it may serve someone else.
     fn clean(&self) -> bool {
-        self.status == b'I' && !self.unsynced && self.pending == 0 && self.conn.buffered.is_empty()
+        self.status == b'I'
+            && !self.unsynced
+            && self.pending == 0
+            && self.lease.conn.buffered.is_empty()
     }
+}
+
+/// A pooled client: its place in the pool and its line in the console.
+pub(super) struct Pooled {
+    pub member: Member,
+    pub listed: ClientHandle,
 }
 
 /// Serves `client` from the pools until it leaves.
 pub(super) async fn serve(
     pools: &Pools,
-    mut opener: Opener<'_>,
+    mut pooled: Pooled,
     startup: &[(String, String)],
     mut client: Client,
 ) {
@@ -187,32 +166,31 @@ pub(super) async fn serve(
             (canonical, value.clone())
         })
         .collect();
-    let attached = match attach(pools, &mut opener, &wanted).await {
+    let attached = attach(pools, &mut pooled, &wanted).await;
+    // client_key_retention = login: the key served this login and is zeroized now.
+    pooled.member.forget_login();
+    let attached = match attached {
         Ok(attached) => attached,
         Err(error) => return client.refuse(error).await,
     };
     for name in TRACKED {
-        if let Some(value) = attached.conn.parameters.get(*name) {
+        if let Some(value) = attached.lease.conn.parameters.get(*name) {
             wanted.insert((*name).to_owned(), value.clone());
         }
     }
-    let greeting = attached.conn.parameters.clone();
+    let greeting = attached.lease.conn.parameters.clone();
     let Ok(cancel) = client.ready(greeting).await else {
-        attached.lease.release(None);
+        attached.lease.release(false);
         return;
     };
     let mut shutdown = client.shutdown_signal();
     let Ok((stream, buffered)) = client.into_stream().await else {
-        attached.lease.release(None);
+        attached.lease.release(false);
         return;
     };
-    if mode == PoolMode::Session {
-        // The ClientKey is not needed again: the session keeps its connection.
-        opener.config = None;
-    }
     let mut session = Session {
         pools,
-        opener,
+        pooled,
         client: stream,
         client_buf: buffered,
         attached: Some(attached),
@@ -221,6 +199,8 @@ pub(super) async fn serve(
         mode,
         out: Vec::new(),
         client_out: Vec::new(),
+        query_started: None,
+        xact_started: None,
     };
     if mode == PoolMode::Transaction {
         session.release_if_idle();
@@ -244,9 +224,9 @@ enum Event {
     Cancel,
 }
 
-struct Session<'p, 'o> {
+struct Session<'p> {
     pools: &'p Pools,
-    opener: Opener<'o>,
+    pooled: Pooled,
     client: Box<dyn Transport>,
     client_buf: Vec<u8>,
     attached: Option<Attached>,
@@ -257,36 +237,21 @@ struct Session<'p, 'o> {
     out: Vec<u8>,
     /// Reused for what goes to the server.
     client_out: Vec<u8>,
+    /// When the query now running began (SHOW STATS' query time).
+    query_started: Option<Instant>,
+    /// When the transaction now open began.
+    xact_started: Option<Instant>,
 }
 
 /// Leases a slot and a connection in it, with `wanted` applied.
 async fn attach(
     pools: &Pools,
-    opener: &mut Opener<'_>,
+    pooled: &mut Pooled,
     wanted: &BTreeMap<String, String>,
 ) -> Result<Attached, ErrorFields> {
-    let lease = pools
-        .acquire(&opener.database, &opener.user, opener.fingerprint)
-        .await
-        .ok_or_else(|| {
-            ErrorFields::fatal(
-                SqlState::parse("08P01").unwrap_or(SqlState::PROTOCOL_VIOLATION),
-                "query_wait_timeout",
-            )
-        })?;
-    let mut lease = lease;
-    let mut conn = match lease.conn.take() {
-        Some(conn) => conn,
-        None => match opener.open().await {
-            Ok(conn) => conn,
-            Err(error) => {
-                lease.release(None);
-                return Err(error);
-            }
-        },
-    };
-    if apply_parameters(&mut conn, wanted).await.is_err() {
-        lease.release(None);
+    let mut lease = pooled.member.acquire(pools, &pooled.listed).await?;
+    if apply_parameters(&mut lease.conn, wanted).await.is_err() {
+        lease.release(false);
         return Err(ErrorFields::fatal(
             SqlState::parse("08006").unwrap_or(SqlState::INTERNAL_ERROR),
             "could not set the session's parameters on a server connection",
@@ -294,14 +259,13 @@ async fn attach(
     }
     Ok(Attached {
         lease,
-        conn,
         status: b'I',
         unsynced: false,
         pending: 0,
     })
 }
 
-impl Session<'_, '_> {
+impl Session<'_> {
     async fn run(&mut self, cancel: &CancelSignal) {
         // What the client pipelined behind its startup goes first.
         if !self.client_buf.is_empty() && matches!(self.client_messages().await, Step::End) {
@@ -314,7 +278,7 @@ impl Session<'_, '_> {
             let event = match self.attached.as_mut() {
                 Some(attached) => tokio::select! {
                     read = self.client.read(&mut from_client) => Event::Client(read),
-                    read = attached.conn.stream.read(&mut from_server) => Event::Server(read),
+                    read = attached.lease.conn.stream.read(&mut from_server) => Event::Server(read),
                     () = cancel.requested() => Event::Cancel,
                 },
                 None => tokio::select! {
@@ -334,13 +298,20 @@ impl Session<'_, '_> {
                 }
                 Event::Server(Ok(n)) => {
                     if let Some(attached) = self.attached.as_mut() {
-                        attached.conn.buffered.extend_from_slice(&from_server[..n]);
+                        attached
+                            .lease
+                            .conn
+                            .buffered
+                            .extend_from_slice(&from_server[..n]);
                     }
                     self.server_messages().await
                 }
                 Event::Cancel => {
                     // To the server connection serving the client now, if any.
-                    let token = self.attached.as_ref().and_then(|a| a.conn.cancel.clone());
+                    let token = self
+                        .attached
+                        .as_ref()
+                        .and_then(|a| a.lease.conn.cancel.clone());
                     if let Some(token) = token {
                         tokio::spawn(async move {
                             let _ = token.cancel().await;
@@ -372,7 +343,7 @@ impl Session<'_, '_> {
                 break Step::End;
             }
             if self.attached.is_none() {
-                match attach(self.pools, &mut self.opener, &self.wanted).await {
+                match attach(self.pools, &mut self.pooled, &self.wanted).await {
                     Ok(attached) => {
                         self.statements.detach();
                         self.attached = Some(attached);
@@ -385,6 +356,9 @@ impl Session<'_, '_> {
             }
             let attached = self.attached.as_mut().expect("attached above");
             let message = &self.client_buf[at..at + len];
+            let now = Instant::now();
+            self.query_started.get_or_insert(now);
+            self.xact_started.get_or_insert(now);
             let syncs = matches!(tag, b'S' | b'Q' | b'F');
             attached.unsynced = !syncs;
             attached.pending += usize::from(syncs);
@@ -394,7 +368,7 @@ impl Session<'_, '_> {
                 self.statements.outgoing(
                     tag,
                     message[5..].to_vec(),
-                    &mut attached.conn.prepared,
+                    &mut attached.lease.conn.prepared,
                     self.pools.settings.max_prepared_statements,
                     &mut rewritten,
                 );
@@ -407,6 +381,8 @@ impl Session<'_, '_> {
             at += len;
         };
         self.client_buf.drain(..at);
+        self.pooled.listed.requested();
+        self.pooled.listed.totals.received(at);
         let sent = out.is_empty() || self.send(&out).await.is_ok();
         self.client_out = out;
         if !sent {
@@ -418,7 +394,7 @@ impl Session<'_, '_> {
 
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self.attached.as_mut() {
-            Some(attached) => attached.conn.stream.write_all(bytes).await,
+            Some(attached) => attached.lease.conn.stream.write_all(bytes).await,
             None => Ok(()),
         }
     }
@@ -432,7 +408,7 @@ impl Session<'_, '_> {
         // Messages are read in place and copied once, into what the client gets.
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        let conn = &mut attached.conn;
+        let conn = &mut attached.lease.conn;
         let mut at = 0;
         let broken = loop {
             let rest = &conn.buffered[at..];
@@ -454,6 +430,19 @@ impl Session<'_, '_> {
                 b'Z' => {
                     attached.status = message.get(5).copied().unwrap_or(b'E');
                     attached.pending = attached.pending.saturating_sub(1);
+                    let totals = &self.pooled.listed.totals;
+                    if let Some(started) = self.query_started.take() {
+                        totals.query(started.elapsed());
+                    }
+                    if attached.pending > 0 {
+                        // Pipelined: the next one's time runs from here.
+                        self.query_started = Some(Instant::now());
+                    }
+                    if attached.status == b'I'
+                        && let Some(started) = self.xact_started.take()
+                    {
+                        totals.xact(started.elapsed());
+                    }
                 }
                 _ => {}
             }
@@ -470,6 +459,7 @@ impl Session<'_, '_> {
             self.server_lost().await;
             return Step::End;
         }
+        self.pooled.listed.totals.sent(out.len());
         let written = out.is_empty() || self.client.write_all(&out).await.is_ok();
         self.out = out;
         if !written {
@@ -490,7 +480,8 @@ impl Session<'_, '_> {
             .is_some_and(|a| a.clean() && !self.statements.in_flight());
         if done && let Some(attached) = self.attached.take() {
             self.statements.detach();
-            attached.lease.release(Some(attached.conn));
+            attached.lease.release(true);
+            self.pooled.listed.linked(None);
         }
     }
 
@@ -506,7 +497,7 @@ impl Session<'_, '_> {
     /// the server go away; so does ours, with a word why.
     async fn server_lost(&mut self) {
         if let Some(attached) = self.attached.take() {
-            attached.lease.release(None);
+            attached.lease.release(false);
         }
         let _ = self
             .send_client_error(ErrorFields::fatal(
@@ -524,22 +515,22 @@ impl Session<'_, '_> {
             return;
         };
         if !attached.clean() {
-            return attached.lease.release(None);
+            return attached.lease.release(false);
         }
         if self.mode == PoolMode::Session {
             let reset = self.pools.settings.server_reset_query.clone();
             if !reset.is_empty() {
                 let ok = tokio::time::timeout(
                     Duration::from_secs(10),
-                    run_internal(&mut attached.conn, &reset),
+                    run_internal(&mut attached.lease.conn, &reset),
                 )
                 .await;
                 if !matches!(ok, Ok(Ok(()))) {
-                    return attached.lease.release(None);
+                    return attached.lease.release(false);
                 }
-                attached.conn.prepared.clear();
+                attached.lease.conn.prepared.clear();
             }
         }
-        attached.lease.release(Some(attached.conn));
+        attached.lease.release(true);
     }
 }
