@@ -2,7 +2,9 @@
 # Transaction pooling beside PgBouncer, in one run on this machine: PostgreSQL 15, and
 # in front of it PgBouncer and `pgscram proxy`, both in transaction mode with the same
 # pool size. pgbench -S (select-only) through each, alternating, and the pooler's CPU
-# per transaction (utime+stime from /proc, process accounting).
+# per transaction (utime+stime from /proc, process accounting); then cached-key SCRAM
+# logins (`pgscram bench --mode keys`, 8 workers) through each: a new client session
+# per login, served from the pool, and the pooler's CPU per login.
 #
 #   scripts/bench/pool.sh                 # BENCH_DURATION=10 BENCH_ROUNDS=2 BENCH_POOL=10 BENCH_CLIENTS=16
 #
@@ -133,5 +135,31 @@ for round in $(seq "$ROUNDS"); do
             cpu=$(awk -v t="$((after - before))" -v hz="$HZ" -v n="$done_tx" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
             printf '%-10s %-9s %5s %10.0f %14s  failed=%s\n' "$name" "$mode" "$round" "$tps" "$cpu" "${failed:-0}"
         done
+    done
+done
+
+echo
+echo "pgscram bench --mode keys, 8 workers, ${DURATION}s: logins through each pooler (pooler CPU only)"
+printf '%-10s %5s %10s %14s %8s\n' pooler round logins/s "cpu µs/login" errors
+for round in $(seq "$ROUNDS"); do
+    for target in "pgbouncer|$BOUNCER_PORT|$BOUNCER_PID" "pgscram|$PROXY_PORT|$PROXY_PID"; do
+        IFS='|' read -r name port pid <<<"$target"
+        before=$(cpu_ticks "$pid")
+        json=$("$PGSCRAM" bench "host=127.0.0.1 port=$port user=bench dbname=postgres sslmode=disable" \
+            --workers 8 --duration "$DURATION" --mode keys --json 2>/dev/null || true)
+        after=$(cpu_ticks "$pid")
+        read -r logins rate errors < <(python3 -c '
+import json, sys
+try:
+    r = json.loads(sys.argv[1])
+    print(r["logins"], r["rate"], r["errors"])
+except Exception:
+    print(0, 0, "-")' "$json")
+        if [ "$logins" = 0 ]; then
+            printf '%-10s %5s %10s\n' "$name" "$round" failed
+            continue
+        fi
+        cpu=$(awk -v t="$((after - before))" -v hz="$HZ" -v n="$logins" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        printf '%-10s %5s %10.0f %14s %8s\n' "$name" "$round" "$rate" "$cpu" "$errors"
     done
 done

@@ -189,19 +189,17 @@ impl Client {
     /// Finishes the greeting: ParameterStatus for each of `parameters`, BackendKeyData
     /// with a fresh cancel key, ReadyForQuery (idle). The session is cancellable while
     /// the returned signal lives.
-    pub async fn ready(
+    pub async fn ready<K: AsRef<str>, V: AsRef<str>>(
         &mut self,
-        parameters: impl IntoIterator<Item = (String, String)>,
+        parameters: impl IntoIterator<Item = (K, V)>,
     ) -> io::Result<CancelSignal> {
         let key: [u8; 4] = crate::random::random_bytes()[..4]
             .try_into()
             .unwrap_or([0; 4]);
         let handle = self.cancel.register(self.pid, key);
         for (name, value) in parameters {
-            push(
-                &mut self.conn,
-                &BackendMessage::ParameterStatus { name, value },
-            )?;
+            pgscram_wire::encode_parameter_status(self.conn.out(), name.as_ref(), value.as_ref())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         }
         push(
             &mut self.conn,

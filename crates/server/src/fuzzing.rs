@@ -33,7 +33,7 @@ impl Backend for Greeter {
     }
 
     async fn serve(&self, _start: SessionStart, mut client: Client) {
-        let _ = client.ready(Vec::new()).await;
+        let _ = client.ready(Vec::<(String, String)>::new()).await;
     }
 }
 

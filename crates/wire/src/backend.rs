@@ -45,6 +45,23 @@ impl TransactionStatus {
     }
 }
 
+/// Appends a ParameterStatus for `name` = `value` to `out` without building a
+/// [`BackendMessage`] (a greeting sends a dozen; on error `out` is unchanged).
+pub fn encode_parameter_status(
+    out: &mut Vec<u8>,
+    name: &str,
+    value: &str,
+) -> Result<(), EncodeError> {
+    write::message(out, Some(tag::PARAMETER_STATUS), |out| {
+        parameter_status_body(out, name, value)
+    })
+}
+
+fn parameter_status_body(out: &mut Vec<u8>, name: &str, value: &str) -> Result<(), EncodeError> {
+    write::cstr(out, name.as_bytes(), "parameter name")?;
+    write::cstr(out, value.as_bytes(), "parameter value")
+}
+
 /// One column of a RowDescription.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldDescription {
@@ -296,8 +313,7 @@ impl BackendMessage {
                 BackendMessage::Authentication(request) => request.encode_body(out)?,
                 BackendMessage::BackendKeyData(data) => data.encode_body(out),
                 BackendMessage::ParameterStatus { name, value } => {
-                    write::cstr(out, name.as_bytes(), "parameter name")?;
-                    write::cstr(out, value.as_bytes(), "parameter value")?;
+                    parameter_status_body(out, name, value)?;
                 }
                 BackendMessage::ReadyForQuery(status) => out.push(status.byte()),
                 BackendMessage::ErrorResponse(fields) | BackendMessage::NoticeResponse(fields) => {

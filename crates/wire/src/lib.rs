@@ -68,7 +68,7 @@ pub use auth_response::{AuthResponse, PasswordMessage, SaslInitialResponse, Sasl
 pub use authentication::Authentication;
 pub use backend::{
     BackendMessage, CopyResponse, FieldDescription, NegotiateProtocolVersion, Notification,
-    TransactionStatus, encode_data_row,
+    TransactionStatus, encode_data_row, encode_parameter_status,
 };
 pub use cancel::{BackendKeyData, CancelKey, CancelRequest};
 pub use error::{DecodeError, EncodeError};

@@ -79,7 +79,7 @@ pub(crate) struct ClientEntry {
 struct ClientNow {
     state: ClientState,
     /// When the client last sent something.
-    request: SystemTime,
+    request: Instant,
     /// Since when it has been waiting, while it is.
     waiting_since: Option<Instant>,
     /// The server connection serving it.
@@ -99,7 +99,7 @@ pub(crate) struct ServerEntry {
 struct ServerNow {
     state: ServerState,
     /// When it was last handed to a client or back to the pool.
-    request: SystemTime,
+    request: Instant,
     client: Option<u64>,
     remote_pid: Option<i32>,
     tls: bool,
@@ -115,6 +115,14 @@ pub(crate) struct Totals {
     xact_time: AtomicU64,
     query_time: AtomicU64,
     wait_time: AtomicU64,
+}
+
+/// The wall-clock time of `at` (entries keep monotonic times: cheaper to read on the
+/// hot path, and listings are rare).
+fn wall_clock(at: Instant) -> SystemTime {
+    SystemTime::now()
+        .checked_sub(at.elapsed())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 fn micros(d: Duration) -> u64 {
@@ -198,7 +206,7 @@ impl Activity {
             connected: now,
             now: Mutex::new(ClientNow {
                 state: ClientState::Active,
-                request: now,
+                request: Instant::now(),
                 waiting_since: None,
                 server: None,
             }),
@@ -222,7 +230,7 @@ impl Activity {
             connected: now,
             now: Mutex::new(ServerNow {
                 state: ServerState::Login,
-                request: now,
+                request: Instant::now(),
                 client: None,
                 remote_pid: None,
                 tls: false,
@@ -267,9 +275,10 @@ impl ClientHandle {
         now.server = server.map(|s| s.entry.id);
     }
 
-    /// The client sent something.
-    pub fn requested(&self) {
-        lock(&self.entry.now).request = SystemTime::now();
+    /// The client sent something (at `now`: the caller's clock reading, shared with
+    /// its other books).
+    pub fn requested(&self, now: Instant) {
+        lock(&self.entry.now).request = now;
     }
 
     /// The id shown in the listing (`ptr`).
@@ -286,15 +295,15 @@ impl ServerHandle {
         now.tls = tls;
     }
 
-    /// Serving the client `client`, or (`None`) back in the pool.
-    pub fn serving(&self, client: Option<u64>) {
+    /// Serving the client `client`, or (`None`) back in the pool, since `at`.
+    pub fn serving(&self, client: Option<u64>, at: Instant) {
         let mut now = lock(&self.entry.now);
         now.state = match client {
             Some(_) => ServerState::Active,
             None => ServerState::Idle,
         };
         now.client = client;
-        now.request = SystemTime::now();
+        now.request = at;
     }
 }
 
@@ -369,7 +378,7 @@ impl Activity {
                     state: now.state,
                     peer: e.peer,
                     connected: e.connected,
-                    request: now.request,
+                    request: wall_clock(now.request),
                     wait: now.waiting_since.map_or(Duration::ZERO, |s| s.elapsed()),
                     link: now.server,
                     tls: e.tls,
@@ -393,7 +402,7 @@ impl Activity {
                     state: now.state,
                     upstream: e.upstream.clone(),
                     connected: e.connected,
-                    request: now.request,
+                    request: wall_clock(now.request),
                     link: now.client,
                     remote_pid: now.remote_pid,
                     tls: now.tls,
@@ -478,7 +487,7 @@ mod tests {
         let bob = activity.client(facts("bob", "app"));
         let server = activity.server("alice", "app", "127.0.0.1:5432");
         server.logged_in(Some(42), false);
-        server.serving(Some(alice.id()));
+        server.serving(Some(alice.id()), Instant::now());
         alice.linked(Some(&server));
         bob.waiting();
         let pools = activity.pools();

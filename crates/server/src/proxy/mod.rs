@@ -168,17 +168,21 @@ impl Backend for ProxyBackend {
             drop(start.take_client_key());
             return console::serve(&pools.settings, &pools.activity, &start, client).await;
         }
-        let config = match self.login_config(&mut start) {
-            Ok(config) => config,
-            Err(error) => return client.refuse(error).await,
-        };
         if let Some(pools) = &self.pools {
             self.pruning.get_or_init(|| pools.start_pruning());
-            let startup: Vec<(String, String)> = start
-                .startup
-                .params()
-                .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                .collect();
+            let mut member = pools.join(&start.database, &start.user, fingerprint(&start));
+            if member.needs_login() {
+                match self.login_config(&mut start) {
+                    Ok(config) => member.give_login(config),
+                    Err(error) => return client.refuse(error).await,
+                }
+            }
+            // Whatever the login did not take is zeroized here.
+            drop((
+                start.take_client_key(),
+                start.take_password(),
+                start.take_md5_secret(),
+            ));
             let listed = pools.activity.client(activity::ClientFacts {
                 user: &start.user,
                 database: &start.database,
@@ -186,10 +190,13 @@ impl Backend for ProxyBackend {
                 tls: start.ssl,
                 application_name: start.startup.application_name().unwrap_or(""),
             });
-            let member = pools.join(&start.database, &start.user, fingerprint(&start), config);
             let pooled = pooled::Pooled { member, listed };
-            return pooled::serve(pools, pooled, &startup, client).await;
+            return pooled::serve(pools, pooled, &start.startup, client).await;
         }
+        let config = match self.login_config(&mut start) {
+            Ok(config) => config,
+            Err(error) => return client.refuse(error).await,
+        };
         let connected = self.connector.connect(&config, &start.user).await;
         // The ClientKey or password lives in `config`: dropping it zeroizes it, now that
         // the login is done.
@@ -200,7 +207,7 @@ impl Backend for ProxyBackend {
         };
         let cancel_token = upstream.cancel_token();
         let relay = upstream.into_relay();
-        let Ok(cancel) = client.ready(relay.parameters.clone()).await else {
+        let Ok(cancel) = client.ready(&relay.parameters).await else {
             return;
         };
         let mut shutdown = client.shutdown_signal();

@@ -42,6 +42,8 @@ pub(crate) struct ServerConn {
     pub fingerprint: u64,
     /// Server-side names of the statements prepared on it.
     pub prepared: crate::proxy::statements::Prepared,
+    /// The digest of the client parameters it is known to carry; 0: not known.
+    pub carries: u64,
     /// Its line in the console's listings.
     pub listed: ServerHandle,
     created: Instant,
@@ -103,9 +105,9 @@ impl Pool {
             .map(|k| k.config.clone())
     }
 
-    fn put_idle(&self, mut conn: ServerConn) {
-        conn.idle_since = Instant::now();
-        conn.listed.serving(None);
+    fn put_idle(&self, mut conn: ServerConn, now: Instant) {
+        conn.idle_since = now;
+        conn.listed.serving(None, now);
         lock(&self.idle).push_back(conn);
         self.released.notify_waiters();
     }
@@ -123,6 +125,7 @@ pub(crate) struct Pools {
 pub(crate) struct Member {
     pool: Arc<Pool>,
     fingerprint: u64,
+    retention: ClientKeyRetention,
     /// `client_key_retention = login`: this session's own login, for its first
     /// connection only.
     own: Option<pgscram_client::Config>,
@@ -140,7 +143,7 @@ impl Lease {
     /// is clean (`keep`); otherwise the connection is closed.
     pub fn release(self, keep: bool) {
         if keep {
-            self.pool.put_idle(self.conn);
+            self.pool.put_idle(self.conn, Instant::now());
         }
     }
 }
@@ -188,39 +191,15 @@ impl Pools {
     }
 
     /// A client session that proved itself against the verifier `fingerprint` names
-    /// joins its pool; `login` (its ClientKey login) is kept by the pool or by the
-    /// session, as `client_key_retention` says.
-    pub fn join(
-        &self,
-        database: &str,
-        user: &str,
-        fingerprint: u64,
-        login: pgscram_client::Config,
-    ) -> Member {
+    /// joins its pool. While it is a member, the pool's key for that verifier stays.
+    pub fn join(&self, database: &str, user: &str, fingerprint: u64) -> Member {
         let pool = self.pool(database, user);
-        let mut members = lock(&pool.members);
-        members.sessions += 1;
-        let own = match self.settings.client_key_retention {
-            ClientKeyRetention::Login => Some(login),
-            ClientKeyRetention::Pool => {
-                // The newest proof's key replaces the one kept for the same verifier.
-                members.keys.retain(|k| k.fingerprint != fingerprint);
-                members.keys.insert(
-                    0,
-                    Retained {
-                        fingerprint,
-                        config: login,
-                    },
-                );
-                members.keys.truncate(KEYS_PER_POOL);
-                None
-            }
-        };
-        drop(members);
+        lock(&pool.members).sessions += 1;
         Member {
             pool,
             fingerprint,
-            own,
+            retention: self.settings.client_key_retention,
+            own: None,
         }
     }
 
@@ -249,6 +228,7 @@ impl Pools {
             cancel,
             fingerprint,
             prepared: crate::proxy::statements::Prepared::default(),
+            carries: 0,
             listed,
             created: now,
             idle_since: now,
@@ -258,11 +238,11 @@ impl Pools {
     /// An idle connection of `pool` that `fingerprint`'s clients may use; idle
     /// connections of other credentials, past their lifetime, or closed upstream are
     /// dropped on the way.
-    fn take_idle(&self, pool: &Pool, fingerprint: u64) -> Option<ServerConn> {
+    fn take_idle(&self, pool: &Pool, fingerprint: u64, now: Instant) -> Option<ServerConn> {
         loop {
             let mut candidate = lock(&pool.idle).pop_back()?;
             let usable = candidate.fingerprint == fingerprint
-                && candidate.created.elapsed() < self.settings.server_lifetime
+                && now.duration_since(candidate.created) < self.settings.server_lifetime
                 && !candidate.gone();
             if usable {
                 return Some(candidate);
@@ -321,7 +301,7 @@ impl Pools {
                 let opened = pools.open(&pool, &config, fingerprint).await;
                 drop(config);
                 match opened {
-                    Ok(conn) => pool.put_idle(conn),
+                    Ok(conn) => pool.put_idle(conn, Instant::now()),
                     Err(error) => {
                         tracing::info!(
                             "min_pool_size: could not open a connection for user \"{}\" database \"{}\": {}",
@@ -366,21 +346,26 @@ impl Member {
         pools: &Pools,
         client: &ClientHandle,
     ) -> Result<Lease, ErrorFields> {
-        let deadline = tokio::time::Instant::now() + pools.settings.query_wait_timeout;
         let pool = self.pool.clone();
+        // Set when the client first has to wait (most leases never do).
+        let mut deadline = None;
+        let mut wait_until = || {
+            *deadline.get_or_insert_with(|| {
+                client.waiting();
+                tokio::time::Instant::now() + pools.settings.query_wait_timeout
+            })
+        };
         loop {
             let permit = match pool.slots.clone().try_acquire_owned() {
                 Ok(permit) => permit,
-                Err(_) => {
-                    client.waiting();
-                    tokio::time::timeout_at(deadline, pool.slots.clone().acquire_owned())
-                        .await
-                        .map_err(|_| wait_timeout())?
-                        .map_err(|_| wait_timeout())?
-                }
+                Err(_) => tokio::time::timeout_at(wait_until(), pool.slots.clone().acquire_owned())
+                    .await
+                    .map_err(|_| wait_timeout())?
+                    .map_err(|_| wait_timeout())?,
             };
-            if let Some(conn) = pools.take_idle(&pool, self.fingerprint) {
-                return Ok(self.lease(pool, permit, conn, client));
+            let now = Instant::now();
+            if let Some(conn) = pools.take_idle(&pool, self.fingerprint, now) {
+                return Ok(self.lease(pool, permit, conn, client, now));
             }
             let config = self
                 .own
@@ -388,15 +373,14 @@ impl Member {
                 .or_else(|| pool.credentials(self.fingerprint));
             if let Some(config) = config {
                 let conn = pools.open(&pool, &config, self.fingerprint).await?;
-                return Ok(self.lease(pool, permit, conn, client));
+                return Ok(self.lease(pool, permit, conn, client, Instant::now()));
             }
             // Nothing to open with: wait for a connection to come back.
             let released = pool.released.notified();
             let mut released = std::pin::pin!(released);
             released.as_mut().enable();
             drop(permit);
-            client.waiting();
-            tokio::time::timeout_at(deadline, released)
+            tokio::time::timeout_at(wait_until(), released)
                 .await
                 .map_err(|_| wait_timeout())?;
         }
@@ -408,13 +392,47 @@ impl Member {
         permit: OwnedSemaphorePermit,
         conn: ServerConn,
         client: &ClientHandle,
+        now: Instant,
     ) -> Lease {
-        conn.listed.serving(Some(client.id()));
+        conn.listed.serving(Some(client.id()), now);
         client.linked(Some(&conn.listed));
         Lease {
             pool,
             _permit: permit,
             conn,
+        }
+    }
+
+    /// Whether this session's own login (its ClientKey) is wanted: always with
+    /// `client_key_retention = login`; with `pool`, unless the pool already keeps the
+    /// key for this verifier (the same key: the verifier's StoredKey is its hash).
+    pub fn needs_login(&self) -> bool {
+        match self.retention {
+            ClientKeyRetention::Login => true,
+            ClientKeyRetention::Pool => !lock(&self.pool.members)
+                .keys
+                .iter()
+                .any(|k| k.fingerprint == self.fingerprint),
+        }
+    }
+
+    /// Hands over this session's login: kept by the pool, or by the session for its
+    /// first connection, as `client_key_retention` says.
+    pub fn give_login(&mut self, login: pgscram_client::Config) {
+        match self.retention {
+            ClientKeyRetention::Login => self.own = Some(login),
+            ClientKeyRetention::Pool => {
+                let mut members = lock(&self.pool.members);
+                members.keys.retain(|k| k.fingerprint != self.fingerprint);
+                members.keys.insert(
+                    0,
+                    Retained {
+                        fingerprint: self.fingerprint,
+                        config: login,
+                    },
+                );
+                members.keys.truncate(KEYS_PER_POOL);
+            }
         }
     }
 

@@ -52,12 +52,6 @@ fn next_message(buf: &[u8]) -> Result<Option<(u8, usize)>, ()> {
     }
 }
 
-fn push_message(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
-    out.push(tag);
-    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-    out.extend_from_slice(body);
-}
-
 /// A ParameterStatus body: name and value.
 fn parameter(body: &[u8]) -> Option<(String, String)> {
     let mut parts = body.split(|&b| b == 0);
@@ -81,6 +75,7 @@ async fn run_internal(conn: &mut ServerConn, sql: &str) -> Result<(), ()> {
             match tag {
                 b'S' => {
                     if let Some((name, value)) = parameter(&message[5..]) {
+                        conn.carries = 0;
                         conn.parameters.insert(name, value);
                     }
                 }
@@ -98,13 +93,44 @@ async fn run_internal(conn: &mut ServerConn, sql: &str) -> Result<(), ()> {
     }
 }
 
+/// The parameters a client's session must carry: what it asked for at startup, then
+/// what the server reports as it changes them; with a digest of them, so a connection
+/// that already carries them is recognised without comparing each.
+struct Wanted {
+    values: BTreeMap<String, String>,
+    digest: u64,
+}
+
+impl Wanted {
+    fn new(values: BTreeMap<String, String>) -> Self {
+        let mut wanted = Wanted { values, digest: 0 };
+        wanted.rehash();
+        wanted
+    }
+
+    fn insert(&mut self, name: String, value: String) {
+        if self.values.get(&name) != Some(&value) {
+            self.values.insert(name, value);
+            self.rehash();
+        }
+    }
+
+    fn rehash(&mut self) {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.values.hash(&mut hasher);
+        // 0 stands for "not known" on a connection (ServerConn::carries).
+        self.digest = hasher.finish().max(1);
+    }
+}
+
 /// SETs on `conn` every tracked parameter whose value differs from `wanted`.
-async fn apply_parameters(
-    conn: &mut ServerConn,
-    wanted: &BTreeMap<String, String>,
-) -> Result<(), ()> {
+async fn apply_parameters(conn: &mut ServerConn, wanted: &Wanted) -> Result<(), ()> {
+    if conn.carries == wanted.digest {
+        return Ok(());
+    }
     let mut sql = String::new();
-    for (name, value) in wanted {
+    for (name, value) in &wanted.values {
         if conn.parameters.get(name) != Some(value) {
             sql.push_str(&format!(
                 "SET \"{name}\" = {};",
@@ -112,10 +138,11 @@ async fn apply_parameters(
             ));
         }
     }
-    if sql.is_empty() {
-        return Ok(());
+    if !sql.is_empty() {
+        run_internal(conn, &sql).await?;
     }
-    run_internal(conn, &sql).await
+    conn.carries = wanted.digest;
+    Ok(())
 }
 
 /// A session's hold on a server connection.
@@ -149,27 +176,24 @@ pub(super) struct Pooled {
 pub(super) async fn serve(
     pools: &Pools,
     mut pooled: Pooled,
-    startup: &[(String, String)],
+    startup: &pgscram_wire::StartupMessage,
     mut client: Client,
 ) {
     let mode = pools.settings.mode;
     // The client's parameters: what it asked for at startup, then what the server
     // reports as it changes them.
-    let mut wanted: BTreeMap<String, String> = startup
-        .iter()
-        .filter(|(name, _)| TRACKED.iter().any(|t| t.eq_ignore_ascii_case(name)))
-        .map(|(name, value)| {
-            let canonical = TRACKED
-                .iter()
-                .find(|t| t.eq_ignore_ascii_case(name))
-                .map_or(name.clone(), |t| (*t).to_owned());
-            (canonical, value.clone())
+    let wanted: BTreeMap<String, String> = startup
+        .params()
+        .filter_map(|(name, value)| {
+            let canonical = TRACKED.iter().find(|t| t.eq_ignore_ascii_case(name))?;
+            Some(((*canonical).to_owned(), value.to_owned()))
         })
         .collect();
+    let mut wanted = Wanted::new(wanted);
     let attached = attach(pools, &mut pooled, &wanted).await;
     // client_key_retention = login: the key served this login and is zeroized now.
     pooled.member.forget_login();
-    let attached = match attached {
+    let mut attached = match attached {
         Ok(attached) => attached,
         Err(error) => return client.refuse(error).await,
     };
@@ -178,8 +202,8 @@ pub(super) async fn serve(
             wanted.insert((*name).to_owned(), value.clone());
         }
     }
-    let greeting = attached.lease.conn.parameters.clone();
-    let Ok(cancel) = client.ready(greeting).await else {
+    attached.lease.conn.carries = wanted.digest;
+    let Ok(cancel) = client.ready(&attached.lease.conn.parameters).await else {
         attached.lease.release(false);
         return;
     };
@@ -230,7 +254,7 @@ struct Session<'p> {
     client: Box<dyn Transport>,
     client_buf: Vec<u8>,
     attached: Option<Attached>,
-    wanted: BTreeMap<String, String>,
+    wanted: Wanted,
     statements: Statements,
     mode: PoolMode,
     /// Reused for what goes to the client.
@@ -247,7 +271,7 @@ struct Session<'p> {
 async fn attach(
     pools: &Pools,
     pooled: &mut Pooled,
-    wanted: &BTreeMap<String, String>,
+    wanted: &Wanted,
 ) -> Result<Attached, ErrorFields> {
     let mut lease = pooled.member.acquire(pools, &pooled.listed).await?;
     if apply_parameters(&mut lease.conn, wanted).await.is_err() {
@@ -271,42 +295,39 @@ impl Session<'_> {
         if !self.client_buf.is_empty() && matches!(self.client_messages().await, Step::End) {
             return;
         }
-        let mut from_client = vec![0u8; 16 * 1024];
-        let mut from_server = vec![0u8; 16 * 1024];
+        // Reads land straight in the buffers the messages are framed from.
+        const READ: usize = 16 * 1024;
+        // Made once and again only after it fired: a new Notified per wake-up costs a
+        // lock on the signal's waiter list each time.
+        let mut cancelled = std::pin::pin!(cancel.requested());
         loop {
+            self.client_buf.reserve(READ);
             // Reads only, in the select; the handling needs all of `self`.
             let event = match self.attached.as_mut() {
-                Some(attached) => tokio::select! {
-                    read = self.client.read(&mut from_client) => Event::Client(read),
-                    read = attached.lease.conn.stream.read(&mut from_server) => Event::Server(read),
-                    () = cancel.requested() => Event::Cancel,
-                },
+                Some(attached) => {
+                    let conn = &mut attached.lease.conn;
+                    conn.buffered.reserve(READ);
+                    tokio::select! {
+                        read = self.client.read_buf(&mut self.client_buf) => Event::Client(read),
+                        read = conn.stream.read_buf(&mut conn.buffered) => Event::Server(read),
+                        () = &mut cancelled => Event::Cancel,
+                    }
+                }
                 None => tokio::select! {
-                    read = self.client.read(&mut from_client) => Event::Client(read),
-                    () = cancel.requested() => Event::Cancel,
+                    read = self.client.read_buf(&mut self.client_buf) => Event::Client(read),
+                    () = &mut cancelled => Event::Cancel,
                 },
             };
             let step = match event {
                 Event::Client(Ok(0) | Err(_)) => Step::End,
-                Event::Client(Ok(n)) => {
-                    self.client_buf.extend_from_slice(&from_client[..n]);
-                    self.client_messages().await
-                }
+                Event::Client(Ok(_)) => self.client_messages().await,
                 Event::Server(Ok(0) | Err(_)) => {
                     self.server_lost().await;
                     Step::End
                 }
-                Event::Server(Ok(n)) => {
-                    if let Some(attached) = self.attached.as_mut() {
-                        attached
-                            .lease
-                            .conn
-                            .buffered
-                            .extend_from_slice(&from_server[..n]);
-                    }
-                    self.server_messages().await
-                }
+                Event::Server(Ok(_)) => self.server_messages().await,
                 Event::Cancel => {
+                    cancelled.set(cancel.requested());
                     // To the server connection serving the client now, if any.
                     let token = self
                         .attached
@@ -332,6 +353,8 @@ impl Session<'_> {
         let mut out = std::mem::take(&mut self.client_out);
         out.clear();
         let mut at = 0;
+        // One clock reading for the books of everything this read brought.
+        let mut now = None;
         let step = loop {
             let (tag, len) = match next_message(&self.client_buf[at..]) {
                 Ok(Some(found)) => found,
@@ -356,7 +379,7 @@ impl Session<'_> {
             }
             let attached = self.attached.as_mut().expect("attached above");
             let message = &self.client_buf[at..at + len];
-            let now = Instant::now();
+            let now = *now.get_or_insert_with(Instant::now);
             self.query_started.get_or_insert(now);
             self.xact_started.get_or_insert(now);
             let syncs = matches!(tag, b'S' | b'Q' | b'F');
@@ -364,24 +387,22 @@ impl Session<'_> {
             attached.pending += usize::from(syncs);
             let statement = matches!(tag, b'P' | b'B' | b'D' | b'C') || syncs;
             if self.mode == PoolMode::Transaction && statement {
-                let mut rewritten = Vec::new();
                 self.statements.outgoing(
                     tag,
-                    message[5..].to_vec(),
+                    &message[5..],
                     &mut attached.lease.conn.prepared,
                     self.pools.settings.max_prepared_statements,
-                    &mut rewritten,
+                    &mut out,
                 );
-                for (tag, body) in rewritten {
-                    push_message(&mut out, tag, &body);
-                }
             } else {
                 out.extend_from_slice(message);
             }
             at += len;
         };
         self.client_buf.drain(..at);
-        self.pooled.listed.requested();
+        if let Some(now) = now {
+            self.pooled.listed.requested(now);
+        }
         self.pooled.listed.totals.received(at);
         let sent = out.is_empty() || self.send(&out).await.is_ok();
         self.client_out = out;
@@ -423,6 +444,7 @@ impl Session<'_> {
                     if let Some((name, value)) = parameter(&message[5..]) {
                         if TRACKED.contains(&name.as_str()) {
                             self.wanted.insert(name.clone(), value.clone());
+                            conn.carries = self.wanted.digest;
                         }
                         conn.parameters.insert(name, value);
                     }
@@ -431,17 +453,18 @@ impl Session<'_> {
                     attached.status = message.get(5).copied().unwrap_or(b'E');
                     attached.pending = attached.pending.saturating_sub(1);
                     let totals = &self.pooled.listed.totals;
+                    let now = Instant::now();
                     if let Some(started) = self.query_started.take() {
-                        totals.query(started.elapsed());
+                        totals.query(now.duration_since(started));
                     }
                     if attached.pending > 0 {
                         // Pipelined: the next one's time runs from here.
-                        self.query_started = Some(Instant::now());
+                        self.query_started = Some(now);
                     }
                     if attached.status == b'I'
                         && let Some(started) = self.xact_started.take()
                     {
-                        totals.xact(started.elapsed());
+                        totals.xact(now.duration_since(started));
                     }
                 }
                 _ => {}

@@ -82,9 +82,6 @@ pub(crate) struct Statements {
     batches: VecDeque<Batch>,
 }
 
-/// A message to the server: tag and body.
-pub(crate) type Outgoing = (u8, Vec<u8>);
-
 fn cstr(body: &[u8]) -> Option<(&[u8], &[u8])> {
     let nul = body.iter().position(|&b| b == 0)?;
     Some((&body[..nul], &body[nul + 1..]))
@@ -99,20 +96,26 @@ fn server_name(rest: &[u8]) -> String {
     name
 }
 
-/// A Close of the statement `name`.
-fn close_body(name: &str) -> Vec<u8> {
-    let mut body = vec![b'S'];
-    body.extend_from_slice(&named(name, &[]));
-    body
+/// Appends one message to `out`, its body the concatenation of `parts` (no
+/// intermediate buffer: this is on every extended-protocol message's path).
+fn frame(out: &mut Vec<u8>, tag: u8, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    out.reserve(5 + len);
+    out.push(tag);
+    out.extend_from_slice(&((len + 4) as u32).to_be_bytes());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
 }
 
-fn named(name: impl AsRef<[u8]>, rest: &[u8]) -> Vec<u8> {
-    let name = name.as_ref();
-    let mut body = Vec::with_capacity(name.len() + 1 + rest.len());
-    body.extend_from_slice(name);
-    body.push(0);
-    body.extend_from_slice(rest);
-    body
+/// A Close of the statement `name`.
+fn close(out: &mut Vec<u8>, name: &str) {
+    frame(out, b'C', &[b"S", name.as_bytes(), b"\0"]);
+}
+
+/// A Parse of `name` with the body after the name, `rest`.
+fn parse(out: &mut Vec<u8>, name: &str, rest: &[u8]) {
+    frame(out, b'P', &[name.as_bytes(), b"\0", rest]);
 }
 
 impl Statements {
@@ -133,80 +136,74 @@ impl Statements {
                 .is_some_and(|b| !b.parses.is_empty() || !b.closes.is_empty())
     }
 
-    /// Rewrites one client message for `server`, which may need our messages first.
+    /// Appends one client message (`body` without tag and length) to `out` as
+    /// `server` needs it, after any message of ours it needs first.
     pub fn outgoing(
         &mut self,
         tag: u8,
-        body: Vec<u8>,
+        body: &[u8],
         server: &mut Prepared,
         max: usize,
-        out: &mut Vec<Outgoing>,
+        out: &mut Vec<u8>,
     ) {
         match tag {
             b'P' => self.parse(body, server, max, out),
             b'B' => {
-                let rewritten = cstr(&body).and_then(|(portal, rest)| {
+                let named = cstr(body).and_then(|(portal, rest)| {
                     let (stmt, rest) = cstr(rest)?;
-                    let name = self.ensure(stmt, server, max, out)?;
-                    let mut new = named(portal, &[]);
-                    new.extend_from_slice(&named(&name, rest));
-                    Some(new)
+                    Some((portal, self.ensure(stmt, server, max, out)?, rest))
                 });
-                out.push((b'B', rewritten.unwrap_or(body)));
+                match named {
+                    Some((portal, name, rest)) => {
+                        frame(out, b'B', &[portal, b"\0", name.as_bytes(), b"\0", rest])
+                    }
+                    None => frame(out, tag, &[body]),
+                }
             }
             b'D' if body.first() == Some(&b'S') => {
-                let rewritten = cstr(&body[1..]).and_then(|(stmt, _)| {
-                    let name = self.ensure(stmt, server, max, out)?;
-                    let mut describe = vec![b'S'];
-                    describe.extend_from_slice(&named(&name, &[]));
-                    Some(describe)
-                });
-                out.push((tag, rewritten.unwrap_or(body)));
+                let name =
+                    cstr(&body[1..]).and_then(|(stmt, _)| self.ensure(stmt, server, max, out));
+                match name {
+                    Some(name) => frame(out, tag, &[b"S", name.as_bytes(), b"\0"]),
+                    None => frame(out, tag, &[body]),
+                }
             }
             b'C' => {
                 let closed = match body.first() {
                     Some(b'S') => cstr(&body[1..]).and_then(|(stmt, _)| self.close(stmt, server)),
                     _ => None,
                 };
-                match closed {
-                    Some(name) => {
-                        out.push((tag, close_body(&name)));
-                        self.batch()
-                            .closes
-                            .push_back((Expected::Client, Some(name)));
-                    }
-                    None => {
-                        out.push((tag, body));
-                        self.batch().closes.push_back((Expected::Client, None));
-                    }
+                match &closed {
+                    Some(name) => close(out, name),
+                    None => frame(out, tag, &[body]),
                 }
+                self.batch().closes.push_back((Expected::Client, closed));
             }
             b'S' | b'Q' | b'F' => {
-                out.push((tag, body));
+                frame(out, tag, &[body]);
                 self.batch();
                 self.batches.push_back(Batch::default());
             }
-            _ => out.push((tag, body)),
+            _ => frame(out, tag, &[body]),
         }
     }
 
-    fn parse(&mut self, body: Vec<u8>, server: &mut Prepared, max: usize, out: &mut Vec<Outgoing>) {
-        let Some((name, rest)) = cstr(&body) else {
-            out.push((b'P', body));
+    fn parse(&mut self, body: &[u8], server: &mut Prepared, max: usize, out: &mut Vec<u8>) {
+        let Some((name, rest)) = cstr(body) else {
+            frame(out, b'P', &[body]);
             return;
         };
         if name.is_empty() {
             self.batch().parses.push_back((Expected::Client, None));
-            out.push((b'P', body));
+            frame(out, b'P', &[body]);
             return;
         }
         let client_name = String::from_utf8_lossy(name).into_owned();
         let server_name = server_name(rest);
-        let rest = rest.to_vec();
         if server.has(&server_name) {
             // Prepared already (by this client or another): closed and prepared again,
             // so the client's Parse gets the server's own ParseComplete (or error).
-            out.push((b'C', close_body(&server_name)));
+            close(out, &server_name);
             self.batch()
                 .closes
                 .push_back((Expected::OurClose, Some(server_name.clone())));
@@ -214,13 +211,18 @@ impl Statements {
         } else {
             self.make_room(server, max, out);
         }
-        out.push((b'P', named(&server_name, &rest)));
+        parse(out, &server_name, rest);
         server.names.push_back(server_name.clone());
         self.batch()
             .parses
             .push_back((Expected::Client, Some(server_name.clone())));
-        self.by_name
-            .insert(client_name, Statement { server_name, rest });
+        self.by_name.insert(
+            client_name,
+            Statement {
+                server_name,
+                rest: rest.to_vec(),
+            },
+        );
     }
 
     /// The server-side name of the client's statement `stmt`, prepared on `server`
@@ -231,7 +233,7 @@ impl Statements {
         stmt: &[u8],
         server: &mut Prepared,
         max: usize,
-        out: &mut Vec<Outgoing>,
+        out: &mut Vec<u8>,
     ) -> Option<String> {
         if stmt.is_empty() {
             return None;
@@ -242,9 +244,9 @@ impl Statements {
             server.touch(&name);
             return Some(name);
         }
-        let parse = named(&name, &statement.rest);
+        let rest = statement.rest.clone();
         self.make_room(server, max, out);
-        out.push((b'P', parse));
+        parse(out, &name, &rest);
         server.names.push_back(name.clone());
         self.batch()
             .parses
@@ -262,12 +264,12 @@ impl Statements {
         Some(statement.server_name)
     }
 
-    fn make_room(&mut self, server: &mut Prepared, max: usize, out: &mut Vec<Outgoing>) {
+    fn make_room(&mut self, server: &mut Prepared, max: usize, out: &mut Vec<u8>) {
         while max > 0 && server.names.len() >= max {
             let Some(victim) = server.names.pop_front() else {
                 return;
             };
-            out.push((b'C', close_body(&victim)));
+            close(out, &victim);
             self.batch()
                 .closes
                 .push_back((Expected::OurClose, Some(victim)));
@@ -316,6 +318,10 @@ impl Statements {
 mod tests {
     use super::*;
 
+    fn named(name: impl AsRef<[u8]>, rest: &[u8]) -> Vec<u8> {
+        [name.as_ref(), b"\0", rest].concat()
+    }
+
     fn parse_body(name: &str, query: &str) -> Vec<u8> {
         let mut body = named(name, &named(query, &[]));
         body.extend_from_slice(&0u16.to_be_bytes());
@@ -334,9 +340,16 @@ mod tests {
         max: usize,
         msgs: Vec<(u8, Vec<u8>)>,
     ) -> Vec<(u8, String)> {
-        let mut out = Vec::new();
+        let mut bytes = Vec::new();
         for (tag, body) in msgs {
-            s.outgoing(tag, body, server, max, &mut out);
+            s.outgoing(tag, &body, server, max, &mut bytes);
+        }
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let len = u32::from_be_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+            out.push((bytes[at], bytes[at + 5..at + 1 + len].to_vec()));
+            at += 1 + len;
         }
         out.into_iter()
             .map(|(tag, body)| {
