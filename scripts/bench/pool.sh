@@ -24,7 +24,7 @@ CLIENTS=${BENCH_CLIENTS:-16}
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
     (cd "$ROOT" && cargo build --release -p pgscram-cli)
 fi
-PGSCRAM="$ROOT/target/release/pgscram"
+PGSCRAM=${BENCH_PGSCRAM:-$ROOT/target/release/pgscram}
 
 TMP=$(mktemp -d /tmp/pgscram-pool.XXXXXX)
 AS_PG=()

@@ -17,6 +17,12 @@ mod serve;
 mod server_args;
 mod sql;
 
+/// mimalloc rather than glibc's malloc: per-thread free lists without arena locks,
+/// which a multi-threaded server whose tasks move between threads otherwise contends
+/// on (see docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
