@@ -105,7 +105,7 @@ EOF
 wait_port "$BOUNCER_PORT"
 BOUNCER_PID=$(cat "$TMP/pgbouncer.pid")
 
-"$PGSCRAM" proxy --upstream "host=127.0.0.1 port=$PG_PORT sslmode=disable" \
+${BENCH_PROXY_WORKERS:+env TOKIO_WORKER_THREADS=$BENCH_PROXY_WORKERS} "$PGSCRAM" proxy --upstream "host=127.0.0.1 port=$PG_PORT sslmode=disable" \
     --auth-file "$TMP/userlist.txt" --listen "127.0.0.1:$PROXY_PORT" \
     --data-dir "$TMP/proxy" --no-tls --no-unix-socket --max-connections 200 \
     --pool-mode transaction --default-pool-size "$POOL" >"$TMP/proxy.log" 2>&1 &

@@ -271,6 +271,13 @@ impl Pools {
             }
             self.fill(&pool);
         }
+        // A pool nobody uses, with no connection and no key, goes: an authenticated
+        // client naming database after database leaves nothing behind.
+        lock(&self.pools).retain(|_, pool| {
+            Arc::strong_count(pool) > 1
+                || !lock(&pool.idle).is_empty()
+                || !lock(&pool.members).keys.is_empty()
+        });
     }
 
     /// Opens connections, one at a time, until `pool` has `min_pool_size`, while it
@@ -448,5 +455,64 @@ impl Drop for Member {
         let mut members = lock(&self.pool.members);
         members.sessions = members.sessions.saturating_sub(1);
         members.last_left = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(settings: PoolSettings) -> Arc<Pools> {
+        let upstream = crate::proxy::upstream_config("host=127.0.0.1 port=1").unwrap();
+        let store = Arc::new(crate::store::MemoryStore::new());
+        Pools::new(settings, Arc::new(Connector::new(&upstream, store)))
+    }
+
+    fn pool_count(pools: &Pools) -> usize {
+        lock(&pools.pools).len()
+    }
+
+    #[test]
+    fn keys_live_while_the_pool_has_clients_and_empty_pools_go() {
+        let mut settings = PoolSettings::default();
+        settings.server_idle_timeout = Duration::ZERO;
+        let pools = pools(settings);
+        let upstream = crate::proxy::upstream_config("host=127.0.0.1 port=1 user=u").unwrap();
+
+        let mut member = pools.join("db", "u", 7);
+        assert!(member.needs_login(), "nothing kept yet");
+        member.give_login(upstream.clone());
+        let second = pools.join("db", "u", 7);
+        assert!(!second.needs_login(), "the pool keeps this verifier's key");
+        assert!(
+            pools.join("db", "u", 8).needs_login(),
+            "another verifier's is not"
+        );
+        pools.prune();
+        assert!(
+            member.pool.credentials(7).is_some(),
+            "kept while clients are in"
+        );
+        drop((member, second));
+        pools.prune();
+        assert_eq!(
+            pool_count(&pools),
+            0,
+            "idle past server_idle_timeout: key and pool gone"
+        );
+
+        // client_key_retention = login: nothing is kept by the pool.
+        let mut settings = PoolSettings::default();
+        settings.client_key_retention = ClientKeyRetention::Login;
+        let pools = super::tests::pools(settings);
+        let mut member = pools.join("db", "u", 7);
+        member.give_login(upstream);
+        assert!(member.pool.credentials(7).is_none());
+        assert!(member.own.is_some());
+        member.forget_login();
+        assert!(member.own.is_none());
+        drop(member);
+        pools.prune();
+        assert_eq!(pool_count(&pools), 0);
     }
 }
