@@ -474,9 +474,10 @@ mod tests {
 
     #[test]
     fn keys_live_while_the_pool_has_clients_and_empty_pools_go() {
-        let mut settings = PoolSettings::default();
-        settings.server_idle_timeout = Duration::ZERO;
-        let pools = pools(settings);
+        let pools = pools(PoolSettings {
+            server_idle_timeout: Duration::ZERO,
+            ..PoolSettings::default()
+        });
         let upstream = crate::proxy::upstream_config("host=127.0.0.1 port=1 user=u").unwrap();
 
         let mut member = pools.join("db", "u", 7);
@@ -502,9 +503,10 @@ mod tests {
         );
 
         // client_key_retention = login: nothing is kept by the pool.
-        let mut settings = PoolSettings::default();
-        settings.client_key_retention = ClientKeyRetention::Login;
-        let pools = super::tests::pools(settings);
+        let pools = super::tests::pools(PoolSettings {
+            client_key_retention: ClientKeyRetention::Login,
+            ..PoolSettings::default()
+        });
         let mut member = pools.join("db", "u", 7);
         member.give_login(upstream);
         assert!(member.pool.credentials(7).is_none());
