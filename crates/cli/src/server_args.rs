@@ -50,6 +50,7 @@ Settings (each also a line of the -c file, with _ for -):
   --shutdown-grace SECONDS    how long SIGTERM waits for sessions before closing them (5)
   --upgrade-md5-on-login      over TLS, ask an md5 role for its password in cleartext and,
                               if it matches, store a SCRAM verifier instead (serve only)
+  --log-connections           log each successful login (log_connections; off by default)
 Hardening:
   --max-handshakes N          connections in TLS/authentication at once (64); one stalled on a
                               silent client for 500 ms makes room when all are taken
@@ -102,6 +103,7 @@ impl ServerArgs {
                 Long("no-unix-socket") => out.set("unix_socket_directories", "", program)?,
                 Long("no-tls") => out.set("ssl", "off", program)?,
                 Long("upgrade-md5-on-login") => out.set("upgrade_md5_on_login", "on", program)?,
+                Long("log-connections") => out.set("log_connections", "on", program)?,
                 Long("password") => bail!(
                     "passwords are not accepted on the command line; use the environment or a prompt"
                 ),

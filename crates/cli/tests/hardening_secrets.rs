@@ -72,6 +72,8 @@ fn no_secret_reaches_any_log_or_audit_byte() {
             "json",
             "--throttle-delay",
             "1",
+            // The per-login log line is searched too.
+            "--log-connections",
         ],
     );
     let mut passwords: Vec<String> = vec![SUPERUSER_PASSWORD.to_owned()];

@@ -194,7 +194,7 @@ fn sighup_rereads_the_config_file_and_a_bad_line_changes_nothing() {
 
 #[test]
 fn sigterm_ends_sessions_and_exits_zero() {
-    let mut serve = Serve::start();
+    let mut serve = Serve::start_with(&["--log-connections"]);
     // An idle session stays open while the server shuts down.
     let mut idle = Command::new(pgscram_testkit::bindir().join("psql"))
         .args(["-X", "-A", "-t", "-f", "-"])

@@ -13,6 +13,7 @@ use crate::catalog::{self, BOOTSTRAP_SUPERUSER_OID, RoleRecord};
 use crate::error::{DbError, SqlError, sqlstate};
 use crate::hooks::lock;
 use crate::password::{self, HashPolicy};
+use crate::role_commits::{self, RoleCommits};
 use crate::settings::PasswordEncryption;
 
 /// How long a connection waits for another's write lock before giving up with 55P03.
@@ -68,6 +69,8 @@ struct Inner {
     idle: Mutex<Vec<Connection>>,
     /// Set by `SELECT pg_reload_conf()`; the server takes it and reloads.
     reload: Arc<AtomicBool>,
+    /// Role changes committed through this handle's connections.
+    role_commits: Arc<RoleCommits>,
 }
 
 /// How many idle connections are kept for reuse.
@@ -123,7 +126,11 @@ impl Database {
             )));
         }
         configure(&conn)?;
-        catalog::init_schema(&conn)?;
+        let role_commits = Arc::new(RoleCommits::default());
+        role_commits::watch(&conn, &role_commits);
+        let schema = catalog::init_schema(&conn);
+        role_commits::settle();
+        schema?;
         Ok(Database {
             inner: Arc::new(Inner {
                 target,
@@ -132,6 +139,7 @@ impl Database {
                 idle: Mutex::new(Vec::new()),
                 next_pid: AtomicI32::new(1),
                 reload: Arc::new(AtomicBool::new(false)),
+                role_commits,
             }),
         })
     }
@@ -195,8 +203,9 @@ impl Database {
         let changed = conn.execute(
             "UPDATE pgscram_roles SET rolpassword = ?3 WHERE rolname = ?1 AND rolpassword = ?2",
             [name, current, new],
-        )?;
-        Ok(changed == 1)
+        );
+        role_commits::settle();
+        Ok(changed? == 1)
     }
 
     /// The role catalog's version. It changes in the same transaction as any change
@@ -204,6 +213,22 @@ impl Database {
     /// [`Database::role_with_groups`] answer is current exactly while its version is.
     pub fn roles_version(&self) -> Result<u64, DbError> {
         catalog::roles_version(&lock(&self.inner.catalog))
+    }
+
+    /// How many transactions that changed roles, memberships or passwords have
+    /// committed through this handle (and its clones and sessions) in this process;
+    /// `None` while one is committing. Costs two atomic loads, no SQLite.
+    ///
+    /// The count is raised before such a commit is made and settled after it has
+    /// been made, and a rolled-back transaction does not count. So a value read
+    /// `Some(n)` before reading the catalog, and still `Some(n)` later, means no role
+    /// change was committed here in between; a role change committed and reported to
+    /// its client before the first read has been read.
+    ///
+    /// It does not see writes by another process, or by another `Database` opened
+    /// on the same file: [`Database::roles_version`] does.
+    pub fn settled_role_commits(&self) -> Option<u64> {
+        self.inner.role_commits.settled()
     }
 
     /// First start: if the catalog holds no role at all, creates `name` as the
@@ -241,29 +266,33 @@ impl Database {
             catalog::insert_role(&conn, &role)?;
             Ok(true)
         })();
-        match result {
-            Ok(created) => {
-                conn.execute_batch(if created { "COMMIT" } else { "ROLLBACK" })?;
-                Ok(created)
-            }
+        let ended = match result {
+            Ok(created) => conn
+                .execute_batch(if created { "COMMIT" } else { "ROLLBACK" })
+                .map(|()| created)
+                .map_err(DbError::from),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 Err(e)
             }
-        }
+        };
+        role_commits::settle();
+        ended
     }
 
     /// Replaces what `pg_hba_file_rules` shows, in one transaction.
     pub fn replace_hba_file_rules(&self, rows: &[catalog::HbaFileRow]) -> Result<(), DbError> {
         let conn = lock(&self.inner.catalog);
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        match catalog::replace_hba_rows(&conn, rows) {
-            Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        let ended = match catalog::replace_hba_rows(&conn, rows) {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(DbError::from),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 Err(e)
             }
-        }
+        };
+        role_commits::settle();
+        ended
     }
 
     /// A new connection to the same database, configured like the first.
@@ -271,6 +300,7 @@ impl Database {
         let conn = Connection::open_with_flags(self.inner.target.file(), open_flags())?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         configure(&conn)?;
+        role_commits::watch(&conn, &self.inner.role_commits);
         Ok(conn)
     }
 
@@ -290,6 +320,8 @@ impl Database {
     /// Takes back a session's connection if nothing of that session can survive in it:
     /// no open transaction, no temporary objects. Anything else is closed.
     fn checkin(&self, conn: Connection) {
+        // Whatever the ended session committed has returned by now.
+        role_commits::settle();
         if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
             return;
         }
@@ -558,6 +590,39 @@ mod tests {
                 .is_err()
         );
         assert!(db.roles().unwrap().is_empty());
+    }
+
+    #[test]
+    fn role_commits_count_committed_role_changes_only() {
+        use crate::{Session, SessionSettings};
+        let db = Database::open_in_memory().unwrap();
+        db.bootstrap_superuser("postgres", None).unwrap();
+        let mut s = Session::new(&db, "postgres", SessionSettings::default()).unwrap();
+        let mut run = |sql: &str| {
+            for outcome in s.simple_query(sql) {
+                let _ = outcome.result;
+            }
+        };
+        let count = || db.settled_role_commits().expect("settled after each call");
+        let start = count();
+        run("CREATE ROLE alice");
+        assert_eq!(count(), start + 1);
+        run("BEGIN; ALTER ROLE alice LOGIN; ROLLBACK");
+        run("CREATE TABLE t (a int); INSERT INTO t VALUES (1)");
+        run("ALTER ROLE alice NOLOGIN; SELECT * FROM no_such_table");
+        assert_eq!(
+            count(),
+            start + 1,
+            "rollbacks and other tables do not count"
+        );
+        run("BEGIN");
+        run("ALTER ROLE alice LOGIN");
+        assert_eq!(count(), start + 1, "not before the commit");
+        run("COMMIT");
+        assert_eq!(count(), start + 2);
+        // A compare-and-swap that replaces nothing writes nothing.
+        assert!(db.replace_role_secret("alice", "x", "y").is_ok());
+        assert_eq!(count(), start + 2, "nothing replaced, nothing written");
     }
 
     #[test]

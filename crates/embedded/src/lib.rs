@@ -105,6 +105,7 @@ mod hooks;
 mod numeric;
 mod password;
 mod pg_catalog;
+mod role_commits;
 mod role_syntax;
 mod script;
 mod session;

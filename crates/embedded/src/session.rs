@@ -22,6 +22,7 @@ use crate::error::{DbError, Notice, SqlError, sqlstate};
 use crate::hooks::{self, Shared, lock};
 use crate::password::HashPolicy;
 use crate::pg_catalog;
+use crate::role_commits;
 use crate::role_syntax;
 use crate::script::{self, Command};
 use crate::settings::SessionSettings;
@@ -800,7 +801,9 @@ impl Session {
         if self.block != Block::Implicit {
             return None;
         }
-        self.commit_sqlite().err()
+        let failed = self.commit_sqlite().err();
+        role_commits::settle();
+        failed
     }
 
     /// Records an error in the transaction state: an explicit block fails; an implicit
@@ -847,6 +850,8 @@ impl Session {
         if result.is_err() {
             self.fail_block();
         }
+        // The statement, and any commit it made, has returned.
+        role_commits::settle();
         let parameter_status = self.parameter_changes();
         StatementOutcome {
             notices,

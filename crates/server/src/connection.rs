@@ -15,7 +15,7 @@ use crate::admission::{Handshake, PoolSlot, Refusal, RoleSlot, SessionSlot, Watc
 use crate::audit::{AuditEvent, Outcome};
 use crate::authenticate::{AuthContext, AuthEnv, AuthResult, authenticate};
 use crate::backend::{Client, SessionDefaults, SessionStart};
-use crate::config::Settings;
+use crate::config::{LogConnections, Settings};
 use crate::metrics::RefuseReason;
 use crate::negotiate::{Negotiated, negotiate, read_first_packet};
 use crate::reply;
@@ -492,7 +492,9 @@ async fn startup_and_authenticate<'a>(
             Some("client closed the connection during authentication".to_owned()),
         )));
     }
-    tracing::info!("{}", rule.authenticated_log(&user));
+    if settings.log_connections == LogConnections::On {
+        tracing::info!("{}", rule.authenticated_log(&user));
+    }
     state.throttle.record_success(ip, &user);
 
     // After authentication, as PostgreSQL's InitPostgres: role, login right, database,

@@ -58,6 +58,18 @@ pub enum UpgradeMd5 {
     On,
 }
 
+/// Whether each successful login is logged (`log_connections`, PostgreSQL's name and
+/// default): `connection authenticated: identity="..." method=... (file:line)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LogConnections {
+    /// No line per login (failures are logged either way).
+    #[default]
+    Off,
+    /// One line per successful login.
+    On,
+}
+
 /// Every setting of a server. Defaults are safe: loopback only, TLS on (a self-signed
 /// certificate when none is given), failed logins throttled.
 #[derive(Debug, Clone)]
@@ -107,6 +119,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// `upgrade_md5_on_login`: move md5 roles to SCRAM as they log in over TLS.
     pub upgrade_md5_on_login: UpgradeMd5,
+    /// `log_connections`: a log line for every successful login.
+    pub log_connections: LogConnections,
 }
 
 impl Default for Settings {
@@ -133,6 +147,7 @@ impl Default for Settings {
             metrics_listen: None,
             shutdown_grace: Duration::from_secs(5),
             upgrade_md5_on_login: UpgradeMd5::Off,
+            log_connections: LogConnections::Off,
         }
     }
 }
@@ -195,6 +210,7 @@ pub const SETTINGS: &[(&str, Context)] = &[
     ("metrics_listen", Context::Restart),
     ("shutdown_grace", Context::Reload),
     ("upgrade_md5_on_login", Context::Reload),
+    ("log_connections", Context::Reload),
 ];
 
 /// When a changed setting takes effect.
@@ -339,6 +355,13 @@ impl Settings {
                     UpgradeMd5::On
                 } else {
                     UpgradeMd5::Off
+                }
+            }
+            "log_connections" => {
+                self.log_connections = if boolean(value).map_err(invalid)? {
+                    LogConnections::On
+                } else {
+                    LogConnections::Off
                 }
             }
             _ => return Err(SettingError::Unknown(name.to_owned())),
@@ -519,6 +542,9 @@ mod tests {
         assert_eq!(s.ssl, Ssl::Off);
         s.set("password_encryption", "md5").unwrap();
         assert_eq!(s.password_encryption, PasswordEncryption::Md5);
+        assert_eq!(s.log_connections, LogConnections::Off);
+        s.set("log_connections", "on").unwrap();
+        assert_eq!(s.log_connections, LogConnections::On);
         s.validate().unwrap();
     }
 
