@@ -7,7 +7,8 @@
 #
 # Usage: scripts/bench/run.sh            (see docs/BENCHMARKS.md)
 # Knobs (environment): BENCH_DURATION=10 (seconds per load run), BENCH_WORKERS=8,
-#   BENCH_IDLE=100 (idle connections for the memory test), BENCH_PROXY_COUNT=300,
+#   BENCH_IDLE=100 (idle connections for the memory test; serve is also measured with
+#   BENCH_IDLE_MANY=1000, for the cost of each further connection), BENCH_PROXY_COUNT=300,
 #   BENCH_OUT=target/bench (where BENCHMARKS-<date>.md/.png and raw JSON go),
 #   BENCH_SKIP_BUILD=1 (use the existing target/release/pgscram), BENCH_QUICK=1 (short
 #   PBKDF2 benchmark).
@@ -18,6 +19,7 @@ HERE="$ROOT/scripts/bench"
 DURATION=${BENCH_DURATION:-10}
 WORKERS=${BENCH_WORKERS:-8}
 IDLE=${BENCH_IDLE:-100}
+IDLE_MANY=${BENCH_IDLE_MANY:-1000}
 PROXY_COUNT=${BENCH_PROXY_COUNT:-300}
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 DATE=$(date -u +%Y-%m-%d)
@@ -163,12 +165,15 @@ EOF
 "$PY" "$HERE/measure.py" wait-port "$BOUNCER_PORT"
 BOUNCER_PID=$(cat "$TMP/pgbouncer.pid")
 
-say "pgscram serve on 127.0.0.1:$SERVE_PORT"
-PGSCRAM_PASSWORD=$PASSWORD "$PGSCRAM" serve --port "$SERVE_PORT" --data-dir "$TMP/serve" \
-    --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" --no-unix-socket --superuser bench --max-connections $((IDLE + 200)) \
-    >"$TMP/serve.log" 2>&1 &
-SERVE_PID=$!
-"$PY" "$HERE/measure.py" wait-port "$SERVE_PORT"
+start_serve() {
+    say "pgscram serve on 127.0.0.1:$SERVE_PORT"
+    PGSCRAM_PASSWORD=$PASSWORD "$PGSCRAM" serve --port "$SERVE_PORT" --data-dir "$TMP/serve" \
+        --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" --no-unix-socket --superuser bench --max-connections $((IDLE_MANY + 200)) \
+        >>"$TMP/serve.log" 2>&1 &
+    SERVE_PID=$!
+    "$PY" "$HERE/measure.py" wait-port "$SERVE_PORT"
+}
+start_serve
 
 HAVE_PROXY=
 if "$PGSCRAM" help | grep -q '^  proxy '; then
@@ -232,6 +237,12 @@ for t in "${TARGETS[@]}"; do
 done
 
 # --- memory per idle connection ----------------------------------------------------
+# serve starts afresh first: after the load runs its allocator still holds memory it
+# hands back to the kernel over time (mimalloc purges freed pages lazily), which would
+# show as a negative cost per connection.
+kill "$SERVE_PID" && wait "$SERVE_PID" 2>/dev/null || true
+start_serve
+TARGETS[0]="pgscram|$SERVE_PORT|$SERVE_PID"
 for t in "${TARGETS[@]}"; do
     IFS='|' read -r name p pids <<<"$t"
     say "$IDLE idle connections to $name"
@@ -240,6 +251,15 @@ for t in "${TARGETS[@]}"; do
         --scratch "$TMP/hold.out" $(pid_args "$pids") -- \
         "$PGSCRAM" bench "$(conn "$p")" --hold "$IDLE" --duration 4 --mode keys --json
 done
+
+# serve again, fresh, with many more: the slope between the two is what each further
+# connection costs, without the allocator's one-off start-up (its per-thread pages).
+kill "$SERVE_PID" && wait "$SERVE_PID" 2>/dev/null || true
+start_serve
+say "$IDLE_MANY idle connections to pgscram"
+measure memory --out "$RESULTS" --label "pgscram/idle-many" --idle "$IDLE_MANY" \
+    --scratch "$TMP/hold.out" --pid "$SERVE_PID" -- \
+    "$PGSCRAM" bench "$(conn "$SERVE_PORT")" --hold "$IDLE_MANY" --duration 6 --mode keys --json
 
 # --- proxy: one login at a time, through the proxy and direct -----------------------
 if [ -n "$HAVE_PROXY" ]; then

@@ -1170,3 +1170,38 @@ fn client_key_retention_decides_who_can_open_a_new_connection() {
         });
     }
 }
+
+/// A client that proved no password (a `trust` line) is never served with the key a
+/// pool keeps from other clients' proofs: it is refused, as without pooling.
+#[test]
+fn a_trusted_client_does_not_ride_on_a_pools_kept_key() {
+    let pg = postgres();
+    let mut pooling = PoolSettings::default();
+    pooling.set("pool_mode", "transaction").unwrap();
+    let proxy = start_proxy_pooled(
+        &pg,
+        "sslmode=disable",
+        &[],
+        "hostnossl all all 127.0.0.1/32 scram-sha-256\nhostssl all all 127.0.0.1/32 trust\n",
+        Some(pooling),
+        |dir, _| Arc::new(AuthFileStore::load(&write_auth_file(dir, &pg)).unwrap()),
+    );
+    // alice's proof: the pool now keeps her key.
+    assert_eq!(
+        ok(&psql(
+            proxy.port,
+            "wonderland",
+            "sslmode=disable",
+            &["-c", "SELECT 1"],
+            ""
+        )),
+        "1"
+    );
+    let trusted = psql(proxy.port, "", "sslmode=require", &["-c", "SELECT 1"], "");
+    assert!(!trusted.status.success());
+    let err = String::from_utf8_lossy(&trusted.stderr);
+    assert!(
+        err.contains("logs in upstream with the client's proof"),
+        "{err}"
+    );
+}

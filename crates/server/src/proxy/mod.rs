@@ -171,7 +171,9 @@ impl Backend for ProxyBackend {
         if let Some(pools) = &self.pools {
             self.pruning.get_or_init(|| pools.start_pruning());
             let mut member = pools.join(&start.database, &start.user, fingerprint(&start));
-            if member.needs_login() {
+            // A client that proved no password (trust) never rides on a kept key: it
+            // needs a login of its own, which login_config refuses.
+            if member.needs_login() || start.password_used.is_none() {
                 match self.login_config(&mut start) {
                     Ok(config) => member.give_login(config),
                     Err(error) => return client.refuse(error).await,
