@@ -33,7 +33,7 @@ mod settings;
 mod statements;
 mod upstream;
 
-use std::hash::{Hash as _, Hasher as _};
+use std::hash::Hasher as _;
 use std::sync::{Arc, OnceLock};
 
 use pgscram_scram::ScramVerifier;
@@ -139,12 +139,20 @@ fn matched_secret(start: &SessionStart) -> Option<&crate::store::Secret> {
     }
 }
 
+/// A 64-bit digest under a key drawn once per process: no one outside can aim two
+/// values at the same digest.
+pub(crate) fn digest(value: impl std::hash::Hash) -> u64 {
+    static KEYS: std::sync::LazyLock<std::hash::RandomState> =
+        std::sync::LazyLock::new(std::hash::RandomState::new);
+    let mut hasher = std::hash::BuildHasher::build_hasher(&*KEYS);
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Which credentials a pooled connection was opened with: a connection is handed only
 /// to clients who proved themselves against the same stored secret.
 fn fingerprint(start: &SessionStart) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    matched_secret(start).map(|s| s.expose()).hash(&mut hasher);
-    hasher.finish()
+    digest(matched_secret(start).map(|s| s.expose()))
 }
 
 #[async_trait::async_trait]

@@ -116,11 +116,8 @@ impl Wanted {
     }
 
     fn rehash(&mut self) {
-        use std::hash::{Hash as _, Hasher as _};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.values.hash(&mut hasher);
         // 0 stands for "not known" on a connection (ServerConn::carries).
-        self.digest = hasher.finish().max(1);
+        self.digest = super::digest(&self.values).max(1);
     }
 }
 
