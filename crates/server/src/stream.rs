@@ -13,6 +13,8 @@ pub const READ_CHUNK: usize = 8192;
 pub const FIRST_READ: usize = 1024;
 /// Below this much spare room, the buffer grows before the next read.
 const MIN_SPARE: usize = 512;
+/// Output room kept between replies; a bigger reply's buffer goes back once sent.
+const OUT_KEEP: usize = 4096;
 
 /// Anything a session can run over.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -149,6 +151,11 @@ impl Conn {
     /// caller's limit, so the buffer never holds more than one message under that limit
     /// plus one chunk.
     async fn fill(&mut self) -> Result<(), ReadError> {
+        if self.buf.is_empty() && self.buf.capacity() > FIRST_READ {
+            // Between messages: an idle session holds one first read's room, not the
+            // chunk (or the large message) its last read needed.
+            self.buf = Vec::new();
+        }
         if self.buf.capacity() - self.buf.len() < MIN_SPARE {
             let room = if self.buf.capacity() == 0 {
                 FIRST_READ
@@ -190,7 +197,12 @@ impl Conn {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             self.io.write_all(&self.out).await?;
-            self.out.clear();
+            if self.out.capacity() > OUT_KEEP {
+                // A large reply's buffer is not kept for the idle time that follows.
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
         }
         self.io.flush().await
     }
@@ -253,6 +265,28 @@ mod tests {
         let (ok, allocated) = reader.await.unwrap();
         assert!(ok);
         assert!(allocated <= FIRST_READ + READ_CHUNK, "{allocated}");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_session_keeps_no_large_buffer() {
+        let (mut client, server) = tokio::io::duplex(256 * 1024);
+        let mut conn = Conn::new(Box::new(server));
+        let sql = format!("SELECT '{}'\0", "x".repeat(100_000));
+        let mut query = vec![b'Q'];
+        query.extend_from_slice(&(4 + sql.len() as u32).to_be_bytes());
+        query.extend_from_slice(sql.as_bytes());
+        client.write_all(&query).await.unwrap();
+        assert!(conn.read_frontend().await.is_ok());
+        conn.out().extend_from_slice(&[b'D'; 100_000]);
+        conn.flush().await.unwrap();
+        // The next read waits on an idle client.
+        let next = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_frontend());
+        assert!(next.await.is_err());
+        assert!(
+            conn.allocated() <= FIRST_READ + OUT_KEEP,
+            "{}",
+            conn.allocated()
+        );
     }
 
     #[tokio::test]
