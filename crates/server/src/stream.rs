@@ -151,10 +151,10 @@ impl Conn {
     /// caller's limit, so the buffer never holds more than one message under that limit
     /// plus one chunk.
     async fn fill(&mut self) -> Result<(), ReadError> {
-        if self.buf.is_empty() && self.buf.capacity() > FIRST_READ {
+        if self.buf.is_empty() {
             // Between messages: an idle session holds one first read's room, not the
             // chunk (or the large message) its last read needed.
-            self.buf = Vec::new();
+            self.buf.shrink_to(FIRST_READ);
         }
         if self.buf.capacity() - self.buf.len() < MIN_SPARE {
             let room = if self.buf.capacity() == 0 {
