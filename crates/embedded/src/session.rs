@@ -432,7 +432,7 @@ impl Session {
         views.map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
         let mut settings = settings;
         settings.set_identity(&identity.user, identity.superuser);
-        let reported = settings.reported();
+        let reported = owned_parameters(&settings);
         Ok(Session {
             conn,
             shared,
@@ -467,7 +467,7 @@ impl Session {
         self.settings
             .reported()
             .into_iter()
-            .map(|(n, v)| (n.to_owned(), v))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect()
     }
 
@@ -867,13 +867,17 @@ impl Session {
 
     /// ParameterStatus for every reported setting whose value changed.
     fn parameter_changes(&mut self) -> Vec<(String, String)> {
-        let now = self.settings.reported();
-        let changes = now
-            .iter()
+        // After every statement: compared in place, copied only when something changed.
+        let changes: Vec<(String, String)> = self
+            .settings
+            .reported()
+            .into_iter()
             .filter(|(n, v)| !self.reported.iter().any(|(rn, rv)| rn == n && rv == v))
-            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect();
-        self.reported = now;
+        if !changes.is_empty() {
+            self.reported = owned_parameters(&self.settings);
+        }
         changes
     }
 
@@ -899,7 +903,7 @@ impl Session {
         if self.shared.superuser.swap(su, Ordering::Relaxed) != su {
             self.conn.flush_prepared_statement_cache();
             self.settings
-                .set_internal("is_superuser", if su { "on" } else { "off" }.to_owned());
+                .set_internal("is_superuser", (if su { "on" } else { "off" }).into());
         }
     }
 
@@ -1835,6 +1839,15 @@ fn message_error(msg: &str) -> SqlError {
         sqlstate::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
         msg.to_owned(),
     )
+}
+
+/// The reported parameters' values as the session last announced them.
+fn owned_parameters(settings: &SessionSettings) -> Vec<(&'static str, String)> {
+    settings
+        .reported()
+        .into_iter()
+        .map(|(n, v)| (n, v.to_owned()))
+        .collect()
 }
 
 #[cfg(test)]

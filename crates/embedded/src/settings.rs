@@ -7,6 +7,7 @@
 //! names it does not know. Dotted names (`myapp.tenant`) are custom placeholders and
 //! take any string, as in PostgreSQL.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::error::{SqlError, sqlstate};
@@ -40,6 +41,11 @@ enum Context {
     Internal,
 }
 
+/// A setting's name or value: a known parameter's canonical name and most canonical
+/// values are static text, so a session's settings allocate only for what the client
+/// actually wrote (a login builds them, and every allocation shows in its cost).
+type Text = Cow<'static, str>;
+
 /// What values a parameter takes.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -51,7 +57,7 @@ enum Kind {
     /// One of these (lowercase) words; the canonical spelling is stored.
     Enum(&'static [&'static str]),
     /// Any string; `check` may canonicalise or refuse it.
-    Str(fn(&str) -> Result<String, String>),
+    Str(fn(&str) -> Result<Text, String>),
 }
 
 #[derive(Debug)]
@@ -84,20 +90,20 @@ const fn def(
     }
 }
 
-fn check_any(v: &str) -> Result<String, String> {
-    Ok(v.to_owned())
+fn check_any(v: &str) -> Result<Text, String> {
+    Ok(Cow::Owned(v.to_owned()))
 }
 
 /// client_encoding: we only speak UTF-8.
-fn check_encoding(v: &str) -> Result<String, String> {
+fn check_encoding(v: &str) -> Result<Text, String> {
     let norm: String = v
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect::<String>()
         .to_ascii_lowercase();
     match norm.as_str() {
-        "utf8" | "unicode" => Ok("UTF8".to_owned()),
-        "sqlascii" => Ok("SQL_ASCII".to_owned()),
+        "utf8" | "unicode" => Ok(Cow::Borrowed("UTF8")),
+        "sqlascii" => Ok(Cow::Borrowed("SQL_ASCII")),
         _ => Err(format!(
             "only UTF8 is supported as client_encoding by the embedded database, not \"{v}\""
         )),
@@ -106,7 +112,7 @@ fn check_encoding(v: &str) -> Result<String, String> {
 
 /// DateStyle: values are always written ISO-style, so only ISO output is accepted; the
 /// field order part is kept for drivers that read it back.
-fn check_datestyle(v: &str) -> Result<String, String> {
+fn check_datestyle(v: &str) -> Result<Text, String> {
     let mut order = "MDY";
     let mut output = "ISO";
     for part in v.split(',').map(|p| p.trim().to_ascii_lowercase()) {
@@ -127,36 +133,36 @@ fn check_datestyle(v: &str) -> Result<String, String> {
     if output.is_empty() {
         return Err("only ISO output is supported for DateStyle by the embedded database".into());
     }
-    Ok(format!("{output}, {order}"))
+    Ok(Cow::Owned(format!("{output}, {order}")))
 }
 
 /// TimeZone: any plausible zone name is kept (JDBC sends the JVM's), though values are
 /// always rendered in UTC; see the crate docs.
-fn check_timezone(v: &str) -> Result<String, String> {
+fn check_timezone(v: &str) -> Result<Text, String> {
     let ok = !v.is_empty()
         && v.len() <= 64
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/_+-:.".contains(&b));
     if ok {
-        Ok(v.to_owned())
+        Ok(Cow::Owned(v.to_owned()))
     } else {
         Err(format!("invalid value for parameter \"TimeZone\": \"{v}\""))
     }
 }
 
 /// application_name: printable ASCII only and at most 63 bytes, like PostgreSQL.
-fn check_appname(v: &str) -> Result<String, String> {
+fn check_appname(v: &str) -> Result<Text, String> {
     let mut s: String = v
         .chars()
         .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
         .collect();
     s.truncate(63);
-    Ok(s)
+    Ok(Cow::Owned(s))
 }
 
-fn check_scs(v: &str) -> Result<String, String> {
+fn check_scs(v: &str) -> Result<Text, String> {
     match crate::types::parse_bool(v) {
-        Some(true) => Ok("on".to_owned()),
+        Some(true) => Ok(Cow::Borrowed("on")),
         Some(false) => Err(
             "standard_conforming_strings = off is not supported by the embedded database".into(),
         ),
@@ -435,9 +441,9 @@ fn invalid_value(name: &str, value: &str) -> SqlError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionSettings {
     /// Explicitly set values, keyed by canonical name (custom names lowercased).
-    values: BTreeMap<String, String>,
+    values: BTreeMap<Text, Text>,
     /// What `RESET` goes back to: the defaults plus the startup packet's values.
-    reset_values: BTreeMap<String, String>,
+    reset_values: BTreeMap<Text, Text>,
     /// The database name the client asked for (shown by `current_database()`).
     database: String,
 }
@@ -457,12 +463,12 @@ impl SessionSettings {
     pub fn new(password_encryption: PasswordEncryption, scram_iterations: u32) -> SessionSettings {
         let mut s = SessionSettings::default();
         s.reset_values.insert(
-            "password_encryption".into(),
-            password_encryption.as_str().into(),
+            Cow::Borrowed("password_encryption"),
+            Cow::Borrowed(password_encryption.as_str()),
         );
         s.reset_values.insert(
-            "scram_iterations".into(),
-            scram_iterations.clamp(1, i32::MAX as u32).to_string(),
+            Cow::Borrowed("scram_iterations"),
+            Cow::Owned(scram_iterations.clamp(1, i32::MAX as u32).to_string()),
         );
         s
     }
@@ -501,7 +507,7 @@ impl SessionSettings {
                 Ok(())
             }
             None if name.contains('.') => {
-                self.values.remove(&name.to_ascii_lowercase());
+                self.values.remove(name.to_ascii_lowercase().as_str());
                 Ok(())
             }
             None => Err(unrecognized(name)),
@@ -514,10 +520,13 @@ impl SessionSettings {
     }
 
     /// Checks a value and returns (storage key, canonical value).
-    fn validate(&self, name: &str, value: &str) -> Result<(String, String), SqlError> {
+    fn validate(&self, name: &str, value: &str) -> Result<(Text, Text), SqlError> {
         let Some(d) = find_def(name) else {
             if name.contains('.') && !name.starts_with('.') && !name.ends_with('.') {
-                return Ok((name.to_ascii_lowercase(), value.to_owned()));
+                return Ok((
+                    Cow::Owned(name.to_ascii_lowercase()),
+                    Cow::Owned(value.to_owned()),
+                ));
             }
             return Err(unrecognized(name));
         };
@@ -526,7 +535,7 @@ impl SessionSettings {
         }
         let canon = match d.kind {
             Kind::Bool => match crate::types::parse_bool(value) {
-                Some(b) => if b { "on" } else { "off" }.to_owned(),
+                Some(b) => Cow::Borrowed(if b { "on" } else { "off" }),
                 None => {
                     return Err(SqlError::new(
                         sqlstate::INVALID_PARAMETER_VALUE,
@@ -548,12 +557,12 @@ impl SessionSettings {
                         ),
                     ));
                 }
-                v.to_string()
+                Cow::Owned(v.to_string())
             }
             Kind::Enum(words) => {
                 let lower = value.trim().to_ascii_lowercase();
                 match words.iter().find(|w| **w == lower) {
-                    Some(w) => (*w).to_owned(),
+                    Some(w) => Cow::Borrowed(*w),
                     None => {
                         return Err(invalid_value(d.name, value)
                             .with_hint(format!("Available values: {}.", words.join(", "))));
@@ -568,21 +577,21 @@ impl SessionSettings {
                 }
             })?,
         };
-        Ok((d.name.to_owned(), canon))
+        Ok((Cow::Borrowed(d.name), canon))
     }
 
     /// The current value and canonical name for `SHOW name`.
     pub fn show(&self, name: &str) -> Result<(&'static str, String), SqlError> {
         match find_def(name) {
-            Some(d) => Ok((d.name, self.value_of(d))),
+            Some(d) => Ok((d.name, self.value_of(d).to_owned())),
             None => {
                 let key = name.to_ascii_lowercase();
                 match self
                     .values
-                    .get(&key)
-                    .or_else(|| self.reset_values.get(&key))
+                    .get(key.as_str())
+                    .or_else(|| self.reset_values.get(key.as_str()))
                 {
-                    Some(v) => Ok(("", v.clone())),
+                    Some(v) => Ok(("", v.to_string())),
                     None => Err(unrecognized(name)),
                 }
             }
@@ -591,21 +600,22 @@ impl SessionSettings {
 
     /// The value of a known parameter as text (`None` for an unknown name).
     pub fn get(&self, name: &str) -> Option<String> {
-        find_def(name).map(|d| self.value_of(d))
+        find_def(name).map(|d| self.value_of(d).to_owned())
     }
 
-    fn value_of(&self, d: &Def) -> String {
+    /// A known parameter's value, borrowed: what the session set, else what RESET
+    /// returns to, else the default.
+    fn value_of(&self, d: &Def) -> &str {
         self.values
             .get(d.name)
             .or_else(|| self.reset_values.get(d.name))
-            .cloned()
-            .unwrap_or_else(|| d.default.to_owned())
+            .map_or(d.default, |v| v.as_ref())
     }
 
     /// Every known parameter: (name, value, description), for `SHOW ALL`.
     pub fn all(&self) -> Vec<(&'static str, String, &'static str)> {
         DEFS.iter()
-            .map(|d| (d.name, self.value_of(d), d.description))
+            .map(|d| (d.name, self.value_of(d).to_owned(), d.description))
             .collect()
     }
 
@@ -633,7 +643,7 @@ impl SessionSettings {
                 };
                 [
                     Some(d.name.to_owned()),
-                    Some(self.value_of(d)),
+                    Some(self.value_of(d).to_owned()),
                     Some(vartype.to_owned()),
                     Some(context.to_owned()),
                     Some(d.description.to_owned()),
@@ -646,8 +656,9 @@ impl SessionSettings {
             .collect()
     }
 
-    /// The parameters a server reports with ParameterStatus, with current values.
-    pub fn reported(&self) -> Vec<(&'static str, String)> {
+    /// The parameters a server reports with ParameterStatus, with current values
+    /// (borrowed: the login greeting encodes them without copying).
+    pub fn reported(&self) -> Vec<(&'static str, &str)> {
         DEFS.iter()
             .filter(|d| d.report)
             .map(|d| (d.name, self.value_of(d)))
@@ -685,17 +696,17 @@ impl SessionSettings {
     /// which the server reports at login and `SET` cannot change. A server that opens
     /// its session later (at the first query) still announces them at login.
     pub fn set_identity(&mut self, user: &str, superuser: bool) {
-        self.set_internal("session_authorization", user.to_owned());
+        self.set_internal("session_authorization", Cow::Owned(user.to_owned()));
         self.set_internal(
             "is_superuser",
-            if superuser { "on" } else { "off" }.to_owned(),
+            Cow::Borrowed(if superuser { "on" } else { "off" }),
         );
     }
 
     /// Sets a server-owned parameter (is_superuser, session_authorization,
     /// server_version) that `SET` refuses.
-    pub(crate) fn set_internal(&mut self, name: &'static str, value: String) {
-        self.values.insert(name.to_owned(), value);
+    pub(crate) fn set_internal(&mut self, name: &'static str, value: Text) {
+        self.values.insert(Cow::Borrowed(name), value);
     }
 }
 

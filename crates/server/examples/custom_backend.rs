@@ -140,11 +140,11 @@ impl QueryEngine for KvEngine {
         Box::new(|| {}) // nothing runs long enough to cancel
     }
 
-    fn initial_parameters(&self) -> Vec<(String, String)> {
+    fn initial_parameters(&self) -> Vec<(&str, &str)> {
         vec![
-            ("server_version".into(), "15.0 (kv example)".into()),
-            ("client_encoding".into(), "UTF8".into()),
-            ("standard_conforming_strings".into(), "on".into()),
+            ("server_version", "15.0 (kv example)"),
+            ("client_encoding", "UTF8"),
+            ("standard_conforming_strings", "on"),
         ]
     }
 

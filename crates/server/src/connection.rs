@@ -360,8 +360,10 @@ async fn startup_and_authenticate<'a>(
         user: &user,
         physical_replication: false,
     };
+    // The matched rule is borrowed from this snapshot of the rules (a reload swaps in
+    // a new one), not copied.
+    let hba = state.hba();
     let matched = {
-        let hba = state.hba();
         let roles = LookedUp {
             user: &user,
             role: lookup.as_ref().ok().and_then(Option::as_ref),
@@ -371,7 +373,7 @@ async fn startup_and_authenticate<'a>(
             resolver: &NoResolver,
             interfaces: &state.interfaces,
         };
-        hba.check(&request, &env).cloned()
+        hba.check(&request, &env)
     };
     let Some(rule) = matched else {
         let message = pgscram_auth::hba::no_entry_message(&request);
@@ -449,8 +451,7 @@ async fn startup_and_authenticate<'a>(
         upgrade_md5: settings.upgrade_md5_on_login,
         store: state.store.as_ref(),
     };
-    let (authenticated, secrets, upgraded) = match authenticate(&mut conn, &ctx, &rule, &env).await
-    {
+    let (authenticated, secrets, upgraded) = match authenticate(&mut conn, &ctx, rule, &env).await {
         AuthResult::Ok {
             authenticated,
             secrets,

@@ -18,13 +18,15 @@ pub fn push(conn: &mut Conn, message: &BackendMessage) -> io::Result<()> {
 
 /// Sends an authentication request or result right away.
 pub async fn authentication(conn: &mut Conn, request: &Authentication) -> io::Result<()> {
-    push(conn, &BackendMessage::Authentication(request.clone()))?;
+    queue_authentication(conn, request)?;
     conn.flush().await
 }
 
 /// Queues an authentication result to leave with the next flush.
 pub fn queue_authentication(conn: &mut Conn, request: &Authentication) -> io::Result<()> {
-    push(conn, &BackendMessage::Authentication(request.clone()))
+    request
+        .encode(conn.out())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
 /// Sends an error and flushes (the caller closes the connection after a FATAL).

@@ -92,6 +92,14 @@ impl Authentication {
         Ok(request)
     }
 
+    /// Appends the framed message to `out` (as `BackendMessage::Authentication` does,
+    /// without moving the request into one); on error `out` is unchanged.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        write::message(out, Some(crate::tag::backend::AUTHENTICATION), |out| {
+            self.encode_body(out)
+        })
+    }
+
     pub(crate) fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         write::u32(out, self.code());
         match self {
@@ -161,6 +169,25 @@ mod tests {
         let mut out = Vec::new();
         request.encode_body(&mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn encodes_as_the_backend_message_does() {
+        for request in [
+            Authentication::Ok,
+            Authentication::SaslContinue(b"r=abc,s=c2FsdA==,i=4096".to_vec()),
+            Authentication::Sasl {
+                mechanisms: vec!["SCRAM-SHA-256".into()],
+            },
+        ] {
+            let mut direct = Vec::new();
+            request.encode(&mut direct).unwrap();
+            let mut framed = Vec::new();
+            crate::BackendMessage::Authentication(request)
+                .encode(&mut framed)
+                .unwrap();
+            assert_eq!(direct, framed);
+        }
     }
 
     #[test]

@@ -136,11 +136,6 @@ impl EngineFactory for EmbeddedFactory {
             settings.set_startup(name, value).map_err(|e| fatal(&e))?;
         }
         settings.set_identity(&start.user, start.role.superuser);
-        let parameters = settings
-            .reported()
-            .into_iter()
-            .map(|(n, v)| (n.to_owned(), v))
-            .collect();
         let pending = Pending {
             view: Arc::clone(&self.view),
             identity: SessionIdentity {
@@ -162,7 +157,6 @@ impl EngineFactory for EmbeddedFactory {
         };
         Ok(Box::new(EmbeddedEngine {
             session: Lazy::Pending(Box::new(pending)),
-            parameters,
             cancel: Arc::new(OnceLock::new()),
             prepared: Vec::new(),
         }))
@@ -205,8 +199,6 @@ enum Lazy {
 /// (connection, functions, catalog views) costs more than the whole SCRAM exchange.
 struct EmbeddedEngine {
     session: Lazy,
-    /// Announced at login; computed from the same settings the session opens with.
-    parameters: Vec<(String, String)>,
     /// The open session's cancel handle, for interrupts taken before it opened.
     cancel: Arc<OnceLock<CancelHandle>>,
     /// The embedded statements behind our `Prepared` handles (index in `Prepared::sql`
@@ -318,8 +310,13 @@ impl QueryEngine for EmbeddedEngine {
         })
     }
 
-    fn initial_parameters(&self) -> Vec<(String, String)> {
-        self.parameters.clone()
+    fn initial_parameters(&self) -> Vec<(&str, &str)> {
+        // The settings the session opens (or opened) with.
+        let settings = match &self.session {
+            Lazy::Pending(pending) => &pending.settings,
+            Lazy::Open(session) => session.settings(),
+        };
+        settings.reported()
     }
 
     fn encode_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields> {

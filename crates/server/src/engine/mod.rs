@@ -100,8 +100,9 @@ pub trait QueryEngine: Send + 'static {
     fn transaction_status(&self) -> TransactionStatus;
     /// A handle that interrupts the running statement from another thread.
     fn interrupt_handle(&self) -> Interrupt;
-    /// ParameterStatus values to send after authentication.
-    fn initial_parameters(&self) -> Vec<(String, String)>;
+    /// ParameterStatus values to send after authentication, borrowed from the engine
+    /// (the greeting encodes them straight into the connection's output).
+    fn initial_parameters(&self) -> Vec<(&str, &str)>;
     /// A result value's binary form, for clients that ask for binary results. The
     /// engine owns its types, so it owns their wire encodings too.
     fn encode_binary(&self, type_oid: u32, text: &[u8]) -> Result<Vec<u8>, ErrorFields>;

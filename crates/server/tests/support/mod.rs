@@ -60,10 +60,10 @@ impl QueryEngine for EchoEngine {
     fn decode_binary(&self, _type_oid: u32, value: &[u8]) -> Result<Vec<u8>, ErrorFields> {
         Ok(value.to_vec())
     }
-    fn initial_parameters(&self) -> Vec<(String, String)> {
+    fn initial_parameters(&self) -> Vec<(&str, &str)> {
         vec![
-            ("server_version".into(), "15.0 (pgscram)".into()),
-            ("client_encoding".into(), "UTF8".into()),
+            ("server_version", "15.0 (pgscram)"),
+            ("client_encoding", "UTF8"),
         ]
     }
 }
