@@ -7,6 +7,7 @@
 # per login, served from the pool, and the pooler's CPU per login.
 #
 #   scripts/bench/pool.sh                 # BENCH_DURATION=10 BENCH_ROUNDS=2 BENCH_POOL=10 BENCH_CLIENTS=16
+#                                         # BENCH_PROXY_WORKERS (the proxy's --workers)
 #
 # Needs postgresql-15 and pgbouncer (Debian packages). Loopback only; every run is
 # bounded by BENCH_DURATION seconds.
@@ -105,7 +106,11 @@ EOF
 wait_port "$BOUNCER_PORT"
 BOUNCER_PID=$(cat "$TMP/pgbouncer.pid")
 
-${BENCH_PROXY_WORKERS:+env TOKIO_WORKER_THREADS=$BENCH_PROXY_WORKERS} "$PGSCRAM" proxy --upstream "host=127.0.0.1 port=$PG_PORT sslmode=disable" \
+# In a session of its own, as PgBouncer (-d) and PostgreSQL (pg_ctl) run: with the
+# kernel's autogroup scheduling a server in this script's session would share one CPU
+# share with pgbench. BENCH_PROXY_WORKERS sets --workers (default 1).
+setsid "$PGSCRAM" proxy ${BENCH_PROXY_WORKERS:+--workers "$BENCH_PROXY_WORKERS"} \
+    --upstream "host=127.0.0.1 port=$PG_PORT sslmode=disable" \
     --auth-file "$TMP/userlist.txt" --listen "127.0.0.1:$PROXY_PORT" \
     --data-dir "$TMP/proxy" --no-tls --no-unix-socket --max-connections 200 \
     --pool-mode transaction --default-pool-size "$POOL" >"$TMP/proxy.log" 2>&1 &

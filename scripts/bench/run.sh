@@ -167,7 +167,9 @@ BOUNCER_PID=$(cat "$TMP/pgbouncer.pid")
 
 start_serve() {
     say "pgscram serve on 127.0.0.1:$SERVE_PORT"
-    PGSCRAM_PASSWORD=$PASSWORD "$PGSCRAM" serve --port "$SERVE_PORT" --data-dir "$TMP/serve" \
+    # A session of its own, as PgBouncer (-d) and PostgreSQL (pg_ctl) get: with the
+    # kernel's autogroup scheduling, sessions share the CPU fairly first.
+    PGSCRAM_PASSWORD=$PASSWORD setsid "$PGSCRAM" serve --port "$SERVE_PORT" --data-dir "$TMP/serve" \
         --tls-cert "$TMP/server.crt" --tls-key "$TMP/server.key" --no-unix-socket --superuser bench --max-connections $((IDLE_MANY + 200)) \
         >>"$TMP/serve.log" 2>&1 &
     SERVE_PID=$!
@@ -179,7 +181,7 @@ HAVE_PROXY=
 if "$PGSCRAM" help | grep -q '^  proxy '; then
     HAVE_PROXY=1
     say "pgscram proxy on 127.0.0.1:$PROXY_PORT in front of PostgreSQL"
-    "$PGSCRAM" proxy --upstream "host=127.0.0.1 port=$PG_PORT sslmode=disable" \
+    setsid "$PGSCRAM" proxy --upstream "host=127.0.0.1 port=$PG_PORT sslmode=disable" \
         --auth-file "$TMP/userlist.txt" --listen "127.0.0.1:$PROXY_PORT" \
         --data-dir "$TMP/proxy" --no-tls --no-unix-socket \
         --max-connections $((IDLE + 200)) >"$TMP/proxy.log" 2>&1 &

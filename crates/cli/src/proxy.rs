@@ -24,6 +24,7 @@ static PROGRAM_SETTINGS: std::sync::LazyLock<Vec<&'static str>> = std::sync::Laz
         "auth_query",
         "auth_query_ttl",
         "max_client_conn",
+        "workers",
     ];
     sources
         .into_iter()
@@ -63,6 +64,8 @@ usage: pgscram proxy --upstream CONNINFO (--auth-file FILE | --auth-user ROLE | 
                               who may use the console: dbname=pgscram, SHOW POOLS|CLIENTS|
                               SERVERS|STATS (comma-separated role names)
   --max-client-conn N         client connections at once (PgBouncer's name for max_connections)
+  --workers N                 threads serving clients (1, the default: one event loop, as
+                              PgBouncer and Odyssey run; more for TLS-heavy loads on many cores)
   (default address 127.0.0.1:6432, data directory ./pgscram-proxy-data)
 
 Clients must log in with SCRAM (scram-sha-256 in pg_hba.conf): their proof is what logs
@@ -94,6 +97,8 @@ fn defaults() -> Settings {
 
 struct Options {
     upstream: String,
+    /// `workers`: the threads that serve clients.
+    workers: usize,
     source: Source,
     /// `None` without `pool_mode`: one upstream login per client session.
     pooling: Option<PoolSettings>,
@@ -127,6 +132,13 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
         (Some(file), Some(auth_user)) => Source::FileAndQuery(PathBuf::from(file), auth_user),
         (None, None) => bail!("give --auth-file FILE, --auth-user ROLE, or both"),
     };
+    let workers = match program.get("workers") {
+        None => 1,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n @ 1..=1024) => n,
+            _ => bail!("invalid value for workers: \"{text}\" (1 to 1024)"),
+        },
+    };
     let pooling = match program.get("pool_mode") {
         None => {
             if let Some(name) = PoolSettings::NAMES
@@ -150,9 +162,26 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
     };
     Ok(Options {
         upstream,
+        workers,
         source,
         pooling,
     })
+}
+
+/// One worker: a single event loop, as PgBouncer runs. A proxy's work is mostly handing
+/// bytes between two sockets, and on a multi-threaded runtime each hand-off may wake the
+/// other thread; on two cores one loop spent 25 µs of CPU per pooled transaction where
+/// two workers spent 29 (docs/BENCHMARKS.md). More workers share TLS handshakes and
+/// SCRAM checks across cores.
+fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    builder.enable_all().build()
 }
 
 pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
@@ -182,10 +211,7 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let upstream =
         pgscram_server::proxy::upstream_config(&options.upstream).context("reading --upstream")?;
     crate::logging::init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = runtime(options.workers).context("starting the runtime")?;
     runtime.block_on(async move {
         let auth_query = |auth_user: AuthUser| {
             let mut auth = upstream.clone();
@@ -302,6 +328,18 @@ mod tests {
             assert!(parse_args(&args).is_err(), "{bad:?}");
         }
         assert!(parse_args(&["--upstream", "host=h password=x", "--auth-file", "f"]).is_err());
+        let base = ["--upstream", "host=h", "--auth-file", "f"];
+        assert_eq!(
+            parse_args(&base).unwrap().1.workers,
+            1,
+            "one event loop by default"
+        );
+        let four = [&base[..], &["--workers", "4"]].concat();
+        assert_eq!(parse_args(&four).unwrap().1.workers, 4);
+        for bad in ["0", "-1", "many", "1025"] {
+            let args = [&base[..], &["--workers", bad]].concat();
+            assert!(parse_args(&args).is_err(), "--workers {bad}");
+        }
         let (settings, options) =
             parse_args(&["--upstream", "host=h", "--auth-file", "f"]).unwrap();
         assert_eq!(settings.listen, vec!["127.0.0.1:6432".parse().unwrap()]);

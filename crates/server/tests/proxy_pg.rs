@@ -86,31 +86,47 @@ fn start_proxy_pooled(
     ))
     .unwrap();
     let store = store(&dir, upstream.clone());
+    // The tests' own clients run here.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let server = runtime
-        .block_on(
-            settings
-                .iter()
-                .fold(Server::builder(), |builder, (name, value)| {
-                    builder.set(name, value).unwrap()
-                })
-                .listen("127.0.0.1:0".parse().unwrap())
-                .data_dir(&dir)
-                .store(store.clone())
-                .backend(match pooling {
-                    Some(pooling) => ProxyBackend::new(upstream, store).with_pooling(pooling),
-                    None => ProxyBackend::new(upstream, store),
-                })
-                .build(),
-        )
-        .unwrap();
-    let port = server.local_addrs()[0].port();
-    let metrics = server.metrics_addr();
-    runtime.spawn(server.run());
+    let pooled = pooling.is_some();
+    let builder = settings
+        .iter()
+        .fold(Server::builder(), |builder, (name, value)| {
+            builder.set(name, value).unwrap()
+        })
+        .listen("127.0.0.1:0".parse().unwrap())
+        .data_dir(&dir)
+        .store(store.clone())
+        .backend(match pooling {
+            Some(pooling) => ProxyBackend::new(upstream, store).with_pooling(pooling),
+            None => ProxyBackend::new(upstream, store),
+        });
+    let (port, metrics) = if pooled {
+        // As `pgscram proxy` runs by default (one worker): a single-threaded runtime
+        // on a thread of its own, for the life of the test process.
+        let (ready, addrs) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let server = runtime.block_on(builder.build()).unwrap();
+            ready
+                .send((server.local_addrs()[0].port(), server.metrics_addr()))
+                .unwrap();
+            runtime.block_on(server.run());
+        });
+        addrs.recv().unwrap()
+    } else {
+        let server = runtime.block_on(builder.build()).unwrap();
+        let addrs = (server.local_addrs()[0].port(), server.metrics_addr());
+        runtime.spawn(server.run());
+        addrs
+    };
     Proxy {
         port,
         metrics,
