@@ -12,7 +12,7 @@ use anyhow::{Context as _, bail};
 use pgscram_server::proxy::{AuthFileStore, AuthQueryStore, PoolSettings, ProxyBackend};
 use pgscram_server::{PasswordStore, Server, Settings};
 
-use crate::server_args::ServerArgs;
+use crate::server_args::{Resolved, ServerArgs};
 
 /// The proxy's own settings (PgBouncer's names), beside the server's: its sources, and
 /// the pooling settings.
@@ -104,7 +104,10 @@ struct Options {
     pooling: Option<PoolSettings>,
 }
 
-fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Result<Options> {
+/// The proxy's own settings; an error about one value names its file and line when the
+/// configuration file gave it.
+fn options(resolved: &Resolved) -> anyhow::Result<Options> {
+    let program = &resolved.program;
     let upstream = program
         .get("upstream")
         .cloned()
@@ -115,10 +118,12 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
         );
     }
     let ttl = match program.get("auth_query_ttl") {
-        Some(text) => Duration::from_secs(
-            text.parse()
-                .map_err(|_| anyhow::anyhow!("invalid --auth-query-ttl value \"{text}\""))?,
-        ),
+        Some(text) => Duration::from_secs(text.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "invalid value for auth_query_ttl: \"{text}\"{}",
+                resolved.origin("auth_query_ttl")
+            )
+        })?),
         None => Duration::from_secs(30),
     };
     let auth_user = program.get("auth_user").map(|user| AuthUser {
@@ -136,7 +141,10 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
         None => 1,
         Some(text) => match text.trim().parse::<usize>() {
             Ok(n @ 1..=1024) => n,
-            _ => bail!("invalid value for workers: \"{text}\" (1 to 1024)"),
+            _ => bail!(
+                "invalid value for workers: \"{text}\" (1 to 1024){}",
+                resolved.origin("workers")
+            ),
         },
     };
     let pooling = match program.get("pool_mode") {
@@ -145,7 +153,10 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
                 .iter()
                 .find(|name| program.contains_key(**name))
             {
-                bail!("{name} needs pool_mode (session or transaction)");
+                bail!(
+                    "{name} needs pool_mode (session or transaction){}",
+                    resolved.origin(name)
+                );
             }
             None
         }
@@ -153,7 +164,9 @@ fn options(program: &std::collections::HashMap<String, String>) -> anyhow::Resul
             let mut settings = PoolSettings::default();
             for name in PoolSettings::NAMES {
                 if let Some(value) = program.get(*name) {
-                    settings.set(name, value).map_err(|e| anyhow::anyhow!(e))?;
+                    settings
+                        .set(name, value)
+                        .map_err(|e| anyhow::anyhow!("{e}{}", resolved.origin(name)))?;
                 }
             }
             settings.validate().map_err(|e| anyhow::anyhow!(e))?;
@@ -190,14 +203,14 @@ pub fn run(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let resolved = args.resolve(&defaults(), &PROGRAM_SETTINGS)?;
-    let options = options(&resolved.program)?;
+    let options = options(&resolved)?;
     if let Some(n) = resolved.program.get("max_client_conn") {
         // PgBouncer's name for the limit the server library calls max_connections
         // (flag or file line alike; it wins over a max_connections beside it).
         let mut check = Settings::default();
-        check
-            .set("max_connections", n)
-            .map_err(|e| anyhow::anyhow!("max_client_conn: {e}"))?;
+        check.set("max_connections", n).map_err(|e| {
+            anyhow::anyhow!("max_client_conn: {e}{}", resolved.origin("max_client_conn"))
+        })?;
         args.overrides
             .push(("max_connections".to_owned(), n.clone()));
     }
@@ -274,7 +287,8 @@ mod tests {
             ServerArgs::parse(args.iter().map(OsString::from).collect(), &PROGRAM_SETTINGS)?
                 .expect("not --help");
         let resolved = args.resolve(&defaults(), &PROGRAM_SETTINGS)?;
-        Ok((resolved.settings, options(&resolved.program)?))
+        let options = options(&resolved)?;
+        Ok((resolved.settings, options))
     }
 
     #[test]
@@ -328,6 +342,29 @@ mod tests {
             assert!(parse_args(&args).is_err(), "{bad:?}");
         }
         assert!(parse_args(&["--upstream", "host=h password=x", "--auth-file", "f"]).is_err());
+        let dir = std::env::temp_dir().join(format!("pgscram-proxy-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("proxy.conf");
+        let conf_arg = conf.to_string_lossy().into_owned();
+        for (text, line) in [
+            ("pool_mode = session\n\nworkers = 0\n", 3),
+            ("pool_mode = session\ndefault_pool_size = many\n", 2),
+            ("default_pool_size = 5\n", 1),
+        ] {
+            std::fs::write(&conf, text).unwrap();
+            let error = parse_args(&["--upstream", "host=h", "--auth-file", "f", "-c", &conf_arg])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                error.ends_with(&format!("proxy.conf\" line {line}")),
+                "{error}"
+            );
+        }
+        std::fs::write(&conf, "workers = 2\n").unwrap();
+        let args = ["--upstream", "host=h", "--auth-file", "f", "-c", &conf_arg];
+        assert_eq!(parse_args(&args).unwrap().1.workers, 2, "from the file");
+        std::fs::remove_dir_all(dir).unwrap();
         let base = ["--upstream", "host=h", "--auth-file", "f"];
         assert_eq!(
             parse_args(&base).unwrap().1.workers,

@@ -29,6 +29,19 @@ pub struct Resolved {
     pub settings: Settings,
     /// The command's own settings: flags over file.
     pub program: HashMap<String, String>,
+    /// Where each of `program`'s values from the file came from (file, line).
+    origins: HashMap<String, (PathBuf, usize)>,
+}
+
+impl Resolved {
+    /// Where the command's setting `name` was given, for an error about its value:
+    /// ` in file "..." line N` as for the server's settings, or `` for a flag.
+    pub fn origin(&self, name: &str) -> String {
+        match self.origins.get(name) {
+            Some((file, line)) => format!(" in file \"{}\" line {line}", file.display()),
+            None => String::new(),
+        }
+    }
 }
 
 /// The flags every server command takes, shown by `--help`.
@@ -150,6 +163,7 @@ impl ServerArgs {
     pub fn resolve(&mut self, base: &Settings, program: &[&str]) -> anyhow::Result<Resolved> {
         let mut settings = base.clone();
         let mut program_values = HashMap::new();
+        let mut origins = HashMap::new();
         let mut socket_named = self
             .overrides
             .iter()
@@ -160,6 +174,7 @@ impl ServerArgs {
                 .into_iter()
                 .partition(|e| program.contains(&e.name.as_str()));
             for entry in own {
+                origins.insert(entry.name.clone(), (entry.file, entry.line));
                 program_values.insert(entry.name, entry.value);
             }
             socket_named |= server.iter().any(|e| e.name == "unix_socket_directories");
@@ -175,10 +190,13 @@ impl ServerArgs {
             self.overrides
                 .push(("unix_socket_directories".to_owned(), dir));
         }
+        // Flags win over the file.
+        origins.retain(|name, _| !self.program.contains_key(name));
         program_values.extend(self.program.clone());
         Ok(Resolved {
             settings,
             program: program_values,
+            origins,
         })
     }
 }
@@ -294,6 +312,19 @@ mod tests {
         assert_eq!(resolved.settings.max_connections, 10);
         assert_eq!(resolved.settings.listen[0].port(), 7001);
         assert_eq!(resolved.program["superuser"], "boss");
+        assert!(
+            resolved
+                .origin("superuser")
+                .ends_with("pgscram.conf\" line 3")
+        );
+        let mut flagged = parse(&["-c", &conf_arg, "--superuser", "chief"], &["superuser"])
+            .unwrap()
+            .unwrap();
+        let flagged = flagged
+            .resolve(&Settings::default(), &["superuser"])
+            .unwrap();
+        assert_eq!(flagged.program["superuser"], "chief");
+        assert_eq!(flagged.origin("superuser"), "", "a flag has no file line");
         assert_eq!(
             resolved.settings.unix_socket_dir,
             Some(PathBuf::from("/srv/x"))
