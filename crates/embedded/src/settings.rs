@@ -8,7 +8,6 @@
 //! take any string, as in PostgreSQL.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use crate::error::{SqlError, sqlstate};
 
@@ -435,15 +434,47 @@ fn invalid_value(name: &str, value: &str) -> SqlError {
     )
 }
 
+/// Parameter values by name. A session sets a handful, so a sorted vector (one small
+/// allocation) rather than a tree (a half-KiB node per map, for every idle session).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Values(Vec<(Text, Text)>);
+
+impl Values {
+    fn get(&self, name: &str) -> Option<&Text> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    fn insert(&mut self, name: Text, value: Text) {
+        match self.find(&name) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.find(name) {
+            self.0.remove(i);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(key, _)| key.as_ref().cmp(name))
+    }
+}
+
 /// A session's parameter values. Build one per connection (start from
 /// [`SessionSettings::default`] or the server's configured defaults), apply the startup
 /// packet's options with [`SessionSettings::set`], then hand it to `Session::new`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionSettings {
     /// Explicitly set values, keyed by canonical name (custom names lowercased).
-    values: BTreeMap<Text, Text>,
+    values: Values,
     /// What `RESET` goes back to: the defaults plus the startup packet's values.
-    reset_values: BTreeMap<Text, Text>,
+    reset_values: Values,
     /// The database name the client asked for (shown by `current_database()`).
     database: String,
 }
@@ -451,8 +482,8 @@ pub struct SessionSettings {
 impl Default for SessionSettings {
     fn default() -> SessionSettings {
         SessionSettings {
-            values: BTreeMap::new(),
-            reset_values: BTreeMap::new(),
+            values: Values::default(),
+            reset_values: Values::default(),
             database: "postgres".to_owned(),
         }
     }
@@ -720,6 +751,22 @@ fn cannot_change(name: &str) -> SqlError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_keep_one_entry_per_name() {
+        let mut v = Values::default();
+        for (k, x) in [("b", "1"), ("a", "2"), ("c", "3"), ("a", "4")] {
+            v.insert(Cow::Borrowed(k), Cow::Borrowed(x));
+        }
+        assert_eq!(v.0.len(), 3);
+        assert_eq!(v.get("a").map(|x| x.as_ref()), Some("4"));
+        v.remove("b");
+        v.remove("missing");
+        assert_eq!(v.get("b"), None);
+        assert_eq!(v.get("c").map(|x| x.as_ref()), Some("3"));
+        v.clear();
+        assert_eq!(v.get("a"), None);
+    }
 
     #[test]
     fn set_show_reset_are_case_insensitive_and_canonical() {

@@ -127,6 +127,38 @@ async fn serve_connection(
     peer: Option<SocketAddr>,
     pid: i32,
 ) {
+    // Boxed: admission, the startup packet and the handshake need far more state than
+    // a session's wait, and the task's own future is allocated for the connection's
+    // whole life; the box goes once the login is over.
+    let Some(session) = Box::pin(log_in(state, io, peer, pid)).await else {
+        return;
+    };
+    let client = Client::new(
+        session.conn,
+        pid,
+        state.cancel.clone(),
+        state.shutdown.signal(),
+    );
+    state.backend.serve(*session.start, client).await;
+    drop((session.session_slot, session.role_slot));
+}
+
+/// A client that logged in and was admitted: what its session starts from.
+struct LoggedIn<'a> {
+    conn: Conn,
+    start: Box<SessionStart>,
+    session_slot: SessionSlot<'a>,
+    role_slot: RoleSlot<'a>,
+}
+
+/// Admission, the startup packet, the handshake and authentication, up to a session
+/// or the connection's end (`None`: answered, audited and done).
+async fn log_in<'a>(
+    state: &'a ServerState,
+    io: Box<dyn Transport>,
+    peer: Option<SocketAddr>,
+    pid: i32,
+) -> Option<LoggedIn<'a>> {
     let settings = state.settings();
     state.metrics.accepted();
     let ip = peer.map(|p| p.ip());
@@ -154,7 +186,7 @@ async fn serve_connection(
                 Outcome::Refused,
                 Some(format!("{why}; refused at accept")),
             );
-            return;
+            return None;
         }
     };
     let mut shutdown = state.shutdown.signal();
@@ -174,14 +206,14 @@ async fn serve_connection(
         let first = loop {
             tokio::select! {
                 read = &mut read => break read,
-                () = shutdown.requested() => return,
+                () = shutdown.requested() => return None,
                 () = watch.evict.notified() => {
                     attempt.finish(
                         state,
                         Outcome::Timeout,
                         Some("silent connection evicted: its place was needed".to_owned()),
                     );
-                    return;
+                    return None;
                 }
                 _ = tick.tick() => {
                     let pressure = state.admission.pending.count() * 2 > settings.max_pending_connections;
@@ -191,7 +223,7 @@ async fn serve_connection(
                             Outcome::Timeout,
                             Some("silent while pending connections are scarce".to_owned()),
                         );
-                        return;
+                        return None;
                     }
                 }
             }
@@ -201,10 +233,10 @@ async fn serve_connection(
     };
     let first = match first {
         Ok(Ok(packet)) => packet,
-        Ok(Err(None)) => return,
+        Ok(Err(None)) => return None,
         Ok(Err(Some(message))) => {
             attempt.finish(state, Outcome::ProtocolError, Some(message));
-            return;
+            return None;
         }
         Err(_) => {
             attempt.finish(
@@ -212,12 +244,12 @@ async fn serve_connection(
                 Outcome::Timeout,
                 Some("timeout before a complete startup packet".to_owned()),
             );
-            return;
+            return None;
         }
     };
     let handshake = tokio::select! {
         permit = tokio::time::timeout_at(deadline, state.admission.handshake(&state.metrics, &watch)) => permit,
-        () = shutdown.requested() => return,
+        () = shutdown.requested() => return None,
     };
     let Ok(handshake) = handshake else {
         attempt.finish(
@@ -225,7 +257,7 @@ async fn serve_connection(
             Outcome::Timeout,
             Some("timed out waiting for a handshake slot".to_owned()),
         );
-        return;
+        return None;
     };
     let mut handshake = Some(handshake);
     let mut pending = Some(pending);
@@ -233,17 +265,17 @@ async fn serve_connection(
         step = tokio::time::timeout_at(
             deadline,
             // Boxed: the handshake's state (TLS, SCRAM) is allocated only for
-            // connections that got this far, so an idle connection's task stays small.
+            // connections that got this far, so a silent connection holds little.
             Box::pin(startup_and_authenticate(state, &settings, conn, first, peer, pid, &watch, &mut handshake, &mut pending, &mut attempt)),
         ) => step,
-        () = shutdown.requested() => return,
+        () = shutdown.requested() => return None,
         () = watch.evict.notified() => {
             attempt.finish(
                 state,
                 Outcome::Timeout,
                 Some("stalled handshake evicted: its slot was needed".to_owned()),
             );
-            return;
+            return None;
         }
     };
     // Whatever follows (a session) is no longer handshake work.
@@ -264,9 +296,12 @@ async fn serve_connection(
             drop(pending.take());
             conn.set_watch(None);
             attempt.finish(state, Outcome::Success, note);
-            let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
-            state.backend.serve(*start, client).await;
-            drop((session_slot, role_slot));
+            return Some(LoggedIn {
+                conn,
+                start,
+                session_slot,
+                role_slot,
+            });
         }
         Ok(Step::Failed {
             mut conn,
@@ -295,6 +330,7 @@ async fn serve_connection(
         Ok(Step::Ended(Some((outcome, reason)))) => attempt.finish(state, outcome, reason),
         Ok(Step::Ended(None)) => {}
     }
+    None
 }
 
 /// The pg_hba role oracle, answered from the one store lookup of this login.
@@ -614,4 +650,21 @@ async fn fail_after_auth<'a>(conn: &mut Conn, code: SqlState, message: String) -
     tracing::error!("{message}");
     let _ = reply::error(conn, ErrorFields::fatal(code, message.clone())).await;
     Step::Ended(Some((Outcome::Denied, Some(message))))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The size of the future `f` returns, without making one.
+    fn future_size<A, B, C, R, F: FnOnce(A, B, C) -> R>(_: F) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// A connection's task is allocated for its whole life: the login's state (the
+    /// startup packet, admission, the handshake) is boxed and freed once it is over,
+    /// so an idle session does not carry it. It was 1,528 bytes when it was inline.
+    #[test]
+    fn a_connection_task_keeps_no_login_state() {
+        let size = future_size(super::handle);
+        assert!(size <= 512, "connection future is {size} bytes");
+    }
 }

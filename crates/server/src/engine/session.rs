@@ -12,6 +12,7 @@
 //! ends an idle session with 57P01, as PostgreSQL's fast shutdown does.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use pgscram_wire::{
     BackendMessage, Bind, ErrorFields, FieldDescription, Format, FrontendMessage, SqlState,
@@ -64,31 +65,22 @@ async fn serve(
     cancel: &tokio::sync::Notify,
     shutdown: &mut crate::shutdown::ShutdownSignal,
 ) -> std::io::Result<()> {
-    loop {
+    let fatal = loop {
         let read = tokio::select! {
             read = conn.read_frontend() => read,
-            () = shutdown.requested() => {
-                let error = ErrorFields::fatal(
-                    SqlState::ADMIN_SHUTDOWN,
-                    "terminating connection due to administrator command",
-                );
-                return crate::reply::error(conn, error).await;
-            }
+            () = shutdown.requested() => break ErrorFields::fatal(
+                SqlState::ADMIN_SHUTDOWN,
+                "terminating connection due to administrator command",
+            ),
         };
         let message = match read {
             Ok(message) => message,
             Err(ReadError::Eof | ReadError::Truncated | ReadError::Io(_)) => return Ok(()),
-            Err(ReadError::Protocol(e)) => {
-                return crate::reply::error(conn, ErrorFields::fatal(e.sqlstate(), e.to_string()))
-                    .await;
-            }
+            Err(ReadError::Protocol(e)) => break ErrorFields::fatal(e.sqlstate(), e.to_string()),
         };
         let message = match FrontendMessage::decode(&message) {
             Ok(message) => message,
-            Err(e) => {
-                return crate::reply::error(conn, ErrorFields::fatal(e.sqlstate(), e.to_string()))
-                    .await;
-            }
+            Err(e) => break ErrorFields::fatal(e.sqlstate(), e.to_string()),
         };
         if session.skipping
             && !matches!(
@@ -98,118 +90,138 @@ async fn serve(
         {
             continue;
         }
-        match message {
-            FrontendMessage::Query(sql) => {
-                let results = session
-                    .run_blocking(cancel, move |engine| engine.simple_query(&sql))
-                    .await;
-                for result in results {
-                    send_result(conn, result)?;
-                }
-                push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
-                conn.flush().await?;
+        // Boxed: answering a message (a statement on the blocking pool, rows to send)
+        // needs far more state than waiting for one, and a session spends its life
+        // waiting; inline, every idle session would carry the largest answer's state.
+        if Box::pin(answer(conn, session, message, cancel))
+            .await?
+            .is_break()
+        {
+            return Ok(());
+        }
+    };
+    // Boxed for the same reason: the final error's state is needed once, at the end.
+    Box::pin(crate::reply::error(conn, fatal)).await
+}
+
+/// Answers one frontend message; `Break` when the session ends.
+async fn answer(
+    conn: &mut Conn,
+    session: &mut Session,
+    message: FrontendMessage,
+    cancel: &tokio::sync::Notify,
+) -> std::io::Result<ControlFlow<()>> {
+    match message {
+        FrontendMessage::Query(sql) => {
+            let results = session
+                .run_blocking(cancel, move |engine| engine.simple_query(&sql))
+                .await;
+            for result in results {
+                send_result(conn, result)?;
             }
-            FrontendMessage::Parse(parse) => {
-                let query = parse.query.clone();
-                let types = parse.param_types.clone();
-                match session
-                    .run_blocking(cancel, move |engine| engine.prepare(&query, &types))
-                    .await
-                {
-                    Ok(prepared) => {
-                        session.statements.insert(parse.name, prepared);
-                        push(conn, &BackendMessage::ParseComplete)?;
-                    }
-                    Err(error) => session.fail(conn, error).await?,
+            push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
+            conn.flush().await?;
+        }
+        FrontendMessage::Parse(parse) => {
+            let query = parse.query.clone();
+            let types = parse.param_types.clone();
+            match session
+                .run_blocking(cancel, move |engine| engine.prepare(&query, &types))
+                .await
+            {
+                Ok(prepared) => {
+                    session.statements.insert(parse.name, prepared);
+                    push(conn, &BackendMessage::ParseComplete)?;
                 }
-            }
-            FrontendMessage::Bind(bind) => match session.bind(bind) {
-                Ok(()) => push(conn, &BackendMessage::BindComplete)?,
                 Err(error) => session.fail(conn, error).await?,
-            },
-            FrontendMessage::Describe(target) => {
-                let described = match target.kind {
-                    TargetKind::Statement => session
-                        .statements
-                        .get(&target.name)
-                        .map(|p| (Some(p.param_types.clone()), p.columns.clone(), Vec::new())),
-                    TargetKind::Portal => session
-                        .portals
-                        .get(&target.name)
-                        .map(|p| (None, p.prepared.columns.clone(), p.result_formats.clone())),
-                };
-                match described {
-                    Some((params, columns, formats)) => {
-                        if let Some(params) = params {
-                            push(conn, &BackendMessage::ParameterDescription(params))?;
-                        }
-                        match columns {
-                            Some(columns) => push(
-                                conn,
-                                &BackendMessage::RowDescription(describe(&columns, &formats)),
-                            )?,
-                            None => push(conn, &BackendMessage::NoData)?,
-                        }
-                    }
-                    None => {
-                        session
-                            .fail(conn, missing(target.kind, &target.name))
-                            .await?
-                    }
-                }
-            }
-            FrontendMessage::Execute(execute) => {
-                let max_rows = usize::try_from(execute.max_rows).unwrap_or(0);
-                session
-                    .execute(conn, &execute.portal, max_rows, cancel)
-                    .await?;
-            }
-            FrontendMessage::Close(target) => {
-                match target.kind {
-                    TargetKind::Statement => session.statements.remove(&target.name).map(|_| ()),
-                    TargetKind::Portal => session.portals.remove(&target.name).map(|_| ()),
-                };
-                push(conn, &BackendMessage::CloseComplete)?;
-            }
-            FrontendMessage::Sync => {
-                if let Some(error) = session.run_blocking(cancel, |engine| engine.sync()).await {
-                    push(conn, &BackendMessage::ErrorResponse(error))?;
-                }
-                session.skipping = false;
-                session.portals.retain(|name, _| !name.is_empty());
-                push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
-                conn.flush().await?;
-            }
-            FrontendMessage::Flush => conn.flush().await?,
-            FrontendMessage::Terminate => return Ok(()),
-            FrontendMessage::CopyData(_)
-            | FrontendMessage::CopyDone
-            | FrontendMessage::CopyFail(_) => {
-                // No COPY is in progress; PostgreSQL ignores these outside COPY.
-            }
-            FrontendMessage::FunctionCall(_) => {
-                session
-                    .fail(
-                        conn,
-                        ErrorFields::error(
-                            SqlState::FEATURE_NOT_SUPPORTED,
-                            "fastpath function calls are not supported",
-                        ),
-                    )
-                    .await?;
-                push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
-                session.skipping = false;
-                conn.flush().await?;
-            }
-            FrontendMessage::Auth(_) => {
-                let error = ErrorFields::fatal(
-                    SqlState::PROTOCOL_VIOLATION,
-                    "unexpected message type 0x70 during COPY from stdin",
-                );
-                return crate::reply::error(conn, error).await;
             }
         }
+        FrontendMessage::Bind(bind) => match session.bind(bind) {
+            Ok(()) => push(conn, &BackendMessage::BindComplete)?,
+            Err(error) => session.fail(conn, error).await?,
+        },
+        FrontendMessage::Describe(target) => {
+            let described = match target.kind {
+                TargetKind::Statement => session
+                    .statements
+                    .get(&target.name)
+                    .map(|p| (Some(p.param_types.clone()), p.columns.clone(), Vec::new())),
+                TargetKind::Portal => session
+                    .portals
+                    .get(&target.name)
+                    .map(|p| (None, p.prepared.columns.clone(), p.result_formats.clone())),
+            };
+            match described {
+                Some((params, columns, formats)) => {
+                    if let Some(params) = params {
+                        push(conn, &BackendMessage::ParameterDescription(params))?;
+                    }
+                    match columns {
+                        Some(columns) => push(
+                            conn,
+                            &BackendMessage::RowDescription(describe(&columns, &formats)),
+                        )?,
+                        None => push(conn, &BackendMessage::NoData)?,
+                    }
+                }
+                None => {
+                    session
+                        .fail(conn, missing(target.kind, &target.name))
+                        .await?
+                }
+            }
+        }
+        FrontendMessage::Execute(execute) => {
+            let max_rows = usize::try_from(execute.max_rows).unwrap_or(0);
+            session
+                .execute(conn, &execute.portal, max_rows, cancel)
+                .await?;
+        }
+        FrontendMessage::Close(target) => {
+            match target.kind {
+                TargetKind::Statement => session.statements.remove(&target.name).map(|_| ()),
+                TargetKind::Portal => session.portals.remove(&target.name).map(|_| ()),
+            };
+            push(conn, &BackendMessage::CloseComplete)?;
+        }
+        FrontendMessage::Sync => {
+            if let Some(error) = session.run_blocking(cancel, |engine| engine.sync()).await {
+                push(conn, &BackendMessage::ErrorResponse(error))?;
+            }
+            session.skipping = false;
+            session.portals.retain(|name, _| !name.is_empty());
+            push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
+            conn.flush().await?;
+        }
+        FrontendMessage::Flush => conn.flush().await?,
+        FrontendMessage::Terminate => return Ok(ControlFlow::Break(())),
+        FrontendMessage::CopyData(_) | FrontendMessage::CopyDone | FrontendMessage::CopyFail(_) => {
+            // No COPY is in progress; PostgreSQL ignores these outside COPY.
+        }
+        FrontendMessage::FunctionCall(_) => {
+            session
+                .fail(
+                    conn,
+                    ErrorFields::error(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        "fastpath function calls are not supported",
+                    ),
+                )
+                .await?;
+            push(conn, &BackendMessage::ReadyForQuery(session.status()))?;
+            session.skipping = false;
+            conn.flush().await?;
+        }
+        FrontendMessage::Auth(_) => {
+            let error = ErrorFields::fatal(
+                SqlState::PROTOCOL_VIOLATION,
+                "unexpected message type 0x70 during COPY from stdin",
+            );
+            crate::reply::error(conn, error).await?;
+            return Ok(ControlFlow::Break(()));
+        }
     }
+    Ok(ControlFlow::Continue(()))
 }
 
 impl Session {
