@@ -130,17 +130,23 @@ async fn serve_connection(
     // Boxed: admission, the startup packet and the handshake need far more state than
     // a session's wait, and the task's own future is allocated for the connection's
     // whole life; the box goes once the login is over.
-    let Some(session) = Box::pin(log_in(state, io, peer, pid)).await else {
+    let Some(LoggedIn {
+        conn,
+        start,
+        session_slot,
+        role_slot,
+    }) = Box::pin(log_in(state, io, peer, pid)).await
+    else {
         return;
     };
-    let client = Client::new(
-        session.conn,
-        pid,
-        state.cancel.clone(),
-        state.shutdown.signal(),
-    );
-    state.backend.serve(*session.start, client).await;
-    drop((session.session_slot, session.role_slot));
+    let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
+    // Unboxed in a scope of its own, so the box is freed now, not when the session ends.
+    let start = {
+        let boxed = start;
+        *boxed
+    };
+    state.backend.serve(start, client).await;
+    drop((session_slot, role_slot));
 }
 
 /// A client that logged in and was admitted: what its session starts from.

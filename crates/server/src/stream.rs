@@ -7,10 +7,12 @@ use pgscram_wire::frame::{take_message, take_startup};
 use pgscram_wire::{DecodeError, Message, StartupPacket};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-/// Spare room made for each read from the socket.
+/// Most spare room made for a read from the socket.
 pub const READ_CHUNK: usize = 8192;
-/// Room for a connection's first read.
-pub const FIRST_READ: usize = 1024;
+/// Least spare room made when the buffer grows: room grows with what the message has
+/// brought so far, so a client that trickles bytes makes the server hold little more
+/// than it sent.
+const LEAST_ROOM: usize = 1024;
 /// Below this much spare room, the buffer grows before the next read.
 const MIN_SPARE: usize = 512;
 /// Output room kept between replies; a bigger reply's buffer goes back once sent.
@@ -144,35 +146,35 @@ impl Conn {
         }
     }
 
-    /// Reads once into the buffer's spare room (no stack buffer held across the wait).
-    /// A connection's first read gets [`FIRST_READ`] bytes, enough for any real startup
-    /// packet, so a half-open connection that never sends holds little; later reads get
-    /// [`READ_CHUNK`]. The framing functions have already refused any length over the
-    /// caller's limit, so the buffer never holds more than one message under that limit
-    /// plus one chunk.
+    /// Reads once. Between messages (nothing buffered) the connection holds no buffer
+    /// while it waits: the read lands in a stack buffer during the poll that finds data
+    /// and only what arrived is copied to the heap, so an idle session or a half-open
+    /// connection that never sends holds no read buffer at all (a memcpy of what was
+    /// read, beside the system call). In the middle of a message the read goes straight
+    /// into the buffer's spare room, [`READ_CHUNK`] at a time. The framing functions
+    /// have already refused any length over the caller's limit, so the buffer never
+    /// holds more than one message under that limit plus one chunk.
     async fn fill(&mut self) -> Result<(), ReadError> {
-        if self.buf.is_empty() {
-            // Between messages: an idle session holds one first read's room, not the
-            // chunk (or the large message) its last read needed, and no reply buffer
-            // (the next reply allocates one: a malloc beside two system calls).
-            self.buf.shrink_to(FIRST_READ);
-            if self.out.is_empty() {
-                self.out = Vec::new();
-            }
-        }
-        if self.buf.capacity() - self.buf.len() < MIN_SPARE {
-            let room = if self.buf.capacity() == 0 {
-                FIRST_READ
-            } else {
-                READ_CHUNK
-            };
-            // Exact, not doubling: the bound is what was received plus one chunk.
-            self.buf.reserve_exact(room);
-        }
         if let Some(watch) = &self.watch {
             watch.waiting();
         }
-        let read = self.io.read_buf(&mut self.buf).await;
+        let read = if self.buf.is_empty() {
+            // Nor a reply buffer (the next reply allocates one: a malloc beside two
+            // system calls).
+            self.buf = Vec::new();
+            if self.out.is_empty() {
+                self.out = Vec::new();
+            }
+            let (io, buf) = (&mut self.io, &mut self.buf);
+            std::future::poll_fn(|cx| poll_read_fresh(io, buf, cx)).await
+        } else {
+            if self.buf.capacity() - self.buf.len() < MIN_SPARE {
+                // Exact, not doubling: the bound is what was received plus one chunk.
+                let room = self.buf.len().clamp(LEAST_ROOM, READ_CHUNK);
+                self.buf.reserve_exact(room);
+            }
+            self.io.read_buf(&mut self.buf).await
+        };
         if let Some(watch) = &self.watch {
             watch.progressed();
         }
@@ -224,6 +226,22 @@ impl Conn {
     }
 }
 
+/// One read into a stack buffer that lives only for this poll, then what arrived is
+/// appended to `buf` (allocated to fit). Nothing is held while the read is pending.
+fn poll_read_fresh(
+    io: &mut Box<dyn Transport>,
+    buf: &mut Vec<u8>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<io::Result<usize>> {
+    let mut room = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+    let mut read = tokio::io::ReadBuf::uninit(&mut room);
+    std::task::ready!(std::pin::Pin::new(io).poll_read(cx, &mut read))?;
+    let filled = read.filled();
+    buf.reserve_exact(filled.len());
+    buf.extend_from_slice(filled);
+    std::task::Poll::Ready(Ok(filled.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,7 +260,7 @@ mod tests {
             .read_message(pgscram_wire::frame::limits::SASL_MESSAGE)
             .await;
         assert!(matches!(result, Err(ReadError::Protocol(_))));
-        assert!(conn.allocated() <= FIRST_READ + READ_CHUNK);
+        assert!(conn.allocated() <= bytes.len() + READ_CHUNK);
     }
 
     #[tokio::test]
@@ -256,6 +274,7 @@ mod tests {
         pgscram_wire::StartupRequest::Startup(pgscram_wire::StartupMessage::new("u"))
             .encode(&mut packet)
             .unwrap();
+        let sent = packet.len();
         let reader = tokio::spawn(async move {
             let packet = conn
                 .read_startup(pgscram_wire::frame::limits::STARTUP_PACKET)
@@ -268,7 +287,7 @@ mod tests {
         }
         let (ok, allocated) = reader.await.unwrap();
         assert!(ok);
-        assert!(allocated <= FIRST_READ + READ_CHUNK, "{allocated}");
+        assert!(allocated <= sent + LEAST_ROOM, "{allocated}");
     }
 
     #[tokio::test]
@@ -286,7 +305,7 @@ mod tests {
         // The next read waits on an idle client.
         let next = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_frontend());
         assert!(next.await.is_err());
-        assert!(conn.allocated() <= FIRST_READ, "{}", conn.allocated());
+        assert_eq!(conn.allocated(), 0);
         // A small reply (a login's greeting) is not kept while the client is idle either.
         client.write_all(b"Q\0\0\0\x0dSELECT 1\0").await.unwrap();
         assert!(conn.read_frontend().await.is_ok());
@@ -294,7 +313,7 @@ mod tests {
         conn.flush().await.unwrap();
         let next = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_frontend());
         assert!(next.await.is_err());
-        assert!(conn.allocated() <= FIRST_READ, "{}", conn.allocated());
+        assert_eq!(conn.allocated(), 0);
     }
 
     #[tokio::test]
