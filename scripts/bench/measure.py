@@ -14,6 +14,9 @@ Subcommands (each appends one JSON object to --out):
   pgbench --out F --label L --pid P... -- CMD... run pgbench, parse it, add CPU
   memory --out F --label L --pid P... --idle K -- CMD...
                                     run `pgscram bench --hold K`, measure while held
+  repeat --out F --label L --pid P... --times N -- CMD...
+                                    run CMD N times, one after another: the wall time
+                                    of each (psql's own login time as a user sees it)
 """
 
 import argparse
@@ -175,6 +178,41 @@ def cmd_pgbench(args):
     return record
 
 
+def percentile(sorted_values, q):
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+def cmd_repeat(args):
+    record = {"kind": "repeat", "label": args.label, "times": args.times,
+              "loadavg_before": load_average()}
+    before = cpu_seconds(args.pid)
+    walls, failed, client_cpu, last_error = [], 0, 0.0, None
+    for _ in range(args.times):
+        start = time.monotonic()
+        code, _out, err, cpu = run_timed(args.cmd)
+        walls.append((time.monotonic() - start) * 1000)
+        client_cpu += cpu
+        if code != 0:
+            failed += 1
+            last_error = err.strip()[-500:]
+    time.sleep(0.5)
+    after = cpu_seconds(args.pid)
+    walls.sort()
+    record.update({
+        "logins": args.times,
+        "errors": failed,
+        "p50_ms": round(percentile(walls, 0.5), 2),
+        "p90_ms": round(percentile(walls, 0.9), 2),
+        "mean_ms": round(sum(walls) / len(walls), 2),
+        "server_cpu_s": round(sum(after[p] - before[p] for p in args.pid), 3),
+        "client_cpu_s": round(client_cpu, 3),
+    })
+    if last_error:
+        record["stderr"] = last_error
+    per_login(record)
+    return record
+
+
 def cmd_memory(args):
     record = {"kind": "memory", "label": args.label, "idle": args.idle}
     time.sleep(0.5)
@@ -233,18 +271,20 @@ def main():
         return 1
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["load", "pgbench", "memory"])
+    parser.add_argument("command", choices=["load", "pgbench", "memory", "repeat"])
     parser.add_argument("--out", required=True)
     parser.add_argument("--label", required=True)
     parser.add_argument("--pid", type=int, action="append", required=True)
     parser.add_argument("--idle", type=int, default=0)
     parser.add_argument("--scratch", default="/dev/null")
+    parser.add_argument("--times", type=int, default=50)
     parser.add_argument("cmd", nargs="+")
     args = parser.parse_args()
-    record = {"load": cmd_load, "pgbench": cmd_pgbench, "memory": cmd_memory}[args.command](args)
+    record = {"load": cmd_load, "pgbench": cmd_pgbench, "memory": cmd_memory,
+              "repeat": cmd_repeat}[args.command](args)
     with open(args.out, "a") as f:
         f.write(json.dumps(record) + "\n")
-    brief = {k: record.get(k) for k in ("label", "rate", "logins", "errors",
+    brief = {k: record.get(k) for k in ("label", "rate", "logins", "errors", "p50_ms",
                                         "server_cpu_us_per_login", "client_cpu_us_per_login",
                                         "rss_kib_per_conn", "pss_kib_per_conn", "error")
              if record.get(k) is not None}

@@ -135,6 +135,22 @@ def markdown(records, pbkdf2, pbkdf2_header, machine):
           f"{fmt(r.get('errors'))} |")
     w("")
 
+    psql_rows = [(s, records.get(f"{s}/psql")) for s in SERVERS]
+    if any(r for _, r in psql_rows):
+        w("## psql's own login time (`psql -X -c 'SELECT 1'`, one run after another)\n")
+        w("The wall time of a whole psql process: start, connect, SCRAM (libpq's PBKDF2),")
+        w("one query, exit.\n")
+        w("| server | runs | p50 ms | p90 ms | mean ms | server CPU µs/login | client CPU µs/login | failed |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for s, r in psql_rows:
+            if not r:
+                continue
+            w(f"| {NAMES[s]} | {fmt(r.get('logins'))} | {fmt(r.get('p50_ms'), 2)} | "
+              f"{fmt(r.get('p90_ms'), 2)} | {fmt(r.get('mean_ms'), 2)} | "
+              f"{fmt(r.get('server_cpu_us_per_login'))} | {fmt(r.get('client_cpu_us_per_login'))} | "
+              f"{fmt(r.get('errors'))} |")
+        w("")
+
     w("## Memory per idle authenticated connection\n")
     w("K connections logged in and left idle; the change in the server's memory divided by K.")
     w("RSS counts shared pages once per process (PostgreSQL's forked backends), PSS shares them out.\n")
@@ -209,6 +225,9 @@ def targets(records, pbkdf2):
         ratio(rate("pgscram/password"), rate("postgres/password")), None)
     row("logins/s over TLS (sslmode=require): pgscram / PgBouncer", "(no goal)",
         ratio(rate("pgscram/keys-tls"), rate("pgbouncer/keys-tls")), None)
+    psql = lambda label: (records.get(label) or {}).get("p50_ms")
+    row("psql's own login p50: pgscram / PostgreSQL 15", "(no goal)",
+        ratio(psql("pgscram/psql"), psql("postgres/psql")), None)
     cpu = (records.get("pgscram/keys") or {}).get("server_cpu_us_per_login")
     row("server CPU per SCRAM login (pgscram serve, keys)", "<= 30 µs", cpu, lambda v: v <= 30, "µs")
     ours = next((us for n, us, _ in pbkdf2 if n == "pgscram"), None)

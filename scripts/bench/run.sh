@@ -9,6 +9,7 @@
 # Knobs (environment): BENCH_DURATION=10 (seconds per load run), BENCH_WORKERS=8,
 #   BENCH_IDLE=100 (idle connections for the memory test; serve is also measured with
 #   BENCH_IDLE_MANY=1000, for the cost of each further connection), BENCH_PROXY_COUNT=300,
+#   BENCH_PSQL_TIMES=50 (psql runs per server for psql's own login time),
 #   BENCH_OUT=target/bench (where BENCHMARKS-<date>.md/.png and raw JSON go),
 #   BENCH_SKIP_BUILD=1 (use the existing target/release/pgscram), BENCH_QUICK=1 (short
 #   PBKDF2 benchmark).
@@ -21,6 +22,7 @@ WORKERS=${BENCH_WORKERS:-8}
 IDLE=${BENCH_IDLE:-100}
 IDLE_MANY=${BENCH_IDLE_MANY:-1000}
 PROXY_COUNT=${BENCH_PROXY_COUNT:-300}
+PSQL_TIMES=${BENCH_PSQL_TIMES:-50}
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 DATE=$(date -u +%Y-%m-%d)
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -236,6 +238,17 @@ for t in "${TARGETS[@]}"; do
     # shellcheck disable=SC2046
     measure pgbench --out "$RESULTS" --label "$name/pgbench-C" $(pid_args "$pids") -- \
         "$PGBIN/pgbench" -n -C -c "$WORKERS" -j 2 -T "$DURATION" -f "$TMP/select1.sql" "$(conn "$p")"
+done
+
+# psql's own login time: a whole psql process (start, connect, SCRAM with libpq's PBKDF2,
+# SELECT 1, exit), one after another, as a user at a terminal sees it. Each run is
+# bounded by `timeout` as well as connect_timeout.
+for t in "${TARGETS[@]}"; do
+    IFS='|' read -r name p pids <<<"$t"
+    say "psql -c 'SELECT 1' against $name, $PSQL_TIMES times"
+    # shellcheck disable=SC2046
+    measure repeat --out "$RESULTS" --label "$name/psql" --times "$PSQL_TIMES" $(pid_args "$pids") -- \
+        timeout 10 "$PGBIN/psql" -X -q -At -c 'SELECT 1' "$(conn "$p")"
 done
 
 # --- memory per idle connection ----------------------------------------------------
