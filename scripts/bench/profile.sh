@@ -6,6 +6,8 @@
 # Usage: scripts/bench/profile.sh [MODE]   (MODE: keys (default) or password)
 # Needs perf (Debian: linux-perf) and a release build (target/release/pgscram).
 # Knobs: PROFILE_SECONDS=5, PROFILE_WORKERS=8, PROFILE_OUT=target/bench/perf.data
+# With inferno on PATH (`cargo install inferno`) it also writes a flame graph beside the
+# profile (perf.svg).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -53,4 +55,15 @@ echo
 perf report -i "$OUT" --children --sort symbol --stdio -g none 2>/dev/null |
     grep -E '^ +[0-9.]+%' |
     grep -E 'pgscram_(server|scram|embedded)::|__x64_sys_|do_syscall_64|spawn_blocking \(|on_event' |
-    head -60 | cut -c1-150
+    head -60 | cut -c1-150 || true  # head closes the pipe early: not a failure
+
+if command -v inferno-collapse-perf >/dev/null && command -v inferno-flamegraph >/dev/null; then
+    SVG=${OUT%.data}.svg
+    perf script -i "$OUT" 2>/dev/null | inferno-collapse-perf |
+        inferno-flamegraph --minwidth 1 --title "pgscram serve: $MODE logins" >"$SVG"
+    echo
+    echo "flame graph: $SVG"
+else
+    echo
+    echo "(for a flame graph as well: cargo install inferno)"
+fi
