@@ -151,7 +151,8 @@ impl Conn {
     /// and only what arrived is copied to the heap, so an idle session or a half-open
     /// connection that never sends holds no read buffer at all (a memcpy of what was
     /// read, beside the system call). In the middle of a message the read goes straight
-    /// into the buffer's spare room, [`READ_CHUNK`] at a time. The framing functions
+    /// into the buffer's spare room, made in steps that grow with the message up to
+    /// [`READ_CHUNK`]. The framing functions
     /// have already refused any length over the caller's limit, so the buffer never
     /// holds more than one message under that limit plus one chunk.
     async fn fill(&mut self) -> Result<(), ReadError> {
