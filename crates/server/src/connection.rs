@@ -140,11 +140,6 @@ async fn serve_connection(
         return;
     };
     let client = Client::new(conn, pid, state.cancel.clone(), state.shutdown.signal());
-    // Unboxed in a scope of its own, so the box is freed now, not when the session ends.
-    let start = {
-        let boxed = start;
-        *boxed
-    };
     state.backend.serve(start, client).await;
     drop((session_slot, role_slot));
 }
@@ -152,7 +147,8 @@ async fn serve_connection(
 /// A client that logged in and was admitted: what its session starts from.
 struct LoggedIn<'a> {
     conn: Conn,
-    start: Box<SessionStart>,
+    /// Unboxed, so its box is freed with the login's state, not kept for the session.
+    start: SessionStart,
     session_slot: SessionSlot<'a>,
     role_slot: RoleSlot<'a>,
 }
@@ -304,7 +300,7 @@ async fn log_in<'a>(
             attempt.finish(state, Outcome::Success, note);
             return Some(LoggedIn {
                 conn,
-                start,
+                start: *start,
                 session_slot,
                 role_slot,
             });
