@@ -295,26 +295,23 @@ mod tests {
     async fn a_waiting_session_keeps_no_large_buffer() {
         let (mut client, server) = tokio::io::duplex(256 * 1024);
         let mut conn = Conn::new(Box::new(server));
-        let sql = format!("SELECT '{}'\0", "x".repeat(100_000));
-        let mut query = vec![b'Q'];
-        query.extend_from_slice(&(4 + sql.len() as u32).to_be_bytes());
-        query.extend_from_slice(sql.as_bytes());
-        client.write_all(&query).await.unwrap();
-        assert!(conn.read_frontend().await.is_ok());
-        conn.out().extend_from_slice(&[b'D'; 100_000]);
-        conn.flush().await.unwrap();
-        // The next read waits on an idle client.
-        let next = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_frontend());
-        assert!(next.await.is_err());
-        assert_eq!(conn.allocated(), 0);
-        // A small reply (a login's greeting) is not kept while the client is idle either.
-        client.write_all(b"Q\0\0\0\x0dSELECT 1\0").await.unwrap();
-        assert!(conn.read_frontend().await.is_ok());
-        conn.out().extend_from_slice(&[b'D'; 600]);
-        conn.flush().await.unwrap();
-        let next = tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_frontend());
-        assert!(next.await.is_err());
-        assert_eq!(conn.allocated(), 0);
+        let large = format!("SELECT '{}'\0", "x".repeat(100_000));
+        // A large query and reply, then a small one (a login's greeting is about 600
+        // bytes): while the client is idle afterwards, neither buffer is kept.
+        for (sql, reply) in [(large.as_str(), 100_000), ("SELECT 1\0", 600)] {
+            let mut query = vec![b'Q'];
+            query.extend_from_slice(&(4 + sql.len() as u32).to_be_bytes());
+            query.extend_from_slice(sql.as_bytes());
+            client.write_all(&query).await.unwrap();
+            assert!(conn.read_frontend().await.is_ok());
+            conn.out().extend_from_slice(&vec![b'D'; reply]);
+            conn.flush().await.unwrap();
+            // The next read waits on an idle client.
+            let next =
+                tokio::time::timeout(std::time::Duration::from_millis(20), conn.read_frontend());
+            assert!(next.await.is_err());
+            assert_eq!(conn.allocated(), 0, "idle after a {reply}-byte reply");
+        }
     }
 
     #[tokio::test]
