@@ -432,7 +432,7 @@ impl Session {
         views.map_err(|e| SqlError::new(sqlstate::SYSTEM_ERROR, e.to_string()))?;
         let mut settings = settings;
         settings.set_identity(&identity.user, identity.superuser);
-        let reported = owned_parameters(&settings);
+        let reported = owned_parameters(settings.reported());
         Ok(Session {
             conn,
             shared,
@@ -868,15 +868,14 @@ impl Session {
     /// ParameterStatus for every reported setting whose value changed.
     fn parameter_changes(&mut self) -> Vec<(String, String)> {
         // After every statement: compared in place, copied only when something changed.
-        let changes: Vec<(String, String)> = self
-            .settings
-            .reported()
-            .into_iter()
+        let now = self.settings.reported();
+        let changes: Vec<(String, String)> = now
+            .iter()
             .filter(|(n, v)| !self.reported.iter().any(|(rn, rv)| rn == n && rv == v))
-            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect();
         if !changes.is_empty() {
-            self.reported = owned_parameters(&self.settings);
+            self.reported = owned_parameters(now);
         }
         changes
     }
@@ -1841,10 +1840,9 @@ fn message_error(msg: &str) -> SqlError {
     )
 }
 
-/// The reported parameters' values as the session last announced them.
-fn owned_parameters(settings: &SessionSettings) -> Vec<(&'static str, String)> {
-    settings
-        .reported()
+/// The reported parameters' values, kept as the session last announced them.
+fn owned_parameters(reported: Vec<(&'static str, &str)>) -> Vec<(&'static str, String)> {
+    reported
         .into_iter()
         .map(|(n, v)| (n, v.to_owned()))
         .collect()
