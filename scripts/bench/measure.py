@@ -117,10 +117,16 @@ def load_average():
 
 
 def with_cpu(record, pids, cmd):
+    return with_cpu_of(record, pids, lambda: run_timed(cmd))
+
+
+def with_cpu_of(record, pids, run):
+    """Calls run() (returning exit code, stdout, stderr, client CPU s) and records the
+    servers' CPU over it; returns its stdout."""
     record["loadavg_before"] = load_average()
     before = cpu_seconds(pids)
     start = time.monotonic()
-    code, out, err, client_cpu = run_timed(cmd)
+    code, out, err, client_cpu = run()
     wall = time.monotonic() - start
     # Let the server reap the last backends so their time reaches cutime.
     time.sleep(0.5)
@@ -183,32 +189,31 @@ def percentile(sorted_values, q):
 
 
 def cmd_repeat(args):
-    record = {"kind": "repeat", "label": args.label, "times": args.times,
-              "loadavg_before": load_average()}
-    before = cpu_seconds(args.pid)
-    walls, failed, client_cpu, last_error = [], 0, 0.0, None
-    for _ in range(args.times):
-        start = time.monotonic()
-        code, _out, err, cpu = run_timed(args.cmd)
-        walls.append((time.monotonic() - start) * 1000)
-        client_cpu += cpu
-        if code != 0:
-            failed += 1
-            last_error = err.strip()[-500:]
-    time.sleep(0.5)
-    after = cpu_seconds(args.pid)
+    record = {"kind": "repeat", "label": args.label, "times": args.times}
+    walls = []
+
+    def run_all():
+        code, err, client_cpu = 0, "", 0.0
+        failed = 0
+        for _ in range(args.times):
+            start = time.monotonic()
+            one_code, _out, one_err, cpu = run_timed(args.cmd)
+            walls.append((time.monotonic() - start) * 1000)
+            client_cpu += cpu
+            if one_code != 0:
+                failed += 1
+                code, err = one_code, one_err
+        record["errors"] = failed
+        return code, "", err, client_cpu
+
+    with_cpu_of(record, args.pid, run_all)
     walls.sort()
     record.update({
         "logins": args.times,
-        "errors": failed,
         "p50_ms": round(percentile(walls, 0.5), 2),
         "p90_ms": round(percentile(walls, 0.9), 2),
         "mean_ms": round(sum(walls) / len(walls), 2),
-        "server_cpu_s": round(sum(after[p] - before[p] for p in args.pid), 3),
-        "client_cpu_s": round(client_cpu, 3),
     })
-    if last_error:
-        record["stderr"] = last_error
     per_login(record)
     return record
 
